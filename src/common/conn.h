@@ -1,0 +1,64 @@
+/* conn.h: a non-blocking TLS connection on the event loop that exchanges whole frames of the
+ * 8-byte header layout (wire.md): version(3) service(1) payload_len(4). Used by every server
+ * and client of the project (ETSI 004, key-server peer sync, keygen link, hybrid peers), so
+ * there is one framer. Handles handshake, partial reads/writes, WANT_READ/WANT_WRITE, the
+ * maximum payload, the idle timeout and orderly close. */
+#ifndef QKD_CONN_H
+#define QKD_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+
+#include "evloop.h"
+#include "wire.h"
+
+struct qkd_conn;
+
+struct qkd_conn_ops {
+    /* Handshake done; the peer certificate is verified. May be NULL. */
+    void (*on_open)(struct qkd_conn *c, void *arg);
+    /* One whole frame: header parsed, payload exactly h->payload_len bytes (valid only during
+     * the call). Return 0 to go on, -1 to close the connection. */
+    int (*on_frame)(struct qkd_conn *c, const struct qkd_wire_hdr *h, const uint8_t *payload,
+                    void *arg);
+    /* The connection is gone (peer closed, error, idle, protocol violation, or
+     * qkd_conn_close). reason is a short text. The conn is freed right after this returns. */
+    void (*on_close)(struct qkd_conn *c, const char *reason, void *arg);
+};
+
+struct qkd_conn_limits {
+    uint32_t max_payload;  /* frames announcing more are a protocol error; 0 = 64 KiB */
+    uint32_t idle_ms;      /* no complete frame for this long closes; 0 = never */
+    uint32_t handshake_ms; /* handshake must finish within; 0 = 10 s */
+    size_t max_outbuf;     /* pending output above this closes the conn; 0 = 16 MiB */
+};
+
+/* Takes ownership of the connected, non-blocking socket fd. server selects accept/connect. */
+struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int server,
+                              const struct qkd_conn_limits *lim, const struct qkd_conn_ops *ops,
+                              void *arg);
+/* Queues a whole frame (bytes already encoded, header included). Returns 0 or -1. */
+int qkd_conn_send(struct qkd_conn *c, const uint8_t *frame, size_t len);
+/* Builds a frame from header fields and payload, then queues it. */
+int qkd_conn_send_msg(struct qkd_conn *c, const uint8_t version[3], uint8_t service,
+                      const uint8_t *payload, uint32_t len);
+/* Closes after flushing queued output (graceful) or at once. on_close runs either way,
+ * possibly from within this call. */
+void qkd_conn_close(struct qkd_conn *c, const char *reason);
+/* Stops reading frames until resumed (back-pressure, e.g. while a request waits). */
+void qkd_conn_pause(struct qkd_conn *c);
+void qkd_conn_resume(struct qkd_conn *c);
+
+SSL *qkd_conn_ssl(struct qkd_conn *c);
+const char *qkd_conn_peer_addr(struct qkd_conn *c); /* "ip:port" */
+void qkd_conn_set_arg(struct qkd_conn *c, void *arg);
+
+/* Sockets. addr is "host:port" (host may be a name, IPv4 or [IPv6]). Return fd or -1 with
+ * err filled. */
+int qkd_tcp_listen(const char *addr, int backlog, char *err, size_t errlen);
+int qkd_tcp_connect_nb(const char *addr, char *err, size_t errlen); /* non-blocking connect */
+/* Port the socket is bound to (for port 0 listeners). */
+int qkd_tcp_local_port(int fd);
+
+#endif

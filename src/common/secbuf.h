@@ -1,0 +1,23 @@
+/* secbuf.h: the one type that holds key material. Locked in memory (mlock, best effort),
+ * wiped with OPENSSL_cleanse on free. */
+#ifndef QKD_SECBUF_H
+#define QKD_SECBUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct qkd_secbuf {
+    uint8_t *data;
+    size_t len;
+};
+
+/* Allocates len bytes (zeroed). Returns NULL on allocation failure. */
+struct qkd_secbuf *qkd_secbuf_new(size_t len);
+/* Allocates and copies. */
+struct qkd_secbuf *qkd_secbuf_dup(const uint8_t *data, size_t len);
+/* Wipes, unlocks and frees; NULL is fine. */
+void qkd_secbuf_free(struct qkd_secbuf *b);
+/* Wipes len bytes at p (OPENSSL_cleanse). */
+void qkd_wipe(void *p, size_t len);
+
+#endif

@@ -1,0 +1,30 @@
+/* tls.h: the one TLS setup. TLS 1.3 only, mutual authentication mandatory, key exchange
+ * groups X25519MLKEM768 first, then X25519 and P-256 for classical peers. Certificate, key and
+ * CA (the certificate authority peers must chain to) come from PEM files. */
+#ifndef QKD_TLS_H
+#define QKD_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <openssl/ssl.h>
+
+#define QKD_TLS_GROUPS "X25519MLKEM768:X25519:P-256"
+
+struct qkd_tls_files {
+    const char *cert; /* own certificate chain (PEM) */
+    const char *key;  /* own private key (PEM) */
+    const char *ca;   /* CA (or certificate) the peer's certificate must chain to */
+};
+
+/* Creates a client or server context; on failure returns NULL and writes a one-line reason
+ * naming the file at fault into err. */
+SSL_CTX *qkd_tls_ctx_new(bool server, const struct qkd_tls_files *files, char *err,
+                         size_t errlen);
+/* The verified peer certificate's identity: subject CN (or, lacking one, the first DNS SAN)
+ * copied into out. Returns 0, or -1 when there is no verified peer certificate. */
+int qkd_tls_peer_name(SSL *ssl, char *out, size_t outlen);
+/* A stable identity string for the verified peer certificate: "sha256:<hex of DER>". */
+int qkd_tls_peer_id(SSL *ssl, char *out, size_t outlen);
+#define QKD_TLS_ID_LEN 72
+
+#endif

@@ -1,0 +1,77 @@
+/* ring.h: the shared-memory key ring of one node for one link (spec/kme.md). POSIX shared
+ * memory, one writer (qkd-keygen) and one reader (qkd-kme). Key bytes live at absolute stream
+ * offsets (u64, never wrapping); the writer publishes its write offset with release semantics,
+ * the reader publishes its consume offset the same way, so free space is back-pressure and
+ * nothing unconsumed is ever overwritten. Consumed bytes are wiped by the reader. This is the
+ * only code that knows the shared-memory layout. */
+#ifndef QKD_RING_H
+#define QKD_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define QKD_RING_MAGIC 0x514b4452494e4731ull /* "QKDRING1" */
+#define QKD_RING_LAYOUT_VERSION 1
+
+struct qkd_ring;
+
+enum qkd_ring_err {
+    QKD_RING_OK = 0,
+    QKD_RING_ERR_SYS = -1,     /* shm_open/mmap/ftruncate failed: errno kept */
+    QKD_RING_ERR_LAYOUT = -2,  /* magic or layout version differ */
+    QKD_RING_ERR_SIZE = -3,    /* capacity mismatch with an existing ring */
+    QKD_RING_ERR_RANGE = -4,   /* offsets outside what is readable / writable */
+    QKD_RING_ERR_NOSPACE = -5, /* not enough free space */
+};
+const char *qkd_ring_err_str(int err);
+
+/* Writer side: opens the ring named name ("/qkd-alice-bob") creating it with capacity bytes
+ * if absent. An existing ring of the same layout and capacity is reused as is (its offsets
+ * survive a writer restart). */
+int qkd_ring_open_writer(const char *name, size_t capacity, struct qkd_ring **out);
+/* Reader side: attaches to an existing ring (creates an empty one with capacity if absent, so
+ * start order does not matter). Refuses another layout version with QKD_RING_ERR_LAYOUT. */
+int qkd_ring_open_reader(const char *name, size_t capacity, struct qkd_ring **out);
+void qkd_ring_close(struct qkd_ring *r);
+/* Removes the shared-memory object (tests, "down"). */
+int qkd_ring_unlink(const char *name);
+
+size_t qkd_ring_capacity(const struct qkd_ring *r);
+uint64_t qkd_ring_write_offset(const struct qkd_ring *r);   /* acquire */
+uint64_t qkd_ring_consume_offset(const struct qkd_ring *r); /* acquire */
+/* capacity - (write - consume). */
+size_t qkd_ring_free_space(const struct qkd_ring *r);
+
+/* Writer: appends len bytes at the write offset, with the time they were distilled (wall ms),
+ * then publishes the new write offset. Fails with NOSPACE when they do not fit. */
+int qkd_ring_append(struct qkd_ring *r, const uint8_t *data, size_t len, uint64_t distilled_ms);
+/* Writer: moves an empty ring to start at offset (write = consume = offset). Used when the
+ * link partners resynchronise; only allowed when write == consume, or to roll back an
+ * unconsumed, unconfirmed tail (offset >= consume and offset <= write), wiping it. */
+int qkd_ring_reset_to(struct qkd_ring *r, uint64_t offset);
+
+/* Reader: copies len bytes at absolute offset (consume <= offset, offset+len <= write) into
+ * dst and reports when the oldest of them was distilled (wall ms). */
+int qkd_ring_read(struct qkd_ring *r, uint64_t offset, uint8_t *dst, size_t len,
+                  uint64_t *distilled_ms);
+/* Reader: wipes everything below upto and publishes consume = upto (upto <= write). */
+int qkd_ring_consume(struct qkd_ring *r, uint64_t upto);
+
+/* Link status, written by the keygen, read by anyone (for metrics and 004 status 4). */
+struct qkd_ring_stats {
+    bool link_up;
+    uint64_t skr_bps;          /* configured secret key rate, bits/s */
+    uint64_t blocks_distilled; /* blocks made visible */
+    uint64_t blocks_dropped;   /* blocks discarded because a ring was full */
+    uint64_t bytes_dropped;
+    uint64_t last_distilled_ms; /* wall clock */
+    uint64_t writer_pid;
+    uint64_t heartbeat_ms; /* wall clock of the writer's last sign of life */
+};
+void qkd_ring_get_stats(const struct qkd_ring *r, struct qkd_ring_stats *s);
+void qkd_ring_set_link(struct qkd_ring *r, bool up, uint64_t skr_bps);
+void qkd_ring_count_dropped(struct qkd_ring *r, uint64_t bytes);
+void qkd_ring_heartbeat(struct qkd_ring *r);
+
+#endif
