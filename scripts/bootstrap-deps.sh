@@ -34,11 +34,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # --- OpenSSL >= 3.5 -------------------------------------------------------------------
-ossl_ok() { # $1 = openssl binary; true when it is 3.5 or newer
+ossl_ok() { # $1 = openssl binary; true when it reports version 3.5.0 or newer
   local v
-  v=$("$1" version 2>/dev/null | awk '{print $2}') || return 1
-  [ -n "$v" ] || return 1
-  printf '%s\n3.5.0\n' "$v" | sort -V -C -r 2>/dev/null || [ "$(printf '%s\n3.5.0\n' "$v" | sort -V | head -1)" = "3.5.0" ]
+  v=$("$1" version 2>/dev/null | awk '{print $2}')
+  [ -n "$v" ] && [ "$(printf '3.5.0\n%s\n' "$v" | sort -V | head -n 1)" = "3.5.0" ]
 }
 
 if ossl_ok "$(command -v openssl || echo /nonexistent)"; then

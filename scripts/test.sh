@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# test.sh: the project's test command. Builds and runs the whole ctest suite (unit and
+# integration tests on loopback), then the same suite built with ASan+UBSan, then the unit
+# tests under valgrind. Stages can be skipped: QKD_SKIP_SANITIZE=1, QKD_SKIP_VALGRIND=1.
+# Build trees: build/, build-asan/ (override the root with QKD_BUILD_ROOT).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=${QKD_BUILD_ROOT:-.}
+jobs=${JOBS:-$(nproc)}
+say() { printf '\n=== %s\n' "$*"; }
+
+say "build (RelWithDebInfo)"
+cmake -S . -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j"$jobs"
+say "ctest"
+ctest --test-dir "$root/build" --output-on-failure -j"$jobs"
+
+if [ "${QKD_SKIP_SANITIZE:-0}" != 1 ]; then
+  say "build with ASan+UBSan"
+  cmake -S . -B "$root/build-asan" -DCMAKE_BUILD_TYPE=Debug -DQKD_SANITIZE=ON >/dev/null
+  cmake --build "$root/build-asan" -j"$jobs"
+  say "ctest under ASan+UBSan"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$root/build-asan" --output-on-failure -j"$jobs"
+fi
+
+if [ "${QKD_SKIP_VALGRIND:-0}" != 1 ]; then
+  say "unit tests under valgrind"
+  export QKD_TEST_CERTS="$PWD/$root/build/test-certs" QKD_SRC="$PWD"
+  failed=0; ran=0
+  for t in $(ctest --test-dir "$root/build" -L unit -N | awk '/Test +#/ {print $3}'); do
+    [ -x "$root/build/bin/$t" ] || continue
+    ran=$((ran + 1))
+    if ! valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+         --track-fds=no "$root/build/bin/$t" >"$root/build/valgrind-$t.log" 2>&1; then
+      echo "valgrind: $t FAILED (see $root/build/valgrind-$t.log)"; tail -n 30 "$root/build/valgrind-$t.log"
+      failed=$((failed + 1))
+    fi
+  done
+  echo "valgrind: $((ran - failed)) passed, $failed failed"
+  [ "$failed" -eq 0 ]
+fi
