@@ -1,16 +1,30 @@
 # Finds OpenSSL >= 3.5 (system, or the prefix scripts/bootstrap-deps.sh builds), cJSON,
 # libuuid and CMocka. Stops with a clear message when something is missing or too old.
+# Read the version from a prefix's opensslv.h without creating imported targets (a first
+# find_package(OpenSSL) would pin the OpenSSL:: targets to the system's headers).
+function(qkd_openssl_header_version incdir outvar)
+  set(${outvar} "" PARENT_SCOPE)
+  if(EXISTS ${incdir}/openssl/opensslv.h)
+    file(STRINGS ${incdir}/openssl/opensslv.h _maj REGEX "^# *define +OPENSSL_VERSION_MAJOR +[0-9]+")
+    file(STRINGS ${incdir}/openssl/opensslv.h _min REGEX "^# *define +OPENSSL_VERSION_MINOR +[0-9]+")
+    string(REGEX REPLACE ".* ([0-9]+)$" "\\1" _maj "${_maj}")
+    string(REGEX REPLACE ".* ([0-9]+)$" "\\1" _min "${_min}")
+    if(_maj MATCHES "^[0-9]+$" AND _min MATCHES "^[0-9]+$")
+      set(${outvar} "${_maj}.${_min}" PARENT_SCOPE)
+    endif()
+  endif()
+endfunction()
+
 if(NOT OPENSSL_ROOT_DIR AND NOT DEFINED ENV{OPENSSL_ROOT_DIR})
-  # The system one first if it is new enough, else the bootstrap prefix.
-  find_package(OpenSSL QUIET)
-  if(NOT OPENSSL_FOUND OR OPENSSL_VERSION VERSION_LESS 3.5)
+  find_path(QKD_SYSTEM_OPENSSL_INCLUDE openssl/opensslv.h)
+  set(_sysver "")
+  if(QKD_SYSTEM_OPENSSL_INCLUDE)
+    qkd_openssl_header_version(${QKD_SYSTEM_OPENSSL_INCLUDE} _sysver)
+  endif()
+  if(NOT _sysver OR _sysver VERSION_LESS 3.5)
     foreach(candidate /opt/qkd/openssl $ENV{HOME}/.cache/qkd/openssl)
-      if(EXISTS ${candidate}/include/openssl/ssl.h)
-        unset(OPENSSL_FOUND CACHE)
-        unset(OPENSSL_INCLUDE_DIR CACHE)
-        unset(OPENSSL_SSL_LIBRARY CACHE)
-        unset(OPENSSL_CRYPTO_LIBRARY CACHE)
-        unset(OPENSSL_VERSION CACHE)
+      qkd_openssl_header_version(${candidate}/include _candver)
+      if(_candver AND NOT _candver VERSION_LESS 3.5)
         set(OPENSSL_ROOT_DIR ${candidate} CACHE PATH "OpenSSL 3.5 prefix" FORCE)
         break()
       endif()
@@ -25,6 +39,14 @@ if(OPENSSL_VERSION VERSION_LESS 3.5)
     "into /opt/qkd/openssl, or pass -DOPENSSL_ROOT_DIR=<prefix>.")
 endif()
 message(STATUS "OpenSSL ${OPENSSL_VERSION}: ${OPENSSL_SSL_LIBRARY}")
+# The first, QUIET probe may have created OpenSSL::SSL/Crypto for an older system OpenSSL; the
+# imported targets are not redefined by the second find_package, so point them at the one found.
+foreach(_qkd_t SSL Crypto)
+  string(TOUPPER ${_qkd_t} _qkd_u)
+  set_target_properties(OpenSSL::${_qkd_t} PROPERTIES
+    IMPORTED_LOCATION ${OPENSSL_${_qkd_u}_LIBRARY}
+    INTERFACE_INCLUDE_DIRECTORIES ${OPENSSL_INCLUDE_DIR})
+endforeach()
 get_filename_component(QKD_OPENSSL_LIBDIR ${OPENSSL_CRYPTO_LIBRARY} DIRECTORY)
 # Programs find a non-system OpenSSL without LD_LIBRARY_PATH.
 if(NOT QKD_OPENSSL_LIBDIR MATCHES "^/usr/lib")
@@ -41,3 +63,9 @@ if(QKD_BUILD_TESTS)
   pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
 endif()
 find_package(Threads REQUIRED)
+
+# The openssl command-line tool matching the library (certificate generation in tests).
+if(OPENSSL_ROOT_DIR)
+  find_program(QKD_OPENSSL_BIN openssl HINTS ${OPENSSL_ROOT_DIR}/bin NO_DEFAULT_PATH)
+endif()
+find_program(QKD_OPENSSL_BIN openssl REQUIRED)

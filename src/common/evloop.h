@@ -3,9 +3,10 @@
 #ifndef QKD_EVLOOP_H
 #define QKD_EVLOOP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
-#define QKD_EV_READ 1
+#define QKD_EV_READ  1
 #define QKD_EV_WRITE 2
 
 struct qkd_loop;
@@ -22,8 +23,11 @@ void qkd_loop_del_fd(struct qkd_loop *loop, int fd);
 uint64_t qkd_loop_add_timer(struct qkd_loop *loop, uint64_t ms, qkd_timer_cb cb, void *arg);
 /* Cancels a pending timer; unknown or fired ids are ignored. */
 void qkd_loop_del_timer(struct qkd_loop *loop, uint64_t id);
+/* Number of timers not yet fired nor cancelled. */
+size_t qkd_loop_pending_timers(const struct qkd_loop *loop);
 /* Runs until qkd_loop_stop (from a callback or a signal handler via the self-pipe). */
 int qkd_loop_run(struct qkd_loop *loop);
+/* Async-signal-safe; the loop returns after the running callback. */
 void qkd_loop_stop(struct qkd_loop *loop);
 /* Stops the loop on SIGINT/SIGTERM (signalfd). */
 int qkd_loop_stop_on_signals(struct qkd_loop *loop);

@@ -19,5 +19,8 @@ struct qkd_secbuf *qkd_secbuf_dup(const uint8_t *data, size_t len);
 void qkd_secbuf_free(struct qkd_secbuf *b);
 /* Wipes len bytes at p (OPENSSL_cleanse). */
 void qkd_wipe(void *p, size_t len);
+/* How many buffers could not be locked in memory (mlock EPERM/ENOMEM); informational. Only
+ * buffers from qkd_secbuf_new/dup may be passed to qkd_secbuf_free. */
+unsigned long qkd_secbuf_mlock_failures(void);
 
 #endif
