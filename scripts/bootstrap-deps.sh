@@ -33,6 +33,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+# libFuzzer and sanitizer runtimes of the installed clang (libclang-rt-<major>-dev).
+clang_major=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n 1)
+if [ -n "$clang_major" ] && ! dpkg-query -W -f='${Status}' "libclang-rt-$clang_major-dev" 2>/dev/null | grep -q 'install ok installed'; then
+  log "installing libclang-rt-$clang_major-dev (libFuzzer)"
+  apt_update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "libclang-rt-$clang_major-dev" >&2 || log "WARN: libclang-rt-$clang_major-dev unavailable; fuzz targets cannot link"
+fi
+
 # --- OpenSSL >= 3.5 -------------------------------------------------------------------
 ossl_ok() { # $1 = openssl binary; true when it reports version 3.5.0 or newer
   local v

@@ -29,7 +29,7 @@ const char *qkd_status_str(uint32_t status);
 /* Statuses 0, 1 and 7 are successes. */
 bool qkd_status_ok(uint32_t status);
 
-#define QKD_MIMETYPE_MAX 256 /* including the terminating NUL */
+#define QKD_MIMETYPE_MAX  256 /* including the terminating NUL */
 #define QKD_MIMETYPE_JSON "application/json"
 
 struct qkd_qos {
@@ -37,9 +37,9 @@ struct qkd_qos {
     uint32_t max_bps;
     uint32_t min_bps;
     uint32_t jitter;
-    uint32_t priority; /* 0 = highest */
-    uint32_t timeout;  /* ms */
-    uint32_t ttl;      /* s */
+    uint32_t priority;                        /* 0 = highest */
+    uint32_t timeout;                         /* ms */
+    uint32_t ttl;                             /* s */
     char metadata_mimetype[QKD_MIMETYPE_MAX]; /* always NUL-terminated */
 };
 

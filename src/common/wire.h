@@ -11,9 +11,9 @@
 #include "bytes.h"
 #include "qkd/types.h"
 
-#define QKD_WIRE_HDR_LEN 8
-#define QKD_WIRE_QOS_Q_LEN 284 /* 7 x u32 + 256-byte mimetype */
-#define QKD_WIRE_URI_MAX 1024  /* longest URI accepted, including NUL */
+#define QKD_WIRE_HDR_LEN             8
+#define QKD_WIRE_QOS_Q_LEN           284  /* 7 x u32 + 256-byte mimetype */
+#define QKD_WIRE_URI_MAX             1024 /* longest URI accepted, including NUL */
 #define QKD_WIRE_DEFAULT_MAX_PAYLOAD (64u * 1024u)
 
 enum qkd_framing { QKD_FRAMING_UNKNOWN = 0, QKD_FRAMING_Q, QKD_FRAMING_E };
@@ -105,8 +105,7 @@ struct qkd_response {
 int qkd_wire_decode_request(enum qkd_framing f, const struct qkd_wire_hdr *h,
                             const uint8_t *payload, size_t max_payload, struct qkd_request *out);
 int qkd_wire_decode_response(enum qkd_framing f, const struct qkd_wire_hdr *h,
-                             const uint8_t *payload, size_t max_payload,
-                             struct qkd_response *out);
+                             const uint8_t *payload, size_t max_payload, struct qkd_response *out);
 
 /* Encoders append one whole frame (header + payload) to w. Return 0 or a negative err. */
 int qkd_wire_encode_request(enum qkd_framing f, const struct qkd_request *req,
