@@ -39,14 +39,6 @@ if(OPENSSL_VERSION VERSION_LESS 3.5)
     "into /opt/qkd/openssl, or pass -DOPENSSL_ROOT_DIR=<prefix>.")
 endif()
 message(STATUS "OpenSSL ${OPENSSL_VERSION}: ${OPENSSL_SSL_LIBRARY}")
-# The first, QUIET probe may have created OpenSSL::SSL/Crypto for an older system OpenSSL; the
-# imported targets are not redefined by the second find_package, so point them at the one found.
-foreach(_qkd_t SSL Crypto)
-  string(TOUPPER ${_qkd_t} _qkd_u)
-  set_target_properties(OpenSSL::${_qkd_t} PROPERTIES
-    IMPORTED_LOCATION ${OPENSSL_${_qkd_u}_LIBRARY}
-    INTERFACE_INCLUDE_DIRECTORIES ${OPENSSL_INCLUDE_DIR})
-endforeach()
 get_filename_component(QKD_OPENSSL_LIBDIR ${OPENSSL_CRYPTO_LIBRARY} DIRECTORY)
 # Programs find a non-system OpenSSL without LD_LIBRARY_PATH.
 if(NOT QKD_OPENSSL_LIBDIR MATCHES "^/usr/lib")

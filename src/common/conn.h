@@ -16,7 +16,9 @@
 struct qkd_conn;
 
 struct qkd_conn_ops {
-    /* Handshake done; the peer certificate is verified. May be NULL. */
+    /* Handshake done; the peer certificate is verified. May be NULL. (TLS 1.3: a client
+     * opens before the server has checked the client certificate; a refused client then
+     * gets on_close with the server's alert as reason.) */
     void (*on_open)(struct qkd_conn *c, void *arg);
     /* One whole frame: header parsed, payload exactly h->payload_len bytes (valid only during
      * the call). Return 0 to go on, -1 to close the connection. */
@@ -32,7 +34,12 @@ struct qkd_conn_limits {
     uint32_t idle_ms;      /* no complete frame for this long closes; 0 = never */
     uint32_t handshake_ms; /* handshake must finish within; 0 = 10 s */
     size_t max_outbuf;     /* pending output above this closes the conn; 0 = 16 MiB */
+    uint32_t close_ms;     /* a graceful close (flush, close_notify) lingers at most; 0 = 5 s */
 };
+#define QKD_CONN_DEFAULT_MAX_PAYLOAD  QKD_WIRE_DEFAULT_MAX_PAYLOAD
+#define QKD_CONN_DEFAULT_HANDSHAKE_MS 10000u
+#define QKD_CONN_DEFAULT_MAX_OUTBUF   (16u * 1024u * 1024u)
+#define QKD_CONN_DEFAULT_CLOSE_MS     5000u
 
 /* Takes ownership of the connected, non-blocking socket fd. server selects accept/connect. */
 struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int server,
@@ -46,6 +53,17 @@ int qkd_conn_send_msg(struct qkd_conn *c, const uint8_t version[3], uint8_t serv
 /* Closes after flushing queued output (graceful) or at once. on_close runs either way,
  * possibly from within this call. */
 void qkd_conn_close(struct qkd_conn *c, const char *reason);
+/* Closing, in detail: on_close runs exactly once. Called from inside one of the conn's own
+ * callbacks, close only marks the conn and on_close runs once that callback returns; called
+ * from outside, on_close runs before qkd_conn_close returns. Either way no callback runs after
+ * on_close and the caller must not use c afterwards. A graceful close (an open connection)
+ * then goes on by itself: queued output is flushed, close_notify sent, and the socket closed
+ * (within close_ms). qkd_conn_abort drops queued output and closes the socket at once. */
+void qkd_conn_abort(struct qkd_conn *c, const char *reason);
+/* Bytes waiting in the input buffer (e.g. frames held while paused); for tests, statistics. */
+size_t qkd_conn_pending_input(const struct qkd_conn *c);
+/* Bytes queued for output and not yet written. */
+size_t qkd_conn_pending_output(const struct qkd_conn *c);
 /* Stops reading frames until resumed (back-pressure, e.g. while a request waits). */
 void qkd_conn_pause(struct qkd_conn *c);
 void qkd_conn_resume(struct qkd_conn *c);
@@ -60,5 +78,8 @@ int qkd_tcp_listen(const char *addr, int backlog, char *err, size_t errlen);
 int qkd_tcp_connect_nb(const char *addr, char *err, size_t errlen); /* non-blocking connect */
 /* Port the socket is bound to (for port 0 listeners). */
 int qkd_tcp_local_port(int fd);
+/* Accepts one connection from a non-blocking listener: a non-blocking, close-on-exec socket
+ * with TCP_NODELAY. Returns the fd, or -1 with errno set (EAGAIN when none is waiting). */
+int qkd_tcp_accept(int lfd);
 
 #endif

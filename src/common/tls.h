@@ -17,14 +17,24 @@ struct qkd_tls_files {
 };
 
 /* Creates a client or server context; on failure returns NULL and writes a one-line reason
- * naming the file at fault into err. */
-SSL_CTX *qkd_tls_ctx_new(bool server, const struct qkd_tls_files *files, char *err,
-                         size_t errlen);
+ * naming the file at fault into err. The CA file may hold several certificates (all trusted)
+ * or a single pinned certificate that is not self-signed. No session resumption, tickets or
+ * renegotiation. The server requires a client certificate; the client checks the server's
+ * chain but not its name (see qkd_tls_set_expected_host). Also sets SIGPIPE to ignored when it
+ * still has its default action (writes to a closed peer then fail with EPIPE). */
+SSL_CTX *qkd_tls_ctx_new(bool server, const struct qkd_tls_files *files, char *err, size_t errlen);
 /* The verified peer certificate's identity: subject CN (or, lacking one, the first DNS SAN)
  * copied into out. Returns 0, or -1 when there is no verified peer certificate. */
 int qkd_tls_peer_name(SSL *ssl, char *out, size_t outlen);
 /* A stable identity string for the verified peer certificate: "sha256:<hex of DER>". */
 int qkd_tls_peer_id(SSL *ssl, char *out, size_t outlen);
 #define QKD_TLS_ID_LEN 72
+
+/* Optional for clients: also require the server certificate to match host (DNS name or IP
+ * address, via SSL_set1_host) before the handshake. Call before the handshake starts (e.g.
+ * right after qkd_conn_new on qkd_conn_ssl()). Returns 0 or -1. */
+int qkd_tls_set_expected_host(SSL *ssl, const char *host);
+/* The negotiated key exchange group ("X25519MLKEM768", ...) or NULL before the handshake. */
+const char *qkd_tls_group_name(SSL *ssl);
 
 #endif

@@ -1,0 +1,883 @@
+/* conn.c: the one framed, non-blocking TLS connection on the event loop (conn.h), plus the TCP
+ * socket helpers. A connection goes CONNECTING (client TCP connect) -> HANDSHAKE -> OPEN and,
+ * when closed gracefully, FLUSHING (queued output) -> SHUTDOWN (close_notify) -> DRAIN (wait for
+ * the peer's FIN) -> DEAD. Every entry point (loop callbacks and the public calls) counts a
+ * nesting depth; on_close and the free happen only when the outermost entry returns, so a
+ * connection may be closed from inside its own callbacks. */
+#include "conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
+#include "log.h"
+#include "tls.h"
+
+#define CONN_READ_CHUNK   (16u * 1024u)  /* free space kept for one SSL_read (a TLS record) */
+#define CONN_WRITE_MAX    (256u * 1024u) /* most bytes handed to one SSL_write */
+#define CONN_READ_BUDGET  64             /* SSL_reads per wake-up before yielding to the loop */
+#define CONN_SHRINK_ABOVE (64u * 1024u)  /* buffers larger than this are released when empty */
+#define CONN_ADDR_LEN     (INET6_ADDRSTRLEN + 8)
+#define CONN_REASON_LEN   200
+
+enum conn_state {
+    ST_CONNECTING, /* client: TCP connect in progress */
+    ST_HANDSHAKE,
+    ST_OPEN,
+    ST_FLUSHING, /* graceful close: writing queued output */
+    ST_SHUTDOWN, /* sending close_notify */
+    ST_DRAIN,    /* close_notify sent and write side shut; waiting for the peer's FIN */
+    ST_DEAD,     /* socket closed */
+};
+
+struct qkd_conn {
+    struct qkd_loop *loop;
+    SSL *ssl;
+    int fd;
+    int server;
+    enum conn_state state;
+    struct qkd_conn_limits lim;
+    struct qkd_conn_ops ops;
+    void *arg;
+    char peer[CONN_ADDR_LEN];
+    char reason[CONN_REASON_LEN];
+
+    uint8_t *in; /* received bytes: [in_off, in_len) not yet delivered */
+    size_t in_off, in_len, in_cap;
+    uint8_t *out; /* queued output: [out_off, out_len) not yet written */
+    size_t out_off, out_len, out_cap;
+    size_t wretry; /* length of an SSL_write that must be retried unchanged; 0 = none */
+
+    int hs_want;          /* QKD_EV_READ or QKD_EV_WRITE the handshake waits for */
+    int shut_want;        /* same for SSL_shutdown */
+    int read_wants_write; /* SSL_read returned WANT_WRITE */
+    int write_wants_read; /* SSL_write returned WANT_READ */
+    int peer_closed;      /* close_notify received */
+    int paused;
+    int mask; /* mask registered with the loop; 0 = not registered */
+
+    int depth;          /* nesting of entry points currently running */
+    int notify_pending; /* closing: on_close still owed */
+    int notified;       /* on_close ran: no more callbacks */
+
+    uint64_t hs_timer, idle_timer, kick_timer, close_timer;
+    uint64_t last_frame_ms;
+};
+
+static void conn_begin_close(struct qkd_conn *c, const char *reason, int graceful);
+static void conn_progress_close(struct qkd_conn *c);
+static void conn_kick(struct qkd_conn *c);
+static void conn_io_cb(struct qkd_loop *loop, int fd, int events, void *arg);
+static void conn_idle_cb(struct qkd_loop *loop, uint64_t id, void *arg);
+static void conn_close_cb(struct qkd_loop *loop, uint64_t id, void *arg);
+
+/* ---- small helpers ---- */
+
+static void conn_format_addr(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        if (inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host)) != NULL) {
+            snprintf(out, outlen, "%s:%u", host, (unsigned)ntohs(a->sin_port));
+            return;
+        }
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        if (inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host)) != NULL) {
+            snprintf(out, outlen, "[%s]:%u", host, (unsigned)ntohs(a->sin6_port));
+            return;
+        }
+    }
+    snprintf(out, outlen, "unknown");
+}
+
+static void conn_fill_peer(struct qkd_conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0)
+        conn_format_addr(&ss, c->peer, sizeof(c->peer));
+    else
+        snprintf(c->peer, sizeof(c->peer), "unknown");
+}
+
+static void conn_set_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* not TCP: ignored */
+}
+
+/* Describes why an SSL call failed (ret and SSL_get_error's code); clears the error queue. */
+static void conn_ssl_error(struct qkd_conn *c, int ret, int e, char *out, size_t outlen)
+{
+    int saved = errno;
+    unsigned long err = ERR_peek_last_error();
+    long vr = SSL_get_verify_result(c->ssl);
+
+    if (vr != X509_V_OK && c->state == ST_HANDSHAKE) {
+        snprintf(out, outlen, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
+    } else if (err != 0) {
+        const char *r = ERR_reason_error_string(err);
+        if (r != NULL)
+            snprintf(out, outlen, "%s", r);
+        else
+            ERR_error_string_n(err, out, outlen);
+    } else if (e == SSL_ERROR_ZERO_RETURN) {
+        snprintf(out, outlen, "peer closed");
+    } else if (e == SSL_ERROR_SYSCALL) {
+        if (ret == 0 || saved == 0)
+            snprintf(out, outlen, "connection closed by peer");
+        else
+            snprintf(out, outlen, "%s", strerror(saved));
+    } else {
+        snprintf(out, outlen, "TLS error %d", e);
+    }
+    ERR_clear_error();
+}
+
+static void conn_cancel_timer(struct qkd_conn *c, uint64_t *id)
+{
+    if (*id != 0) {
+        qkd_loop_del_timer(c->loop, *id);
+        *id = 0;
+    }
+}
+
+static void conn_update_mask(struct qkd_conn *c)
+{
+    int m = 0;
+    int out_pending = c->out_len > c->out_off;
+
+    switch (c->state) {
+    case ST_CONNECTING:
+        m = QKD_EV_WRITE;
+        break;
+    case ST_HANDSHAKE:
+        m = c->hs_want;
+        break;
+    case ST_OPEN:
+        if (!c->paused || c->write_wants_read) m |= QKD_EV_READ;
+        if (c->read_wants_write || (out_pending && !c->write_wants_read)) m |= QKD_EV_WRITE;
+        break;
+    case ST_FLUSHING:
+        if (!c->peer_closed || c->write_wants_read)
+            m = QKD_EV_READ; /* after close_notify the socket may sit at EOF: do not spin */
+        if (c->read_wants_write || (out_pending && !c->write_wants_read)) m |= QKD_EV_WRITE;
+        break;
+    case ST_SHUTDOWN:
+        m = c->shut_want;
+        break;
+    case ST_DRAIN:
+        m = QKD_EV_READ;
+        break;
+    case ST_DEAD:
+        return;
+    }
+    if (m == c->mask) return;
+    if (m == 0) {
+        qkd_loop_del_fd(c->loop, c->fd);
+        c->mask = 0;
+        return;
+    }
+    int rc = c->mask == 0 ? qkd_loop_add_fd(c->loop, c->fd, m, conn_io_cb, c)
+                          : qkd_loop_set_mask(c->loop, c->fd, m);
+    if (rc != 0) {
+        log_error("connection %s: cannot register with the event loop", c->peer);
+        conn_begin_close(c, "event loop registration failed", 0);
+        return;
+    }
+    c->mask = m;
+}
+
+/* ---- lifetime ---- */
+
+static void conn_free(struct qkd_conn *c)
+{
+    conn_cancel_timer(c, &c->hs_timer);
+    conn_cancel_timer(c, &c->idle_timer);
+    conn_cancel_timer(c, &c->kick_timer);
+    conn_cancel_timer(c, &c->close_timer);
+    if (c->fd >= 0) {
+        if (c->mask != 0) qkd_loop_del_fd(c->loop, c->fd);
+        close(c->fd);
+    }
+    SSL_free(c->ssl);
+    OPENSSL_clear_free(c->in, c->in_cap);
+    OPENSSL_clear_free(c->out, c->out_cap);
+    free(c);
+}
+
+/* Closes the socket now; the struct lives on until on_close ran and the stack unwound. */
+static void conn_teardown(struct qkd_conn *c)
+{
+    if (c->state == ST_DEAD) return;
+    c->state = ST_DEAD;
+    if (c->mask != 0) qkd_loop_del_fd(c->loop, c->fd);
+    c->mask = 0;
+    close(c->fd);
+    c->fd = -1;
+    conn_cancel_timer(c, &c->hs_timer);
+    conn_cancel_timer(c, &c->idle_timer);
+    conn_cancel_timer(c, &c->close_timer);
+}
+
+static void conn_enter(struct qkd_conn *c)
+{
+    c->depth++;
+}
+
+/* Leaves an entry point. The outermost one updates the loop registration, runs on_close when
+ * owed (or, if may_notify is 0, schedules it on the loop) and frees a dead, notified conn. */
+static void conn_leave(struct qkd_conn *c, int may_notify)
+{
+    if (c->depth > 1) {
+        c->depth--;
+        return;
+    }
+    if (c->state != ST_DEAD) conn_update_mask(c);
+    if (c->notify_pending && !c->notified) {
+        if (may_notify) {
+            c->notified = 1;
+            if (c->ops.on_close != NULL) c->ops.on_close(c, c->reason, c->arg);
+            if (c->state != ST_DEAD) conn_update_mask(c);
+        } else {
+            conn_kick(c);
+        }
+    }
+    c->depth--;
+    if (c->state == ST_DEAD && c->notified) conn_free(c);
+}
+
+/* ---- buffers ---- */
+
+/* Makes room for at least one SSL_read. Returns 0, 1 when the buffer is full (paused with
+ * frames held), -1 when out of memory. */
+static int conn_in_reserve(struct qkd_conn *c)
+{
+    size_t limit = QKD_WIRE_HDR_LEN + (size_t)c->lim.max_payload + CONN_READ_CHUNK;
+
+    if (c->in_off > 0 && (c->in_off == c->in_len || c->in_cap - c->in_len < CONN_READ_CHUNK)) {
+        size_t keep = c->in_len - c->in_off;
+        memmove(c->in, c->in + c->in_off, keep);
+        OPENSSL_cleanse(c->in + keep, c->in_len - keep);
+        c->in_off = 0;
+        c->in_len = keep;
+    }
+    size_t want = c->in_len + CONN_READ_CHUNK;
+    if (want > limit) want = limit;
+    if (c->in_cap >= want) return c->in_cap > c->in_len ? 0 : 1;
+    size_t ncap = c->in_cap * 2;
+    if (ncap < want) ncap = want;
+    if (ncap > limit) ncap = limit;
+    uint8_t *n = OPENSSL_clear_realloc(c->in, c->in_cap, ncap);
+    if (n == NULL) return -1;
+    c->in = n;
+    c->in_cap = ncap;
+    return 0;
+}
+
+static void conn_in_settle(struct qkd_conn *c)
+{
+    if (c->in_off != c->in_len) return;
+    c->in_off = c->in_len = 0;
+    if (c->in_cap > CONN_SHRINK_ABOVE) {
+        OPENSSL_clear_free(c->in, c->in_cap);
+        c->in = NULL;
+        c->in_cap = 0;
+    }
+}
+
+/* Appends a then b to the output queue. Returns 0 or -1 (out of memory). */
+static int conn_out_append(struct qkd_conn *c, const uint8_t *a, size_t alen, const uint8_t *b,
+                           size_t blen)
+{
+    size_t need = alen + blen;
+    if (c->out_cap - c->out_len < need && c->out_off > 0) {
+        /* Moving the pending bytes is fine even with an SSL_write to retry
+         * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER): the retried bytes stay the same. */
+        size_t keep = c->out_len - c->out_off;
+        memmove(c->out, c->out + c->out_off, keep);
+        OPENSSL_cleanse(c->out + keep, c->out_len - keep);
+        c->out_off = 0;
+        c->out_len = keep;
+    }
+    if (c->out_cap - c->out_len < need) {
+        size_t ncap = c->out_cap ? c->out_cap * 2 : 4096;
+        while (ncap - c->out_len < need)
+            ncap *= 2;
+        uint8_t *n = OPENSSL_clear_realloc(c->out, c->out_cap, ncap);
+        if (n == NULL) return -1;
+        c->out = n;
+        c->out_cap = ncap;
+    }
+    if (alen > 0) memcpy(c->out + c->out_len, a, alen);
+    if (blen > 0) memcpy(c->out + c->out_len + alen, b, blen);
+    c->out_len += need;
+    return 0;
+}
+
+/* ---- I/O ---- */
+
+/* Writes queued output until done or the socket blocks. */
+static void conn_flush(struct qkd_conn *c)
+{
+    while (c->out_len > c->out_off) {
+        size_t pend = c->out_len - c->out_off;
+        size_t n = c->wretry ? c->wretry : (pend < CONN_WRITE_MAX ? pend : CONN_WRITE_MAX);
+        ERR_clear_error();
+        int r = SSL_write(c->ssl, c->out + c->out_off, (int)n);
+        if (r > 0) {
+            OPENSSL_cleanse(c->out + c->out_off, (size_t)r);
+            c->out_off += (size_t)r;
+            c->wretry = 0;
+            c->write_wants_read = 0;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+            c->wretry = n;
+            c->write_wants_read = e == SSL_ERROR_WANT_READ;
+            return;
+        }
+        char why[160], reason[CONN_REASON_LEN];
+        conn_ssl_error(c, r, e, why, sizeof(why));
+        snprintf(reason, sizeof(reason), "write failed: %s", why);
+        log_debug("connection %s: %s", c->peer, reason);
+        conn_begin_close(c, reason, 0);
+        return;
+    }
+    c->out_off = c->out_len = 0;
+    if (c->out_cap > CONN_SHRINK_ABOVE) {
+        OPENSSL_clear_free(c->out, c->out_cap);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+}
+
+/* Delivers the whole frames in the input buffer. Returns 0 to go on reading, -1 to stop. */
+static int conn_deliver(struct qkd_conn *c)
+{
+    while (c->state == ST_OPEN && !c->paused) {
+        size_t avail = c->in_len - c->in_off;
+        if (avail < QKD_WIRE_HDR_LEN) break;
+        struct qkd_wire_hdr h;
+        qkd_wire_hdr_parse(c->in + c->in_off, &h);
+        if (h.payload_len > c->lim.max_payload) {
+            char reason[CONN_REASON_LEN];
+            snprintf(reason, sizeof(reason), "frame too large (%lu > %lu)",
+                     (unsigned long)h.payload_len, (unsigned long)c->lim.max_payload);
+            log_warn("closing connection %s: %s", c->peer, reason);
+            conn_begin_close(c, reason, 1);
+            return -1;
+        }
+        size_t flen = QKD_WIRE_HDR_LEN + (size_t)h.payload_len;
+        if (avail < flen) break;
+        uint8_t *frame = c->in + c->in_off;
+        c->in_off += flen;
+        c->last_frame_ms = qkd_now_ms();
+        int rc = 0;
+        if (c->ops.on_frame != NULL) rc = c->ops.on_frame(c, &h, frame + QKD_WIRE_HDR_LEN, c->arg);
+        OPENSSL_cleanse(frame, flen); /* frames may carry key material */
+        if (rc != 0 && c->state == ST_OPEN) conn_begin_close(c, "closed by handler", 1);
+    }
+    conn_in_settle(c);
+    return c->state == ST_OPEN && !c->paused ? 0 : -1;
+}
+
+/* Reads and delivers frames until the socket and OpenSSL's buffers are drained. */
+static void conn_read(struct qkd_conn *c)
+{
+    int budget = CONN_READ_BUDGET;
+    for (;;) {
+        if (conn_deliver(c) != 0 && !(c->state == ST_OPEN && c->write_wants_read)) return;
+        if (budget-- == 0) {
+            conn_kick(c); /* OpenSSL may hold decrypted data the loop cannot see */
+            return;
+        }
+        int room = conn_in_reserve(c);
+        if (room < 0) {
+            log_error("connection %s: out of memory", c->peer);
+            conn_begin_close(c, "out of memory", 0);
+            return;
+        }
+        if (room > 0) return; /* paused and full */
+        size_t space = c->in_cap - c->in_len;
+        ERR_clear_error();
+        int n = SSL_read(c->ssl, c->in + c->in_len, space > INT_MAX ? INT_MAX : (int)space);
+        c->read_wants_write = 0;
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            if (c->write_wants_read) {
+                c->write_wants_read = 0;
+                conn_flush(c);
+                if (c->state != ST_OPEN) return;
+            }
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        if (e == SSL_ERROR_WANT_READ) return;
+        if (e == SSL_ERROR_WANT_WRITE) {
+            c->read_wants_write = 1;
+            return;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            c->peer_closed = 1;
+            if (c->in_len > c->in_off)
+                log_warn("connection %s: peer closed in the middle of a frame", c->peer);
+            conn_begin_close(c, "peer closed", 1);
+            return;
+        }
+        unsigned long last = ERR_peek_last_error();
+        if (e == SSL_ERROR_SSL && ERR_GET_LIB(last) == ERR_LIB_SSL &&
+            ERR_GET_REASON(last) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            /* The peer went away without close_notify: common, not a protocol error. */
+            ERR_clear_error();
+            log_debug("connection %s: closed by peer without close_notify", c->peer);
+            conn_begin_close(c, "peer closed without close_notify", 0);
+            return;
+        }
+        char why[160], reason[CONN_REASON_LEN];
+        conn_ssl_error(c, n, e, why, sizeof(why));
+        snprintf(reason, sizeof(reason), "%s: %s",
+                 e == SSL_ERROR_SYSCALL ? "connection lost" : "read failed", why);
+        if (e == SSL_ERROR_SSL)
+            log_warn("closing connection %s: %s", c->peer, reason);
+        else
+            log_debug("connection %s: %s", c->peer, reason);
+        conn_begin_close(c, reason, 0);
+        return;
+    }
+}
+
+static void conn_opened(struct qkd_conn *c)
+{
+    conn_cancel_timer(c, &c->hs_timer);
+    c->state = ST_OPEN;
+    c->last_frame_ms = qkd_now_ms();
+    if (c->lim.idle_ms > 0)
+        c->idle_timer = qkd_loop_add_timer(c->loop, c->lim.idle_ms, conn_idle_cb, c);
+    if (qkd_log_get_level() <= QKD_LOG_DEBUG) {
+        char name[256];
+        if (qkd_tls_peer_name(c->ssl, name, sizeof(name)) != 0) snprintf(name, sizeof(name), "?");
+        const char *g = SSL_get0_group_name(c->ssl);
+        log_debug("TLS connection %s open: peer %s, group %s", c->peer, name, g ? g : "?");
+    }
+    if (c->ops.on_open != NULL) c->ops.on_open(c, c->arg);
+    if (c->state != ST_OPEN) return;
+    conn_flush(c);
+    if (c->state == ST_OPEN)
+        conn_read(c); /* application data may have arrived with the handshake */
+}
+
+static void conn_handshake(struct qkd_conn *c)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        conn_opened(c);
+        return;
+    }
+    int e = SSL_get_error(c->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        c->hs_want = e == SSL_ERROR_WANT_READ ? QKD_EV_READ : QKD_EV_WRITE;
+        return;
+    }
+    char why[160], reason[CONN_REASON_LEN];
+    conn_ssl_error(c, r, e, why, sizeof(why));
+    snprintf(reason, sizeof(reason), "TLS handshake failed: %s", why);
+    log_warn("connection %s: %s", c->peer, reason);
+    conn_begin_close(c, reason, 0);
+}
+
+static void conn_connected(struct qkd_conn *c)
+{
+    int soerr = 0;
+    socklen_t sl = sizeof(soerr);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0) soerr = errno;
+    if (soerr == EINPROGRESS || soerr == EALREADY) return;
+    if (soerr != 0) {
+        char reason[CONN_REASON_LEN];
+        snprintf(reason, sizeof(reason), "connect failed: %s", strerror(soerr));
+        log_debug("connection: %s", reason);
+        conn_begin_close(c, reason, 0);
+        return;
+    }
+    conn_fill_peer(c);
+    c->state = ST_HANDSHAKE;
+    c->hs_want = QKD_EV_WRITE;
+    conn_handshake(c);
+}
+
+/* Graceful close: reads (and drops) input so the peer is not blocked writing to us. */
+static void conn_discard_input(struct qkd_conn *c)
+{
+    uint8_t scratch[CONN_READ_CHUNK];
+    for (int i = 0; i < CONN_READ_BUDGET && !c->peer_closed; i++) {
+        ERR_clear_error();
+        int n = SSL_read(c->ssl, scratch, sizeof(scratch));
+        if (n > 0) {
+            OPENSSL_cleanse(scratch, (size_t)n);
+            c->write_wants_read = 0;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, n);
+        c->read_wants_write = e == SSL_ERROR_WANT_WRITE;
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            c->peer_closed = 1;
+            return;
+        }
+        ERR_clear_error();
+        conn_teardown(c);
+        return;
+    }
+    if (!c->peer_closed) conn_kick(c);
+}
+
+static void conn_progress_close(struct qkd_conn *c)
+{
+    for (;;) {
+        switch (c->state) {
+        case ST_FLUSHING:
+            conn_discard_input(c);
+            if (c->state != ST_FLUSHING) return;
+            conn_flush(c);
+            if (c->state != ST_FLUSHING || c->out_len > c->out_off) return;
+            c->state = ST_SHUTDOWN;
+            c->shut_want = QKD_EV_WRITE;
+            break;
+        case ST_SHUTDOWN: {
+            ERR_clear_error();
+            int r = SSL_shutdown(c->ssl);
+            if (r == 1) {
+                conn_teardown(c);
+                return;
+            }
+            if (r == 0) {
+                (void)shutdown(c->fd, SHUT_WR);
+                c->state = ST_DRAIN;
+                break;
+            }
+            int e = SSL_get_error(c->ssl, r);
+            if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+                c->shut_want = e == SSL_ERROR_WANT_READ ? QKD_EV_READ : QKD_EV_WRITE;
+                return;
+            }
+            ERR_clear_error();
+            conn_teardown(c);
+            return;
+        }
+        case ST_DRAIN: {
+            uint8_t scratch[4096];
+            for (int i = 0; i < CONN_READ_BUDGET; i++) {
+                ssize_t n = recv(c->fd, scratch, sizeof(scratch), 0);
+                if (n > 0) continue; /* still encrypted: nothing to wipe */
+                if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+                conn_teardown(c);
+                return;
+            }
+            return; /* more later; the close timer bounds this */
+        }
+        default:
+            return;
+        }
+    }
+}
+
+/* Starts closing. graceful: an open conn flushes its output and sends close_notify; otherwise
+ * (or when not open) the socket is closed at once. on_close is owed from here on. */
+static void conn_begin_close(struct qkd_conn *c, const char *reason, int graceful)
+{
+    if (c->state >= ST_FLUSHING) {
+        if (!graceful) conn_teardown(c);
+        return;
+    }
+    snprintf(c->reason, sizeof(c->reason), "%s", reason != NULL ? reason : "closed");
+    c->notify_pending = 1;
+    conn_cancel_timer(c, &c->hs_timer);
+    conn_cancel_timer(c, &c->idle_timer);
+    if (graceful && c->state == ST_OPEN) {
+        c->state = ST_FLUSHING;
+        c->close_timer = qkd_loop_add_timer(c->loop, c->lim.close_ms, conn_close_cb, c);
+        conn_progress_close(c);
+    } else {
+        conn_teardown(c);
+    }
+}
+
+/* ---- loop callbacks ---- */
+
+static void conn_io_cb(struct qkd_loop *loop, int fd, int events, void *arg)
+{
+    struct qkd_conn *c = arg;
+    conn_enter(c);
+    switch (c->state) {
+    case ST_CONNECTING:
+        conn_connected(c);
+        break;
+    case ST_HANDSHAKE:
+        conn_handshake(c);
+        break;
+    case ST_OPEN:
+        conn_read(c);
+        if (c->state == ST_OPEN) conn_flush(c);
+        break;
+    case ST_FLUSHING:
+    case ST_SHUTDOWN:
+    case ST_DRAIN:
+        conn_progress_close(c);
+        break;
+    case ST_DEAD:
+        break;
+    }
+    conn_leave(c, 1);
+}
+
+static void conn_kick_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct qkd_conn *c = arg;
+    c->kick_timer = 0;
+    conn_enter(c);
+    if (c->state == ST_OPEN) {
+        conn_read(c);
+        if (c->state == ST_OPEN) conn_flush(c);
+    } else if (c->state >= ST_FLUSHING && c->state < ST_DEAD) {
+        conn_progress_close(c);
+    }
+    conn_leave(c, 1);
+}
+
+static void conn_kick(struct qkd_conn *c)
+{
+    if (c->kick_timer == 0) c->kick_timer = qkd_loop_add_timer(c->loop, 0, conn_kick_cb, c);
+}
+
+static void conn_idle_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct qkd_conn *c = arg;
+    c->idle_timer = 0;
+    if (c->state != ST_OPEN) return;
+    conn_enter(c);
+    uint64_t now = qkd_now_ms();
+    uint64_t deadline = c->last_frame_ms + c->lim.idle_ms;
+    if (c->paused) {
+        /* Waiting on us is not idleness. */
+        c->last_frame_ms = now;
+        c->idle_timer = qkd_loop_add_timer(loop, c->lim.idle_ms, conn_idle_cb, c);
+    } else if (now >= deadline) {
+        log_info("closing idle connection %s (no frame for %lu ms)", c->peer,
+                 (unsigned long)c->lim.idle_ms);
+        conn_begin_close(c, "idle timeout", 1);
+    } else {
+        c->idle_timer = qkd_loop_add_timer(loop, deadline - now, conn_idle_cb, c);
+    }
+    conn_leave(c, 1);
+}
+
+static void conn_hs_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct qkd_conn *c = arg;
+    c->hs_timer = 0;
+    if (c->state != ST_CONNECTING && c->state != ST_HANDSHAKE) return;
+    conn_enter(c);
+    log_warn("connection %s: TLS handshake timeout", c->peer);
+    conn_begin_close(c, "TLS handshake timeout", 0);
+    conn_leave(c, 1);
+}
+
+static void conn_close_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct qkd_conn *c = arg;
+    c->close_timer = 0;
+    conn_enter(c);
+    if (c->state != ST_DEAD) log_debug("connection %s: graceful close timed out", c->peer);
+    conn_teardown(c);
+    conn_leave(c, 1);
+}
+
+/* ---- public API ---- */
+
+struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int server,
+                              const struct qkd_conn_limits *lim, const struct qkd_conn_ops *ops,
+                              void *arg)
+{
+    if (loop == NULL || ctx == NULL || fd < 0 || ops == NULL) {
+        if (fd >= 0) close(fd);
+        return NULL;
+    }
+    struct qkd_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return NULL;
+    }
+    c->loop = loop;
+    c->fd = fd;
+    c->server = server != 0;
+    c->ops = *ops;
+    c->arg = arg;
+    if (lim != NULL) c->lim = *lim;
+    if (c->lim.max_payload == 0) c->lim.max_payload = QKD_CONN_DEFAULT_MAX_PAYLOAD;
+    if (c->lim.handshake_ms == 0) c->lim.handshake_ms = QKD_CONN_DEFAULT_HANDSHAKE_MS;
+    if (c->lim.max_outbuf == 0) c->lim.max_outbuf = QKD_CONN_DEFAULT_MAX_OUTBUF;
+    if (c->lim.close_ms == 0) c->lim.close_ms = QKD_CONN_DEFAULT_CLOSE_MS;
+
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        log_error("connection: cannot make socket non-blocking: %s", strerror(errno));
+        goto fail;
+    }
+    conn_set_nodelay(fd);
+    ERR_clear_error();
+    c->ssl = SSL_new(ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
+        qkd_log_openssl("SSL_new");
+        goto fail;
+    }
+    if (c->server) {
+        SSL_set_accept_state(c->ssl);
+        conn_fill_peer(c);
+        c->state = ST_HANDSHAKE;
+        c->hs_want = QKD_EV_READ;
+    } else {
+        SSL_set_connect_state(c->ssl);
+        conn_fill_peer(c);
+        c->state = ST_CONNECTING;
+    }
+    int mask = c->state == ST_CONNECTING ? QKD_EV_WRITE : c->hs_want;
+    if (qkd_loop_add_fd(loop, fd, mask, conn_io_cb, c) != 0) {
+        log_error("connection %s: cannot register with the event loop", c->peer);
+        goto fail;
+    }
+    c->mask = mask;
+    c->hs_timer = qkd_loop_add_timer(loop, c->lim.handshake_ms, conn_hs_cb, c);
+    return c;
+
+fail:
+    close(fd);
+    SSL_free(c->ssl);
+    free(c);
+    return NULL;
+}
+
+static int conn_queue(struct qkd_conn *c, const uint8_t *a, size_t alen, const uint8_t *b,
+                      size_t blen)
+{
+    if (c == NULL) return -1;
+    conn_enter(c);
+    int rc = -1;
+    if (c->state <= ST_OPEN) {
+        size_t pend = c->out_len - c->out_off;
+        if (pend + alen + blen > c->lim.max_outbuf) {
+            char reason[CONN_REASON_LEN];
+            snprintf(reason, sizeof(reason), "output buffer full (%zu > %zu bytes)",
+                     pend + alen + blen, c->lim.max_outbuf);
+            log_warn("closing connection %s: %s", c->peer, reason);
+            conn_begin_close(c, reason, 0);
+        } else if (conn_out_append(c, a, alen, b, blen) != 0) {
+            log_error("connection %s: out of memory", c->peer);
+            conn_begin_close(c, "out of memory", 0);
+        } else {
+            rc = 0;
+            if (c->state == ST_OPEN && !c->write_wants_read) conn_flush(c);
+        }
+    }
+    conn_leave(c, 0);
+    return rc;
+}
+
+int qkd_conn_send(struct qkd_conn *c, const uint8_t *frame, size_t len)
+{
+    if (frame == NULL && len > 0) return -1;
+    return conn_queue(c, frame, len, NULL, 0);
+}
+
+int qkd_conn_send_msg(struct qkd_conn *c, const uint8_t version[3], uint8_t service,
+                      const uint8_t *payload, uint32_t len)
+{
+    uint8_t hdr[QKD_WIRE_HDR_LEN];
+    if (version == NULL || (payload == NULL && len > 0)) return -1;
+    hdr[0] = version[0];
+    hdr[1] = version[1];
+    hdr[2] = version[2];
+    hdr[3] = service;
+    hdr[4] = (uint8_t)(len >> 24);
+    hdr[5] = (uint8_t)(len >> 16);
+    hdr[6] = (uint8_t)(len >> 8);
+    hdr[7] = (uint8_t)len;
+    return conn_queue(c, hdr, sizeof(hdr), payload, len);
+}
+
+void qkd_conn_close(struct qkd_conn *c, const char *reason)
+{
+    if (c == NULL) return;
+    conn_enter(c);
+    conn_begin_close(c, reason, 1);
+    conn_leave(c, 1);
+}
+
+void qkd_conn_abort(struct qkd_conn *c, const char *reason)
+{
+    if (c == NULL) return;
+    conn_enter(c);
+    conn_begin_close(c, reason, 0);
+    conn_leave(c, 1);
+}
+
+void qkd_conn_pause(struct qkd_conn *c)
+{
+    if (c == NULL) return;
+    conn_enter(c);
+    c->paused = 1;
+    conn_leave(c, 0);
+}
+
+void qkd_conn_resume(struct qkd_conn *c)
+{
+    if (c == NULL) return;
+    conn_enter(c);
+    if (c->paused) {
+        c->paused = 0;
+        if (c->state == ST_OPEN)
+            conn_kick(c); /* deliver held frames from the loop, not from inside this call */
+    }
+    conn_leave(c, 0);
+}
+
+SSL *qkd_conn_ssl(struct qkd_conn *c)
+{
+    return c != NULL ? c->ssl : NULL;
+}
+
+const char *qkd_conn_peer_addr(struct qkd_conn *c)
+{
+    return c != NULL ? c->peer : "unknown";
+}
+
+void qkd_conn_set_arg(struct qkd_conn *c, void *arg)
+{
+    if (c != NULL) c->arg = arg;
+}
+
+size_t qkd_conn_pending_input(const struct qkd_conn *c)
+{
+    return c != NULL ? c->in_len - c->in_off : 0;
+}
+
+size_t qkd_conn_pending_output(const struct qkd_conn *c)
+{
+    return c != NULL ? c->out_len - c->out_off : 0;
+}

@@ -1,0 +1,157 @@
+/* sock.c: the TCP socket helpers of conn.h: parse "host:port" / "[v6]:port", listen,
+ * non-blocking connect and accept (all non-blocking, close-on-exec, TCP_NODELAY). */
+#include "conn.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+static void sock_set_nodelay(int fd)
+{
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Splits "host:port" / "[v6]:port" into host (may be empty) and a numeric port. */
+static int sock_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen,
+                      char *err, size_t errlen)
+{
+    const char *h, *he, *p;
+    if (addr == NULL || addr[0] == '\0') {
+        snprintf(err, errlen, "empty address");
+        return -1;
+    }
+    if (addr[0] == '[') {
+        he = strchr(addr, ']');
+        if (he == NULL || he[1] != ':') {
+            snprintf(err, errlen, "bad address %s: expected [ipv6]:port", addr);
+            return -1;
+        }
+        h = addr + 1;
+        p = he + 2;
+    } else {
+        he = strrchr(addr, ':');
+        if (he == NULL) {
+            snprintf(err, errlen, "bad address %s: expected host:port", addr);
+            return -1;
+        }
+        if (strchr(addr, ':') != he) {
+            snprintf(err, errlen, "bad address %s: write IPv6 addresses as [addr]:port", addr);
+            return -1;
+        }
+        h = addr;
+        p = he + 1;
+    }
+    size_t hl = (size_t)(he - h), pl = strlen(p);
+    if (pl == 0 || pl > 5 || strspn(p, "0123456789") != pl || atol(p) > 65535) {
+        snprintf(err, errlen, "bad port in address %s", addr);
+        return -1;
+    }
+    if (hl >= hostlen || pl >= portlen) {
+        snprintf(err, errlen, "address too long: %s", addr);
+        return -1;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    memcpy(port, p, pl);
+    port[pl] = '\0';
+    return 0;
+}
+
+static int sock_resolve(const char *addr, int passive, struct addrinfo **res, char *err,
+                        size_t errlen)
+{
+    char host[256], port[8];
+    if (sock_split(addr, host, sizeof(host), port, sizeof(port), err, errlen) != 0) return -1;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", addr, gai_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int qkd_tcp_listen(const char *addr, int backlog, char *err, size_t errlen)
+{
+    struct addrinfo *res = NULL;
+    if (sock_resolve(addr, 1, &res, err, errlen) != 0) return -1;
+    int fd = -1, saved = 0;
+    /* IPv4 addresses first (the project's default listeners are IPv4). */
+    for (int pass = 0; pass < 2 && fd < 0; pass++) {
+        for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+            if ((ai->ai_family == AF_INET) != (pass == 0)) continue;
+            fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (fd < 0) {
+                saved = errno;
+                continue;
+            }
+            int one = 1;
+            if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+                bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+                listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0) {
+                saved = errno;
+                close(fd);
+                fd = -1;
+            }
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(saved ? saved : EINVAL));
+    return fd;
+}
+
+int qkd_tcp_connect_nb(const char *addr, char *err, size_t errlen)
+{
+    struct addrinfo *res = NULL;
+    if (sock_resolve(addr, 0, &res, err, errlen) != 0) return -1;
+    int fd = -1, saved = 0;
+    for (int pass = 0; pass < 2 && fd < 0; pass++) {
+        for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+            if ((ai->ai_family == AF_INET) != (pass == 0)) continue;
+            fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (fd < 0) {
+                saved = errno;
+                continue;
+            }
+            sock_set_nodelay(fd);
+            if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
+                saved = errno;
+                close(fd);
+                fd = -1;
+            }
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        snprintf(err, errlen, "cannot connect to %s: %s", addr, strerror(saved ? saved : EINVAL));
+    return fd;
+}
+
+int qkd_tcp_local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return -1;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
+int qkd_tcp_accept(int lfd)
+{
+    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) sock_set_nodelay(fd);
+    return fd;
+}
