@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QKD_RING_MAGIC 0x514b4452494e4731ull /* "QKDRING1" */
+#define QKD_RING_MAGIC          0x514b4452494e4731ull /* "QKDRING1" */
 #define QKD_RING_LAYOUT_VERSION 1
 
 struct qkd_ring;
@@ -25,14 +25,26 @@ enum qkd_ring_err {
     QKD_RING_ERR_NOSPACE = -5, /* not enough free space */
 };
 const char *qkd_ring_err_str(int err);
+/* Details of the last failure of an open/append/read/consume/reset call in this thread, e.g.
+ * "ring /qkd-alice-bob has layout version 2, this program knows 1" (never key bytes). */
+const char *qkd_ring_last_error(void);
+
+/* Limits on the capacity of a ring (bytes). */
+#define QKD_RING_MIN_CAPACITY 256u
+#define QKD_RING_MAX_CAPACITY (1ull << 32)
 
 /* Writer side: opens the ring named name ("/qkd-alice-bob") creating it with capacity bytes
  * if absent. An existing ring of the same layout and capacity is reused as is (its offsets
  * survive a writer restart). */
 int qkd_ring_open_writer(const char *name, size_t capacity, struct qkd_ring **out);
 /* Reader side: attaches to an existing ring (creates an empty one with capacity if absent, so
- * start order does not matter). Refuses another layout version with QKD_RING_ERR_LAYOUT. */
+ * start order does not matter). Refuses another layout version with QKD_RING_ERR_LAYOUT.
+ * capacity 0: attach to an existing ring of any capacity, never create (ERR_SYS with errno
+ * ENOENT when absent): for readers that do not know the ring size (qkd-kme, tools). */
 int qkd_ring_open_reader(const char *name, size_t capacity, struct qkd_ring **out);
+/* Observer: like a reader with capacity 0 (never creates), for monitoring tools; it leaves the
+ * reader pid in the stats alone. It must not call qkd_ring_consume. */
+int qkd_ring_open_observer(const char *name, struct qkd_ring **out);
 void qkd_ring_close(struct qkd_ring *r);
 /* Removes the shared-memory object (tests, "down"). */
 int qkd_ring_unlink(const char *name);
@@ -68,10 +80,15 @@ struct qkd_ring_stats {
     uint64_t last_distilled_ms; /* wall clock */
     uint64_t writer_pid;
     uint64_t heartbeat_ms; /* wall clock of the writer's last sign of life */
+    uint64_t reader_pid;
+    uint64_t link_changed_ms; /* wall clock of the last link up/down */
 };
 void qkd_ring_get_stats(const struct qkd_ring *r, struct qkd_ring_stats *s);
 void qkd_ring_set_link(struct qkd_ring *r, bool up, uint64_t skr_bps);
-void qkd_ring_count_dropped(struct qkd_ring *r, uint64_t bytes);
+void qkd_ring_count_dropped(struct qkd_ring *r, uint64_t bytes); /* one block */
+void qkd_ring_count_dropped_n(struct qkd_ring *r, uint64_t blocks, uint64_t bytes);
 void qkd_ring_heartbeat(struct qkd_ring *r);
+/* Wall clock (ms) when the ring was created. */
+uint64_t qkd_ring_created_ms(const struct qkd_ring *r);
 
 #endif

@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# local-net.sh: a QKD network on 127.0.0.1 without Docker (docs/architecture.md,
+# spec/interfaces.md "Local network without Docker"): certificates, keygen pairs, key servers,
+# free ports from --port-file, a ring prefix unique to DIR, logs in DIR/logs, pids in DIR/pids,
+# and DIR/env for clients and tests.
+#
+#   local-net.sh up DIR       start (returns when every server accepts connections)
+#   local-net.sh down DIR     stop exactly the processes in DIR/pids, unlink the rings
+#   local-net.sh status DIR   show them
+# Environment: NODES (alice,bob or alice,bob,charlie), SKR_BPS (bits/s, default 1000000),
+# RING_BYTES (default 1048576), QKD_BIN (default <repo>/build/bin), LOG_LEVEL (INFO),
+# LOCALNET_WAIT_S (bounded wait for each server, default 20).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+QKD_BIN=${QKD_BIN:-$repo/build/bin}
+NODES=${NODES:-alice,bob}
+SKR_BPS=${SKR_BPS:-1000000}
+RING_BYTES=${RING_BYTES:-1048576}
+LOG_LEVEL=${LOG_LEVEL:-INFO}
+WAIT_S=${LOCALNET_WAIT_S:-20}
+
+die() {
+    echo "local-net.sh: $*" >&2
+    exit 1
+}
+
+usage() {
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    exit "${1:-1}"
+}
+
+upper() { echo "$1" | tr '[:lower:]' '[:upper:]'; }
+
+# The links of the network: "primary secondary" pairs (the primary runs the keygen sender and
+# is the key-server leader of the link).
+links_for() {
+    case "$1" in
+    alice,bob) echo "alice bob" ;;
+    alice,bob,charlie) printf 'alice bob\nalice charlie\nbob charlie\n' ;;
+    *) die "NODES must be alice,bob or alice,bob,charlie (got '$1')" ;;
+    esac
+}
+
+# is_ours PID: the pid is alive and runs one of the project's programs (guards against pid
+# reuse after a crash).
+is_ours() {
+    [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q 'qkd-'
+}
+
+record_pid() { echo "$1 $2" >>"$DIR/pids"; }
+
+# wait_port FILE WHAT LOG: waits until FILE holds a port that accepts TCP on 127.0.0.1; prints
+# the port. Fails with the log tail after WAIT_S seconds.
+wait_port() {
+    local file=$1 what=$2 log=$3 pid=$4 i port
+    for i in $(seq 1 $((WAIT_S * 10))); do
+        if [ -s "$file" ]; then
+            port=$(tr -d ' \n' <"$file")
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                echo "$port"
+                return 0
+            fi
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "local-net.sh: $what exited during start-up; last lines of $log:" >&2
+            tail -n 20 "$log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "local-net.sh: $what did not accept connections within ${WAIT_S} s; last lines of $log:" >&2
+    tail -n 20 "$log" >&2
+    return 1
+}
+
+wait_log() {
+    local log=$1 pattern=$2 what=$3 i
+    for i in $(seq 1 $((WAIT_S * 10))); do
+        grep -q -- "$pattern" "$log" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "local-net.sh: $what not ready within ${WAIT_S} s; last lines of $log:" >&2
+    tail -n 20 "$log" >&2
+    return 1
+}
+
+ring_name() { echo "/${RING_PREFIX}$1-$2"; }
+
+start_keygen() { # MODE NODE PEER [PORT]
+    local mode=$1 node=$2 peer=$3 port=${4:-0} log="$DIR/logs/keygen-$2-$3.log"
+    local args=(--mode "$mode" --ring "$(ring_name "$node" "$peer")" --ring-bytes "$RING_BYTES"
+        --skr-bps "$SKR_BPS" --host 127.0.0.1 --port "$port"
+        --cert "$DIR/certs/$node/node.pem" --key "$DIR/certs/$node/node.key"
+        --ca "$DIR/certs/ca.pem" --peer-name "$peer" --log-level "$LOG_LEVEL")
+    if [ "$mode" = receiver ]; then
+        args+=(--port-file "$DIR/run/keygen-$node-$peer.port")
+    fi
+    "$QKD_BIN/qkd-keygen" "${args[@]}" </dev/null >>"$log" 2>&1 &
+    KG_LAST_PID=$!
+    record_pid "$KG_LAST_PID" "keygen-$node-$peer"
+}
+
+cmd_up() {
+    [ -x "$QKD_BIN/qkd-keygen" ] || die "no $QKD_BIN/qkd-keygen (build first, or set QKD_BIN)"
+    if [ -s "$DIR/pids" ]; then
+        local pid name
+        while read -r pid name; do
+            is_ours "$pid" && die "$DIR is already up ($name, pid $pid); run: $0 down $DIR"
+        done <"$DIR/pids"
+    fi
+    mkdir -p "$DIR/logs" "$DIR/run"
+    DIR=$(cd "$DIR" && pwd)
+    : >"$DIR/pids"
+    RING_PREFIX="qkd-$(printf '%s' "$DIR" | sha256sum | cut -c1-8)-"
+    local links
+    links=$(links_for "$NODES")
+
+    "$repo/certs/generate_certs.sh" --out "$DIR/certs" --nodes "$NODES" >"$DIR/logs/certs.log" 2>&1 ||
+        { tail -n 20 "$DIR/logs/certs.log" >&2; die "certificate generation failed"; }
+
+    : >"$DIR/rings"
+    local p s
+    while read -r p s; do
+        ring_name "$p" "$s" >>"$DIR/rings"
+        ring_name "$s" "$p" >>"$DIR/rings"
+    done <<<"$links"
+
+    # Any failure from here on stops what was started.
+    trap 'if [ "${UP_DONE:-0}" != 1 ]; then echo "local-net.sh: start-up failed, stopping what was started" >&2; cmd_down >/dev/null 2>&1; fi' EXIT
+    # Keygen receivers (secondary ends) first, then the senders.
+    declare -A kg_port
+    while read -r p s; do
+        rm -f "$DIR/run/keygen-$s-$p.port"
+        start_keygen receiver "$s" "$p"
+        kg_port[$p-$s]=$(wait_port "$DIR/run/keygen-$s-$p.port" "keygen receiver $s<-$p" \
+            "$DIR/logs/keygen-$s-$p.log" "$KG_LAST_PID")
+    done <<<"$links"
+    while read -r p s; do
+        start_keygen sender "$p" "$s" "${kg_port[$p-$s]}"
+    done <<<"$links"
+    while read -r p s; do
+        wait_log "$DIR/logs/keygen-$p-$s.log" "link up with $s" "keygen link $p-$s"
+    done <<<"$links"
+
+    # Key servers: leaders before their followers (alice, bob, charlie order does that).
+    declare -A kme_addr peer_port
+    local node
+    if [ -x "$QKD_BIN/qkd-kme" ]; then
+        for node in ${NODES//,/ }; do
+            local args=(--address 127.0.0.1 --port 0 --port-file "$DIR/run/kme-$node.port"
+                --cert "$DIR/certs/$node/node.pem" --key "$DIR/certs/$node/node.key"
+                --ca "$DIR/certs/ca.pem" --node "$node" --log-level "$LOG_LEVEL")
+            local leader=0
+            while read -r p s; do
+                if [ "$p" = "$node" ]; then
+                    leader=1
+                    args+=(--link "peer=$s,role=leader,ring=$(ring_name "$p" "$s"),skr=$SKR_BPS")
+                elif [ "$s" = "$node" ]; then
+                    [ -n "${peer_port[$p]:-}" ] || die "leader $p of link $p-$s is not up"
+                    args+=(--link "peer=$p,role=follower,ring=$(ring_name "$s" "$p"),addr=127.0.0.1:${peer_port[$p]},skr=$SKR_BPS")
+                fi
+            done <<<"$links"
+            if [ "$leader" = 1 ]; then
+                args+=(--peer-listen 127.0.0.1:0 --peer-port-file "$DIR/run/kme-$node.peer-port")
+            fi
+            rm -f "$DIR/run/kme-$node.port" "$DIR/run/kme-$node.peer-port"
+            "$QKD_BIN/qkd-kme" "${args[@]}" </dev/null >>"$DIR/logs/kme-$node.log" 2>&1 &
+            local pid=$!
+            record_pid "$pid" "kme-$node"
+            kme_addr[$node]=127.0.0.1:$(wait_port "$DIR/run/kme-$node.port" "kme $node" \
+                "$DIR/logs/kme-$node.log" "$pid")
+            if [ "$leader" = 1 ]; then
+                peer_port[$node]=$(wait_port "$DIR/run/kme-$node.peer-port" \
+                    "kme $node peer sync" "$DIR/logs/kme-$node.log" "$pid")
+            fi
+        done
+    else
+        echo "local-net.sh: WARNING: no $QKD_BIN/qkd-kme; key servers not started (keygen only)" >&2
+    fi
+    if [ -x "$QKD_BIN/qkd-hybrid" ]; then
+        echo "local-net.sh: WARNING: qkd-hybrid exists but local-net.sh does not start it yet" >&2
+    fi
+    UP_DONE=1
+    trap - EXIT
+
+    {
+        echo "# written by local-net.sh up $DIR"
+        echo "NODES=$NODES"
+        for node in ${NODES//,/ }; do
+            local N
+            N=$(upper "$node")
+            echo "${N}_ADDR=${kme_addr[$node]:-}"
+            echo "${N}_HYBRID_ADDR="
+        done
+        echo "CA_PEM=$DIR/certs/ca.pem"
+        echo "CLIENT_CERT_PEM=$DIR/certs/alice/client.pem"
+        echo "CLIENT_KEY_PEM=$DIR/certs/alice/client.key"
+        for node in ${NODES//,/ }; do
+            local N
+            N=$(upper "$node")
+            echo "${N}_CLIENT_CERT_PEM=$DIR/certs/$node/client.pem"
+            echo "${N}_CLIENT_KEY_PEM=$DIR/certs/$node/client.key"
+        done
+        echo "SKR_BPS=$SKR_BPS"
+        echo "RING_BYTES=$RING_BYTES"
+        echo "RING_PREFIX=$RING_PREFIX"
+        while read -r p s; do
+            echo "RING_$(upper "$p")_$(upper "$s")=$(ring_name "$p" "$s")"
+            echo "RING_$(upper "$s")_$(upper "$p")=$(ring_name "$s" "$p")"
+        done <<<"$links"
+        echo "QKD_BIN=$QKD_BIN"
+    } >"$DIR/env"
+    echo "local-net.sh: up in $DIR (nodes $NODES, SKR $SKR_BPS bit/s); source $DIR/env"
+}
+
+cmd_down() {
+    [ -d "$DIR" ] || die "no directory $DIR"
+    local pid name alive=()
+    if [ -s "$DIR/pids" ]; then
+        # Followers and senders were started last; stop in reverse order.
+        while read -r pid name; do
+            if is_ours "$pid"; then
+                kill -TERM "$pid" 2>/dev/null && alive+=("$pid")
+            fi
+        done < <(tac "$DIR/pids")
+    fi
+    local i
+    for i in $(seq 1 30); do
+        local left=()
+        for pid in "${alive[@]}"; do is_ours "$pid" && left+=("$pid"); done
+        alive=("${left[@]}")
+        [ "${#alive[@]}" = 0 ] && break
+        sleep 0.1
+    done
+    for pid in "${alive[@]}"; do
+        echo "local-net.sh: pid $pid did not stop after SIGTERM; killing" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    if [ -s "$DIR/rings" ]; then
+        local r
+        while read -r r; do
+            case "$r" in /qkd-*) rm -f "/dev/shm/${r#/}" ;; esac
+        done <"$DIR/rings"
+    fi
+    : >"$DIR/pids"
+    echo "local-net.sh: down ($DIR)"
+}
+
+cmd_status() {
+    [ -d "$DIR" ] || die "no directory $DIR"
+    local pid name up=0 total=0
+    if [ -s "$DIR/pids" ]; then
+        while read -r pid name; do
+            total=$((total + 1))
+            if is_ours "$pid"; then
+                up=$((up + 1))
+                printf '%-22s pid %-8s running\n' "$name" "$pid"
+            else
+                printf '%-22s pid %-8s NOT running\n' "$name" "$pid"
+            fi
+        done <"$DIR/pids"
+    fi
+    if [ -s "$DIR/rings" ]; then
+        local r
+        while read -r r; do
+            if [ -e "/dev/shm/${r#/}" ]; then
+                printf '%-22s ring present\n' "$r"
+            else
+                printf '%-22s ring absent\n' "$r"
+            fi
+        done <"$DIR/rings"
+    fi
+    [ -f "$DIR/env" ] && grep -E '_ADDR=' "$DIR/env"
+    echo "$up of $total processes running"
+    [ "$up" = "$total" ] && [ "$total" -gt 0 ]
+}
+
+[ $# -ge 1 ] || usage
+case "$1" in
+-h | --help) usage 0 ;;
+up | down | status)
+    [ $# = 2 ] || usage
+    DIR=$2
+    "cmd_$1"
+    ;;
+*) usage ;;
+esac

@@ -1,0 +1,138 @@
+/* receiver.c: the secondary end of the keygen link. Listens (writing its port to --port-file
+ * once listening), authenticates the sender, and appends each block at exactly the offset the
+ * sender numbered it with, before acknowledging it; refuses blocks that find no room (ACK
+ * full) so nothing unconsumed is ever overwritten. */
+#include "kg.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int kg_write_port_file(const char *path, int port)
+{
+    char tmp[4200];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) return -1;
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL) return -1;
+    int ok = fprintf(f, "%d\n", port) > 0;
+    ok = (fclose(f) == 0) && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+static void kg_accept_cb(struct qkd_loop *loop, int fd, int events, void *arg)
+{
+    struct kg *kg = arg;
+    for (;;) {
+        int s = qkd_tcp_accept(fd);
+        if (s < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                log_warn("link: accept: %s", strerror(errno));
+            return;
+        }
+        if (kg->pending >= KG_MAX_PENDING) {
+            log_warn("link: %u connections already in their handshake; refusing another",
+                     kg->pending);
+            close(s);
+            continue;
+        }
+        struct kg_connstate *cs = calloc(1, sizeof(*cs));
+        if (cs == NULL) {
+            close(s);
+            continue;
+        }
+        cs->kg = kg;
+        struct qkd_conn_limits lim = kg_link_limits(kg);
+        if (qkd_conn_new(loop, kg->ctx, s, 1, &lim, kg_link_ops(), cs) == NULL) {
+            free(cs);
+            continue;
+        }
+        kg->pending++;
+    }
+}
+
+int kg_receiver_start(struct kg *kg)
+{
+    char addr[300], err[256];
+    snprintf(addr, sizeof(addr), "%s:%u", kg->cfg.host, kg->cfg.port);
+    kg->listen_fd = qkd_tcp_listen(addr, 16, err, sizeof(err));
+    if (kg->listen_fd < 0) {
+        log_error("receiver: cannot listen on %s: %s", addr, err);
+        return -1;
+    }
+    int port = qkd_tcp_local_port(kg->listen_fd);
+    if (qkd_loop_add_fd(kg->loop, kg->listen_fd, QKD_EV_READ, kg_accept_cb, kg) != 0) {
+        log_error("receiver: cannot watch the listening socket");
+        return -1;
+    }
+    if (kg->cfg.port_file != NULL && kg->cfg.port_file[0] != '\0' &&
+        kg_write_port_file(kg->cfg.port_file, port) != 0) {
+        log_error("receiver: cannot write port file %s: %s", kg->cfg.port_file, strerror(errno));
+        return -1;
+    }
+    log_info("receiver: listening on %s:%d for %s, ring %s", kg->cfg.host, port, kg->cfg.peer_name,
+             kg->cfg.ring_name);
+    return 0;
+}
+
+void kg_receiver_stop(struct kg *kg)
+{
+    kg->stopping = true;
+    if (kg->listen_fd >= 0) {
+        qkd_loop_del_fd(kg->loop, kg->listen_fd);
+        close(kg->listen_fd);
+        kg->listen_fd = -1;
+    }
+}
+
+static int kg_send_ack(struct kg *kg, const struct kg_block *b, uint8_t status)
+{
+    struct kg_ack a = {.offset = b->offset, .len = b->len, .status = status};
+    qkd_writer_reset(&kg->out);
+    kg_ack_encode(&kg->out, &a);
+    return kg_link_send(kg, KG_MSG_ACK);
+}
+
+int kg_receiver_on_block(struct kg *kg, const uint8_t *p, size_t len)
+{
+    struct kg_block b;
+    const char *why = NULL;
+    if (kg_block_decode(p, len, &b, &why) != 0) {
+        log_error("link %s: bad BLOCK: %s", qkd_conn_peer_addr(kg->conn), why);
+        return -1;
+    }
+    uint64_t w = qkd_ring_write_offset(kg->ring);
+    uint8_t status;
+    if (b.offset < w) {
+        log_error("link %s: block at %" PRIu64 " below this ring's write offset %" PRIu64
+                  " (offsets are never reused)",
+                  qkd_conn_peer_addr(kg->conn), b.offset, w);
+        return -1;
+    } else if (b.offset > w) {
+        status = KG_ACK_SKIP; /* follows a block refused for lack of room */
+        kg_count_dropped(kg, b.len);
+    } else if (qkd_ring_free_space(kg->ring) < b.len) {
+        status = KG_ACK_FULL;
+        kg_count_dropped(kg, b.len);
+    } else {
+        int rc = qkd_ring_append(kg->ring, b.data, b.len, b.distilled_ms);
+        if (rc != QKD_RING_OK) {
+            log_error("receiver: append to ring %s failed: %s", kg->cfg.ring_name,
+                      qkd_ring_last_error());
+            return -1;
+        }
+        status = KG_ACK_OK;
+        kg->bytes_delivered += b.len;
+        kg->blocks_delivered++;
+    }
+    if (kg_send_ack(kg, &b, status) != 0) return -1;
+    return 0;
+}
