@@ -178,6 +178,15 @@ cmd_up() {
     else
         echo "local-net.sh: WARNING: no $QKD_BIN/qkd-kme; key servers not started (keygen only)" >&2
     fi
+    if [ -x "$QKD_BIN/qkd-kme" ]; then
+        # Ready means: every key server has attached its rings and every follower has its
+        # peer sync up, so the first OPEN_CONNECT is not answered 4 or made to wait.
+        while read -r p s; do
+            wait_log "$DIR/logs/kme-$p.log" "link $s: ring .* attached" "kme $p ring for $s" || die "kme $p not ready"
+            wait_log "$DIR/logs/kme-$s.log" "link $p: ring .* attached" "kme $s ring for $p" || die "kme $s not ready"
+            wait_log "$DIR/logs/kme-$s.log" "peer sync with $p .* up" "peer sync $s->$p" || die "peer sync $s->$p not up"
+        done <<<"$links"
+    fi
     if [ -x "$QKD_BIN/qkd-hybrid" ]; then
         echo "local-net.sh: WARNING: qkd-hybrid exists but local-net.sh does not start it yet" >&2
     fi

@@ -1,0 +1,291 @@
+/* api.c: the ETSI 004 calls OPEN_CONNECT and CLOSE (spec/kme.md, steps 1-6), stream
+ * registration, TTL clean-up, and the stream messages from the peer key server
+ * (STREAM_ANNOUNCE / STREAM_ATTACH / STREAM_CLOSE). GET_KEY lives in alloc.c. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uuid/uuid.h>
+
+#include "kme.h"
+#include "log.h"
+#include "uri.h"
+
+static void ttl_cb(struct qkd_loop *loop, uint64_t id, void *arg);
+
+static uint64_t ttl_ms(const struct kme_stream *s)
+{
+    return (uint64_t)(s->qos.ttl ? s->qos.ttl : KME_QOS_DEF_TTL) * 1000u;
+}
+
+static void ttl_arm(struct kme *k, struct kme_stream *s, uint64_t ms)
+{
+    if (s->ttl_timer) qkd_loop_del_timer(k->loop, s->ttl_timer);
+    s->ttl_timer = qkd_loop_add_timer(k->loop, ms ? ms : 1, ttl_cb, s);
+}
+
+void kme_stream_touch(struct kme *k, struct kme_stream *s)
+{
+    s->last_call_ms = qkd_now_ms();
+}
+
+struct kme_stream *kme_stream_register(struct kme *k, struct kme_link *l,
+                                       const struct qkd_ksid *ksid, const struct qkd_qos *qos)
+{
+    struct kme_stream *s = NULL;
+    if (kme_stream_add(&k->streams, ksid, qos, k->cfg.window_bytes, &s) != 0) return NULL;
+    s->link = l;
+    s->last_call_ms = qkd_now_ms();
+    ttl_arm(k, s, ttl_ms(s));
+    kme_link_tomb_del(l, ksid);
+    return s;
+}
+
+void kme_stream_drop(struct kme *k, struct kme_stream *s, uint32_t waiter_status)
+{
+    struct kme_link *l = s->link;
+    struct qkd_ksid ksid = s->ksid;
+    if (s->ttl_timer) qkd_loop_del_timer(k->loop, s->ttl_timer);
+    s->ttl_timer = 0;
+    for (size_t i = 0; i < s->nallocs; i++)
+        kme_aq_remove(l, s->allocs[i]);
+    kme_stream_remove(&k->streams, s); /* wipes its keys */
+    kme_waiters_fail_stream(l, &ksid, waiter_status);
+}
+
+static void ttl_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct kme_stream *s = arg;
+    struct kme_link *l = s->link;
+    struct kme *k = l->kme;
+    s->ttl_timer = 0;
+    uint64_t now = qkd_now_ms(), ttl = ttl_ms(s);
+    uint64_t idle = now - s->last_call_ms;
+    if (s->nwaiters > 0 || idle < ttl) {
+        ttl_arm(k, s, s->nwaiters > 0 ? ttl : ttl - idle);
+        return;
+    }
+    char ks[QKD_KSID_STRLEN];
+    qkd_ksid_to_str(&s->ksid, ks);
+    log_info("Key_stream_ID %s: no call for %" PRIu32 " s (TTL); closed and its key wiped", ks,
+             s->qos.ttl);
+    kme_peer_send_ksid(l, KME_PM_CLOSE, &s->ksid);
+    kme_link_tomb_add(l, &s->ksid);
+    kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
+}
+
+static void respond_open(struct kme_client *cl, uint32_t status, const struct qkd_qos *qos,
+                         const struct qkd_ksid *ksid)
+{
+    struct qkd_response rsp;
+    memset(&rsp, 0, sizeof(rsp));
+    rsp.service = QKD_SVC_OPEN_RSP;
+    rsp.u.open.status = status;
+    if (qos) rsp.u.open.qos = *qos;
+    if (ksid) rsp.u.open.ksid = *ksid;
+    kme_respond(cl, &rsp);
+}
+
+struct minbps_sum {
+    struct kme_link *l;
+    uint64_t sum;
+};
+
+static void sum_min_bps(struct kme_stream *s, void *arg)
+{
+    struct minbps_sum *m = arg;
+    if (s->link == m->l) m->sum += s->qos.min_bps;
+}
+
+void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_open_req *o)
+{
+    struct qkd_uri dst;
+    /* 1. absolute URIs with scheme and authority */
+    if (!qkd_uri_is_valid(o->source) || qkd_uri_parse(o->destination, &dst) != 0) {
+        log_info("OPEN_CONNECT from %s refused: source or destination is not an absolute URI",
+                 cl->addr);
+        respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
+        return;
+    }
+    /* 2. link selection */
+    struct kme_link *l = kme_link_by_name(k, dst.host);
+    if (!l) l = &k->links[k->default_link];
+    if (!l->ring) {
+        log_warn("OPEN_CONNECT from %s: link %s has no key ring attached", cl->addr, l->peer);
+        respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
+        return;
+    }
+    /* 3. a 0 ms deadline cannot be met */
+    if (o->qos.timeout == 0) {
+        respond_open(cl, QKD_STATUS_TIMEOUT, NULL, NULL);
+        return;
+    }
+    /* 4. QoS negotiation */
+    struct kme_qos_ctx qctx = {.skr_bps = kme_link_skr(l), .admission = k->cfg.admission};
+    if (k->cfg.admission) {
+        struct minbps_sum m = {.l = l};
+        kme_streams_foreach(&k->streams, sum_min_bps, &m);
+        qctx.min_bps_inuse = m.sum;
+    }
+    struct qkd_qos granted;
+    uint32_t status = kme_qos_negotiate(&o->qos, &k->cfg.qos, &qctx, &granted);
+    struct qkd_ksid ksid = o->ksid;
+    char ks[QKD_KSID_STRLEN];
+
+    if (qkd_ksid_is_zero(&ksid)) {
+        /* 5. a fresh KSID */
+        struct kme_stream *s = NULL;
+        for (int tries = 0; tries < 4 && !s; tries++) {
+            uuid_t u;
+            uuid_generate_random(u);
+            memcpy(ksid.b, u, QKD_KSID_LEN);
+            if (!kme_stream_find(&k->streams, &ksid))
+                s = kme_stream_register(k, l, &ksid, &granted);
+            if (!s && k->streams.count >= k->streams.max) break;
+        }
+        if (!s) {
+            log_warn("OPEN_CONNECT from %s: stream table full (%zu streams)", cl->addr,
+                     k->streams.count);
+            respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
+            return;
+        }
+        kme_stream_attach(s, cl->id);
+        kme_peer_announce(l, s);
+        qkd_ksid_to_str(&ksid, ks);
+        log_info("OPEN_CONNECT successful, new Key_stream_ID: %s (link %s, chunk %" PRIu32
+                 ", status %" PRIu32 ")",
+                 ks, l->peer, granted.key_chunk_size, status);
+        respond_open(cl, status, &s->qos, &ksid);
+        return;
+    }
+    /* 6. a given KSID */
+    qkd_ksid_to_str(&ksid, ks);
+    struct kme_stream *s = kme_stream_find(&k->streams, &ksid);
+    if (s && s->local_attached) {
+        log_info("OPEN_CONNECT from %s: Key_stream_ID %s already in use", cl->addr, ks);
+        respond_open(cl, QKD_STATUS_KSID_IN_USE, NULL, NULL);
+        return;
+    }
+    if (s) {
+        kme_stream_attach(s, cl->id);
+        kme_stream_touch(k, s);
+        kme_peer_send_ksid(s->link, KME_PM_ATTACH, &ksid);
+        log_info("OPEN_CONNECT successful, joined Key_stream_ID: %s (link %s)", ks,
+                 ((struct kme_link *)s->link)->peer);
+        respond_open(cl, QKD_STATUS_SUCCESS, &s->qos, &ksid);
+        return;
+    }
+    s = kme_stream_register(k, l, &ksid, &granted);
+    if (!s) {
+        log_warn("OPEN_CONNECT from %s: stream table full (%zu streams)", cl->addr,
+                 k->streams.count);
+        respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
+        return;
+    }
+    kme_stream_attach(s, cl->id);
+    kme_peer_announce(l, s);
+    if (status == QKD_STATUS_SUCCESS) status = QKD_STATUS_PEER_NOT_CONNECTED;
+    log_info("OPEN_CONNECT successful, predefined Key_stream_ID: %s (link %s, status %" PRIu32 ")",
+             ks, l->peer, status);
+    respond_open(cl, status, &s->qos, &ksid);
+}
+
+void kme_close(struct kme *k, struct kme_client *cl, const struct qkd_close_req *c)
+{
+    struct qkd_response rsp;
+    memset(&rsp, 0, sizeof(rsp));
+    rsp.service = QKD_SVC_CLOSE_RSP;
+    struct kme_stream *s = kme_stream_find(&k->streams, &c->ksid);
+    if (!s || !kme_stream_owned_by(s, cl->id)) {
+        rsp.u.close.status = QKD_STATUS_PEER_APP_NOT_CONNECTED;
+        kme_respond(cl, &rsp);
+        return;
+    }
+    struct kme_link *l = s->link;
+    char ks[QKD_KSID_STRLEN];
+    qkd_ksid_to_str(&c->ksid, ks);
+    kme_peer_send_ksid(l, KME_PM_CLOSE, &c->ksid);
+    kme_link_tomb_add(l, &c->ksid);
+    kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
+    log_info("CLOSE successful for Key_stream_ID: %s", ks);
+    rsp.u.close.status = QKD_STATUS_SUCCESS;
+    kme_respond(cl, &rsp);
+}
+
+/* ---- peer messages about streams ---- */
+
+static bool qos_same(const struct qkd_qos *a, const struct qkd_qos *b)
+{
+    return a->key_chunk_size == b->key_chunk_size && a->max_bps == b->max_bps &&
+           a->min_bps == b->min_bps && a->jitter == b->jitter && a->priority == b->priority &&
+           a->timeout == b->timeout && a->ttl == b->ttl &&
+           strcmp(a->metadata_mimetype, b->metadata_mimetype) == 0;
+}
+
+void kme_on_announce(struct kme_link *l, const struct kme_pmsg *m)
+{
+    struct kme *k = l->kme;
+    char ks[QKD_KSID_STRLEN];
+    qkd_ksid_to_str(&m->ksid, ks);
+    if (kme_link_tomb_has(l, &m->ksid)) {
+        kme_peer_send_ksid(l, KME_PM_CLOSE, &m->ksid);
+        return;
+    }
+    const struct qkd_qos *q = &m->u.announce.qos;
+    if (q->key_chunk_size == 0 || q->key_chunk_size > KME_MAX_CHUNK || q->timeout == 0) {
+        log_warn("peer %s announced Key_stream_ID %s with an unusable QoS; refused", l->peer, ks);
+        kme_peer_send_ksid(l, KME_PM_CLOSE, &m->ksid);
+        return;
+    }
+    struct kme_stream *s = kme_stream_find(&k->streams, &m->ksid);
+    if (!s) {
+        s = kme_stream_register(k, l, &m->ksid, q);
+        if (!s) {
+            log_warn("peer %s announced Key_stream_ID %s: stream table full; refused", l->peer, ks);
+            kme_peer_send_ksid(l, KME_PM_CLOSE, &m->ksid);
+            return;
+        }
+        log_info("peer %s announced Key_stream_ID: %s", l->peer, ks);
+    } else if (s->link != l) {
+        log_warn("peer %s announced Key_stream_ID %s, which belongs to link %s; ignored", l->peer,
+                 ks, ((struct kme_link *)s->link)->peer);
+        return;
+    } else if (l->role == KME_ROLE_FOLLOWER && !qos_same(&s->qos, q) && s->nallocs == 0 &&
+               s->base == 0 && !s->bitmap) {
+        /* Both ends opened the same predefined KSID: the leader's QoS decides. */
+        s->qos = *q;
+        kme_stream_set_window(s, k->cfg.window_bytes);
+    }
+    s->peer_attached = m->u.announce.attached != 0;
+    s->peer_closed = false;
+    kme_wake(l);
+}
+
+void kme_on_attach(struct kme_link *l, const struct kme_pmsg *m)
+{
+    struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
+    if (!s || s->link != l) return;
+    s->peer_attached = true;
+    s->peer_closed = false;
+}
+
+void kme_on_close(struct kme_link *l, const struct kme_pmsg *m)
+{
+    struct kme *k = l->kme;
+    struct kme_stream *s = kme_stream_find(&k->streams, &m->ksid);
+    if (!s || s->link != l) return;
+    char ks[QKD_KSID_STRLEN];
+    qkd_ksid_to_str(&m->ksid, ks);
+    s->peer_attached = false;
+    s->peer_closed = true;
+    if (!s->local_attached && s->nallocs == 0) {
+        log_info("peer %s closed Key_stream_ID: %s (removed here)", l->peer, ks);
+        kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
+    } else {
+        log_info("peer %s closed Key_stream_ID: %s (%zu undelivered chunks kept until CLOSE or "
+                 "TTL)",
+                 l->peer, ks, s->nallocs);
+    }
+    kme_wake(l);
+}

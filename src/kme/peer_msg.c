@@ -1,0 +1,172 @@
+/* peer_msg.c: encoder and decoder of the peer-sync messages; all input goes through the one
+ * bounded reader (bytes.h). */
+#include "peer_msg.h"
+
+#include <string.h>
+
+const char *kme_pmsg_name(uint8_t type)
+{
+    switch (type) {
+    case KME_PM_HELLO:
+        return "HELLO";
+    case KME_PM_ANNOUNCE:
+        return "STREAM_ANNOUNCE";
+    case KME_PM_ATTACH:
+        return "STREAM_ATTACH";
+    case KME_PM_CLOSE:
+        return "STREAM_CLOSE";
+    case KME_PM_ALLOC_REQ:
+        return "ALLOC_REQ";
+    case KME_PM_ALLOC:
+        return "ALLOC";
+    case KME_PM_ALLOC_ACK:
+        return "ALLOC_ACK";
+    case KME_PM_HEARTBEAT:
+        return "HEARTBEAT";
+    default:
+        return "unknown";
+    }
+}
+
+static bool has_ksid(uint8_t t)
+{
+    return t >= KME_PM_ANNOUNCE && t <= KME_PM_ALLOC_ACK;
+}
+
+static int encode_payload(const struct kme_pmsg *m, struct qkd_writer *w)
+{
+    int rc = 0;
+    if (has_ksid(m->type)) rc |= qkd_write_bytes(w, m->ksid.b, QKD_KSID_LEN);
+    switch (m->type) {
+    case KME_PM_HELLO: {
+        size_t n = strnlen(m->u.hello.node, KME_PEER_NAME_MAX);
+        if (n == 0 || n >= KME_PEER_NAME_MAX) return -1;
+        rc |= qkd_write_u8(w, (uint8_t)n);
+        rc |= qkd_write_bytes(w, m->u.hello.node, n);
+        rc |= qkd_write_bytes(w, m->u.hello.uuid, 16);
+        rc |= qkd_write_u8(w, m->u.hello.role);
+        break;
+    }
+    case KME_PM_ANNOUNCE: {
+        const struct qkd_qos *q = &m->u.announce.qos;
+        size_t n = strnlen(q->metadata_mimetype, QKD_MIMETYPE_MAX);
+        if (n >= QKD_MIMETYPE_MAX) return -1;
+        rc |= qkd_write_u32(w, q->key_chunk_size);
+        rc |= qkd_write_u32(w, q->max_bps);
+        rc |= qkd_write_u32(w, q->min_bps);
+        rc |= qkd_write_u32(w, q->jitter);
+        rc |= qkd_write_u32(w, q->priority);
+        rc |= qkd_write_u32(w, q->timeout);
+        rc |= qkd_write_u32(w, q->ttl);
+        rc |= qkd_write_u8(w, (uint8_t)n);
+        rc |= qkd_write_bytes(w, q->metadata_mimetype, n);
+        rc |= qkd_write_u8(w, m->u.announce.attached ? 1 : 0);
+        break;
+    }
+    case KME_PM_ATTACH:
+    case KME_PM_CLOSE:
+        break;
+    case KME_PM_ALLOC_REQ:
+        rc |= qkd_write_u32(w, m->u.alloc.index);
+        break;
+    case KME_PM_ALLOC:
+        if (m->u.alloc.status > KME_AS_MAX) return -1;
+        rc |= qkd_write_u32(w, m->u.alloc.index);
+        rc |= qkd_write_u8(w, m->u.alloc.status);
+        rc |= qkd_write_u64(w, m->u.alloc.offset);
+        rc |= qkd_write_u32(w, m->u.alloc.len);
+        break;
+    case KME_PM_ALLOC_ACK:
+        if (m->u.alloc.status > KME_AS_MAX) return -1;
+        rc |= qkd_write_u32(w, m->u.alloc.index);
+        rc |= qkd_write_u8(w, m->u.alloc.status);
+        break;
+    case KME_PM_HEARTBEAT:
+        rc |= qkd_write_u64(w, m->u.hb.wall_ms);
+        break;
+    default:
+        return -1;
+    }
+    return rc ? -1 : 0;
+}
+
+int kme_pmsg_encode(const struct kme_pmsg *m, struct qkd_writer *w)
+{
+    size_t start = w->len;
+    if (qkd_write_u8(w, KME_PEER_V_MAJOR) || qkd_write_u8(w, KME_PEER_V_MINOR) ||
+        qkd_write_u8(w, KME_PEER_V_PATCH) || qkd_write_u8(w, m->type) || qkd_write_u32(w, 0))
+        return -1;
+    if (encode_payload(m, w) != 0) return -1;
+    size_t plen = w->len - start - QKD_WIRE_HDR_LEN;
+    if (plen > KME_PEER_MAX_PAYLOAD) return -1;
+    return qkd_write_u32_at(w, start + 4, (uint32_t)plen);
+}
+
+int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct kme_pmsg *out)
+{
+    if (h->major != KME_PEER_V_MAJOR || h->minor != KME_PEER_V_MINOR ||
+        h->patch != KME_PEER_V_PATCH || h->payload_len > KME_PEER_MAX_PAYLOAD)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    out->type = h->service;
+    struct qkd_reader r;
+    qkd_reader_init(&r, payload, h->payload_len);
+    if (has_ksid(out->type)) qkd_read_bytes(&r, out->ksid.b, QKD_KSID_LEN);
+    switch (out->type) {
+    case KME_PM_HELLO: {
+        uint8_t n = 0;
+        qkd_read_u8(&r, &n);
+        if (n == 0 || n >= KME_PEER_NAME_MAX) return -1;
+        qkd_read_bytes(&r, out->u.hello.node, n);
+        if (r.failed || memchr(out->u.hello.node, 0, n)) return -1;
+        qkd_read_bytes(&r, out->u.hello.uuid, 16);
+        qkd_read_u8(&r, &out->u.hello.role);
+        if (out->u.hello.role != KME_ROLE_LEADER && out->u.hello.role != KME_ROLE_FOLLOWER)
+            return -1;
+        break;
+    }
+    case KME_PM_ANNOUNCE: {
+        struct qkd_qos *q = &out->u.announce.qos;
+        uint8_t n = 0;
+        qkd_read_u32(&r, &q->key_chunk_size);
+        qkd_read_u32(&r, &q->max_bps);
+        qkd_read_u32(&r, &q->min_bps);
+        qkd_read_u32(&r, &q->jitter);
+        qkd_read_u32(&r, &q->priority);
+        qkd_read_u32(&r, &q->timeout);
+        qkd_read_u32(&r, &q->ttl);
+        qkd_read_u8(&r, &n);
+        qkd_read_bytes(&r, q->metadata_mimetype, n);
+        if (r.failed || memchr(q->metadata_mimetype, 0, n)) return -1;
+        qkd_read_u8(&r, &out->u.announce.attached);
+        if (out->u.announce.attached > 1 || q->key_chunk_size == 0) return -1;
+        break;
+    }
+    case KME_PM_ATTACH:
+    case KME_PM_CLOSE:
+        break;
+    case KME_PM_ALLOC_REQ:
+        qkd_read_u32(&r, &out->u.alloc.index);
+        break;
+    case KME_PM_ALLOC:
+        qkd_read_u32(&r, &out->u.alloc.index);
+        qkd_read_u8(&r, &out->u.alloc.status);
+        qkd_read_u64(&r, &out->u.alloc.offset);
+        qkd_read_u32(&r, &out->u.alloc.len);
+        if (out->u.alloc.status > KME_AS_MAX) return -1;
+        if ((out->u.alloc.status == KME_AS_OK) != (out->u.alloc.len != 0)) return -1;
+        break;
+    case KME_PM_ALLOC_ACK:
+        qkd_read_u32(&r, &out->u.alloc.index);
+        qkd_read_u8(&r, &out->u.alloc.status);
+        if (out->u.alloc.status > KME_AS_MAX) return -1;
+        break;
+    case KME_PM_HEARTBEAT:
+        qkd_read_u64(&r, &out->u.hb.wall_ms);
+        break;
+    default:
+        return -1;
+    }
+    if (r.failed || qkd_reader_left(&r) != 0) return -1;
+    return 0;
+}

@@ -1,0 +1,73 @@
+/* peer_msg.h: the key-server peer-sync messages (docs/kme.md) and their codec. Frames use the
+ * project's 8-byte header (wire.md) with the version bytes {'P','S',1}, distinct from ETSI
+ * 004, and the message type in the service byte. All integers big-endian. */
+#ifndef KME_PEER_MSG_H
+#define KME_PEER_MSG_H
+
+#include <stdint.h>
+
+#include "bytes.h"
+#include "qkd/types.h"
+#include "wire.h"
+
+#define KME_PEER_V_MAJOR     'P'
+#define KME_PEER_V_MINOR     'S'
+#define KME_PEER_V_PATCH     1
+#define KME_PEER_NAME_MAX    64 /* node names, including NUL */
+#define KME_PEER_MAX_PAYLOAD 1024
+
+enum kme_pmsg_type {
+    KME_PM_HELLO = 0x51,     /* node name, node UUID, role */
+    KME_PM_ANNOUNCE = 0x52,  /* ksid, QoS, opener attached */
+    KME_PM_ATTACH = 0x53,    /* ksid: the sender's application attached */
+    KME_PM_CLOSE = 0x54,     /* ksid: closed at the sender */
+    KME_PM_ALLOC_REQ = 0x55, /* follower -> leader: ksid, index */
+    KME_PM_ALLOC = 0x56,     /* leader -> follower: ksid, index, status, offset, len */
+    KME_PM_ALLOC_ACK = 0x57, /* follower -> leader: ksid, index, status */
+    KME_PM_HEARTBEAT = 0x58, /* wall clock ms */
+};
+
+/* ALLOC / ALLOC_ACK status. */
+enum kme_alloc_status {
+    KME_AS_OK = 0,
+    KME_AS_LOST = 1,    /* the index can never be delivered consistently: refuse it for good */
+    KME_AS_REFUSED = 2, /* not now (outside the leader's window) */
+    KME_AS_CLOSED = 3,  /* the stream is closed or unknown at the sender */
+};
+#define KME_AS_MAX 3
+
+enum kme_role { KME_ROLE_LEADER = 1, KME_ROLE_FOLLOWER = 2 };
+
+struct kme_pmsg {
+    uint8_t type;
+    struct qkd_ksid ksid; /* ANNOUNCE ATTACH CLOSE ALLOC_REQ ALLOC ALLOC_ACK */
+    union {
+        struct {
+            char node[KME_PEER_NAME_MAX];
+            uint8_t uuid[16];
+            uint8_t role;
+        } hello;
+        struct {
+            struct qkd_qos qos;
+            uint8_t attached;
+        } announce;
+        struct {
+            uint32_t index;
+            uint8_t status;
+            uint64_t offset;
+            uint32_t len;
+        } alloc; /* ALLOC_REQ uses index; ALLOC_ACK index and status */
+        struct {
+            uint64_t wall_ms;
+        } hb;
+    } u;
+};
+
+const char *kme_pmsg_name(uint8_t type);
+/* Appends one whole frame (header + payload) to w. Returns 0 or -1. */
+int kme_pmsg_encode(const struct kme_pmsg *m, struct qkd_writer *w);
+/* Decodes one frame whose header is h and payload exactly h->payload_len bytes. Returns 0, or
+ * -1 on any malformed input (wrong version, unknown type, bad length or field value). */
+int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct kme_pmsg *out);
+
+#endif

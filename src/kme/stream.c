@@ -1,0 +1,235 @@
+/* stream.c: the KSID table (hash of streams) and per-stream window and allocation records.
+ * See stream.h. */
+#include "stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t stream_hash(const struct qkd_ksid *k, size_t nbuckets)
+{
+    /* KSIDs are random UUIDs or caller-chosen; FNV-1a spreads predefined ones too. */
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < QKD_KSID_LEN; i++) {
+        h ^= k->b[i];
+        h *= 1099511628211ull;
+    }
+    return (size_t)(h % nbuckets);
+}
+
+int kme_streams_init(struct kme_streams *t, size_t nbuckets, size_t max)
+{
+    memset(t, 0, sizeof(*t));
+    if (nbuckets == 0) nbuckets = 1024;
+    t->buckets = calloc(nbuckets, sizeof(*t->buckets));
+    if (!t->buckets) return -1;
+    t->nbuckets = nbuckets;
+    t->max = max;
+    return 0;
+}
+
+static void stream_free(struct kme_stream *s)
+{
+    for (size_t i = 0; i < s->nallocs; i++) {
+        qkd_secbuf_free(s->allocs[i]->key);
+        free(s->allocs[i]);
+    }
+    free(s->allocs);
+    free(s->bitmap);
+    free(s);
+}
+
+void kme_streams_free(struct kme_streams *t)
+{
+    if (!t->buckets) return;
+    for (size_t b = 0; b < t->nbuckets; b++) {
+        struct kme_stream *s = t->buckets[b];
+        while (s) {
+            struct kme_stream *n = s->hnext;
+            stream_free(s);
+            s = n;
+        }
+    }
+    free(t->buckets);
+    memset(t, 0, sizeof(*t));
+}
+
+struct kme_stream *kme_stream_find(const struct kme_streams *t, const struct qkd_ksid *ksid)
+{
+    struct kme_stream *s = t->buckets[stream_hash(ksid, t->nbuckets)];
+    for (; s; s = s->hnext)
+        if (memcmp(s->ksid.b, ksid->b, QKD_KSID_LEN) == 0) return s;
+    return NULL;
+}
+
+static uint32_t window_chunks(uint64_t window_bytes, uint32_t chunk)
+{
+    uint64_t w = chunk ? window_bytes / chunk : window_bytes;
+    if (w < 1) w = 1;
+    if (w > UINT32_MAX) w = UINT32_MAX;
+    return (uint32_t)w;
+}
+
+int kme_stream_add(struct kme_streams *t, const struct qkd_ksid *ksid, const struct qkd_qos *qos,
+                   uint64_t window_bytes, struct kme_stream **out)
+{
+    if (t->count >= t->max || kme_stream_find(t, ksid)) return -1;
+    struct kme_stream *s = calloc(1, sizeof(*s));
+    if (!s) return -2;
+    s->ksid = *ksid;
+    s->qos = *qos;
+    s->qos.metadata_mimetype[QKD_MIMETYPE_MAX - 1] = 0;
+    s->wchunks = window_chunks(window_bytes, qos->key_chunk_size);
+    size_t b = stream_hash(ksid, t->nbuckets);
+    s->hnext = t->buckets[b];
+    t->buckets[b] = s;
+    t->count++;
+    *out = s;
+    return 0;
+}
+
+void kme_stream_remove(struct kme_streams *t, struct kme_stream *s)
+{
+    struct kme_stream **pp = &t->buckets[stream_hash(&s->ksid, t->nbuckets)];
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == s) {
+            *pp = s->hnext;
+            t->count--;
+            break;
+        }
+    }
+    stream_free(s);
+}
+
+void kme_streams_foreach(const struct kme_streams *t, void (*fn)(struct kme_stream *, void *),
+                         void *arg)
+{
+    for (size_t b = 0; b < t->nbuckets; b++)
+        for (struct kme_stream *s = t->buckets[b]; s; s = s->hnext)
+            fn(s, arg);
+}
+
+size_t kme_streams_list(const struct kme_streams *t, struct kme_stream **out, size_t max)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < t->nbuckets; b++)
+        for (struct kme_stream *s = t->buckets[b]; s && n < max; s = s->hnext)
+            out[n++] = s;
+    return n;
+}
+
+bool kme_stream_owned_by(const struct kme_stream *s, const char *id)
+{
+    return s->local_attached && id && strncmp(s->owner, id, sizeof(s->owner)) == 0;
+}
+
+void kme_stream_attach(struct kme_stream *s, const char *id)
+{
+    s->local_attached = true;
+    memset(s->owner, 0, sizeof(s->owner));
+    if (id) {
+        strncpy(s->owner, id, sizeof(s->owner) - 1);
+    }
+}
+
+void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes)
+{
+    free(s->bitmap);
+    s->bitmap = NULL;
+    s->wchunks = window_chunks(window_bytes, s->qos.key_chunk_size);
+}
+
+static bool bit_get(const struct kme_stream *s, uint64_t idx)
+{
+    if (!s->bitmap) return false;
+    uint64_t slot = idx % s->wchunks;
+    return (s->bitmap[slot / 8] >> (slot % 8)) & 1;
+}
+
+static void bit_put(struct kme_stream *s, uint64_t idx, bool v)
+{
+    uint64_t slot = idx % s->wchunks;
+    if (v)
+        s->bitmap[slot / 8] |= (uint8_t)(1u << (slot % 8));
+    else
+        s->bitmap[slot / 8] &= (uint8_t) ~(1u << (slot % 8));
+}
+
+enum kme_idx_state kme_stream_index_state(const struct kme_stream *s, uint32_t index)
+{
+    uint64_t i = index;
+    if (i < s->base) return KME_IDX_DELIVERED;
+    if (i - s->base >= s->wchunks) return KME_IDX_OUTSIDE;
+    return bit_get(s, i) ? KME_IDX_DELIVERED : KME_IDX_OPEN;
+}
+
+int kme_stream_mark_delivered(struct kme_stream *s, uint32_t index)
+{
+    if (kme_stream_index_state(s, index) != KME_IDX_OPEN) return -1;
+    uint64_t i = index;
+    if (i != s->base) {
+        if (!s->bitmap) {
+            s->bitmap = calloc(((size_t)s->wchunks + 7) / 8, 1);
+            if (!s->bitmap) return -1;
+        }
+        bit_put(s, i, true);
+        return 0;
+    }
+    s->base++;
+    while (bit_get(s, s->base)) {
+        bit_put(s, s->base, false);
+        s->base++;
+    }
+    return 0;
+}
+
+static size_t alloc_pos(const struct kme_stream *s, uint32_t index)
+{
+    size_t lo = 0, hi = s->nallocs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->allocs[mid]->index < index)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+struct kme_alloc *kme_stream_alloc_find(const struct kme_stream *s, uint32_t index)
+{
+    size_t p = alloc_pos(s, index);
+    if (p < s->nallocs && s->allocs[p]->index == index) return s->allocs[p];
+    return NULL;
+}
+
+struct kme_alloc *kme_stream_alloc_new(struct kme_stream *s, uint32_t index)
+{
+    size_t p = alloc_pos(s, index);
+    if (p < s->nallocs && s->allocs[p]->index == index) return NULL;
+    if (s->nallocs == s->acap) {
+        size_t ncap = s->acap ? s->acap * 2 : 8;
+        struct kme_alloc **n = realloc(s->allocs, ncap * sizeof(*n));
+        if (!n) return NULL;
+        s->allocs = n;
+        s->acap = ncap;
+    }
+    struct kme_alloc *a = calloc(1, sizeof(*a));
+    if (!a) return NULL;
+    a->index = index;
+    a->stream = s;
+    memmove(&s->allocs[p + 1], &s->allocs[p], (s->nallocs - p) * sizeof(*s->allocs));
+    s->allocs[p] = a;
+    s->nallocs++;
+    return a;
+}
+
+void kme_stream_alloc_free(struct kme_stream *s, struct kme_alloc *a)
+{
+    size_t p = alloc_pos(s, a->index);
+    if (p < s->nallocs && s->allocs[p] == a) {
+        memmove(&s->allocs[p], &s->allocs[p + 1], (s->nallocs - p - 1) * sizeof(*s->allocs));
+        s->nallocs--;
+    }
+    qkd_secbuf_free(a->key);
+    free(a);
+}

@@ -1,0 +1,98 @@
+/* stream.h: the KSID table of one key server and the state of each stream (spec/kme.md):
+ * owner identity, QoS, link, attach flags, the delivered window (lowest undelivered index plus
+ * a bitmap over the window) and the allocated-but-undelivered keys (struct qkd_secbuf).
+ * Pure data structure without I/O, so unit tests drive it directly. */
+#ifndef KME_STREAM_H
+#define KME_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "qkd/types.h"
+#include "secbuf.h"
+
+#define KME_OWNER_LEN 80 /* >= QKD_TLS_ID_LEN */
+
+struct kme_stream;
+
+/* Key allocated to (KSID, index): its stream offset in the link's ring and the bytes. */
+struct kme_alloc {
+    uint32_t index;
+    uint32_t len;
+    uint64_t offset;
+    uint64_t distilled_ms;               /* wall clock of the ring block the bytes came from */
+    struct qkd_secbuf *key;              /* the bytes; wiped on free */
+    bool acked;                          /* leader: the follower confirmed; follower: always true */
+    bool in_ackq;                        /* leader: on the link's unacked queue */
+    struct kme_alloc *aq_prev, *aq_next; /* leader's unacked queue (alloc.c) */
+    struct kme_stream *stream;
+};
+
+struct kme_stream {
+    struct qkd_ksid ksid;
+    void *link; /* struct kme_link, opaque here */
+    struct qkd_qos qos;
+    bool local_attached;       /* an application at this node opened it */
+    char owner[KME_OWNER_LEN]; /* its identity (client certificate id) */
+    bool peer_attached;        /* the peer node's application opened it */
+    bool peer_closed;          /* the peer closed it: no new allocations */
+    uint32_t wchunks;          /* window in chunks (>= 1) */
+    uint64_t base;             /* lowest undelivered index */
+    uint8_t *bitmap;           /* delivered flags for [base, base + wchunks), slot i % wchunks */
+    struct kme_alloc **allocs; /* sorted by index */
+    size_t nallocs, acap;
+    uint64_t last_call_ms;
+    uint64_t ttl_timer;
+    uint32_t nwaiters; /* pending GET_KEY calls on it */
+    struct kme_stream *hnext;
+};
+
+struct kme_streams {
+    struct kme_stream **buckets;
+    size_t nbuckets;
+    size_t count;
+    size_t max;
+};
+
+int kme_streams_init(struct kme_streams *t, size_t nbuckets, size_t max);
+/* Removes (and wipes) every stream. */
+void kme_streams_free(struct kme_streams *t);
+struct kme_stream *kme_stream_find(const struct kme_streams *t, const struct qkd_ksid *ksid);
+/* Registers a new stream. Returns 0, -1 when the table is full (max streams) or the KSID
+ * exists, -2 on allocation failure. wchunks = max(1, window_bytes / qos->key_chunk_size). */
+int kme_stream_add(struct kme_streams *t, const struct qkd_ksid *ksid, const struct qkd_qos *qos,
+                   uint64_t window_bytes, struct kme_stream **out);
+/* Unlinks and frees a stream, wiping every key it holds. Allocations on a leader's unacked
+ * queue must have been taken off it by the caller. */
+void kme_stream_remove(struct kme_streams *t, struct kme_stream *s);
+/* Calls fn for each stream; fn must not add or remove streams. */
+void kme_streams_foreach(const struct kme_streams *t, void (*fn)(struct kme_stream *, void *),
+                         void *arg);
+/* Collects up to max stream pointers (for iterations that remove). Returns how many. */
+size_t kme_streams_list(const struct kme_streams *t, struct kme_stream **out, size_t max);
+
+/* Identity: the stream is attached at this node and owned by id. */
+bool kme_stream_owned_by(const struct kme_stream *s, const char *id);
+void kme_stream_attach(struct kme_stream *s, const char *id);
+
+/* Re-sizes the window (QoS chunk changed before any delivery). */
+void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes);
+
+enum kme_idx_state {
+    KME_IDX_OPEN = 0,      /* inside the window, not delivered */
+    KME_IDX_DELIVERED = 1, /* already delivered (or lost) at this node */
+    KME_IDX_OUTSIDE = 2,   /* beyond the window */
+};
+enum kme_idx_state kme_stream_index_state(const struct kme_stream *s, uint32_t index);
+/* Marks an open index delivered (or lost) and advances base. Returns 0, -1 if not open. */
+int kme_stream_mark_delivered(struct kme_stream *s, uint32_t index);
+
+struct kme_alloc *kme_stream_alloc_find(const struct kme_stream *s, uint32_t index);
+/* Creates the allocation record for index (key NULL, caller fills). NULL if it exists or on
+ * allocation failure. */
+struct kme_alloc *kme_stream_alloc_new(struct kme_stream *s, uint32_t index);
+/* Removes the record, wiping its key. */
+void kme_stream_alloc_free(struct kme_stream *s, struct kme_alloc *a);
+
+#endif

@@ -1,0 +1,200 @@
+/* test_kme_peer_msg.c: unit tests of the peer-sync codec (peer_msg.c): round trips of every
+ * message, every truncation and one extra byte rejected, wrong version, unknown type and bad
+ * field values rejected. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "peer_msg.h"
+
+static struct kme_pmsg samples[8];
+
+static int setup_samples(void)
+{
+    memset(samples, 0, sizeof(samples));
+    struct qkd_ksid k;
+    for (int i = 0; i < 16; i++)
+        k.b[i] = (uint8_t)(0xa0 + i);
+    struct kme_pmsg *m = samples;
+    m->type = KME_PM_HELLO;
+    strcpy(m->u.hello.node, "alice");
+    memset(m->u.hello.uuid, 0x5a, 16);
+    m->u.hello.role = KME_ROLE_LEADER;
+    m++;
+    m->type = KME_PM_ANNOUNCE;
+    m->ksid = k;
+    m->u.announce.qos.key_chunk_size = 32;
+    m->u.announce.qos.max_bps = 40000;
+    m->u.announce.qos.min_bps = 5000;
+    m->u.announce.qos.jitter = 10;
+    m->u.announce.qos.priority = 3;
+    m->u.announce.qos.timeout = 5000;
+    m->u.announce.qos.ttl = 3600;
+    strcpy(m->u.announce.qos.metadata_mimetype, "application/json");
+    m->u.announce.attached = 1;
+    m++;
+    m->type = KME_PM_ATTACH;
+    m->ksid = k;
+    m++;
+    m->type = KME_PM_CLOSE;
+    m->ksid = k;
+    m++;
+    m->type = KME_PM_ALLOC_REQ;
+    m->ksid = k;
+    m->u.alloc.index = 0xfffffffeu;
+    m++;
+    m->type = KME_PM_ALLOC;
+    m->ksid = k;
+    m->u.alloc.index = 7;
+    m->u.alloc.offset = 0x0102030405060708ull;
+    m->u.alloc.len = 32;
+    m++;
+    m->type = KME_PM_ALLOC_ACK;
+    m->ksid = k;
+    m->u.alloc.index = 7;
+    m->u.alloc.status = KME_AS_LOST;
+    m++;
+    m->type = KME_PM_HEARTBEAT;
+    m->u.hb.wall_ms = 1234567890123ull;
+    return 0;
+}
+
+static void encode(const struct kme_pmsg *m, struct qkd_writer *w)
+{
+    qkd_writer_init(w, 0);
+    assert_int_equal(kme_pmsg_encode(m, w), 0);
+    assert_true(w->len >= QKD_WIRE_HDR_LEN);
+}
+
+static int decode_buf(const uint8_t *buf, size_t len, struct kme_pmsg *out)
+{
+    struct qkd_wire_hdr h;
+    qkd_wire_hdr_parse(buf, &h);
+    if (h.payload_len != len - QKD_WIRE_HDR_LEN) h.payload_len = (uint32_t)(len - QKD_WIRE_HDR_LEN);
+    return kme_pmsg_decode(&h, buf + QKD_WIRE_HDR_LEN, out);
+}
+
+static void test_round_trips(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+        struct qkd_writer w;
+        encode(&samples[i], &w);
+        assert_int_equal(w.buf[0], 'P');
+        assert_int_equal(w.buf[1], 'S');
+        assert_int_equal(w.buf[2], 1);
+        assert_int_equal(w.buf[3], samples[i].type);
+        assert_int_equal(qkd_get_u32(w.buf + 4), w.len - QKD_WIRE_HDR_LEN);
+        struct kme_pmsg out;
+        assert_int_equal(decode_buf(w.buf, w.len, &out), 0);
+        assert_memory_equal(&out, &samples[i], sizeof(out));
+        qkd_writer_free(&w);
+    }
+}
+
+static void test_every_truncation_and_extra_byte(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+        struct qkd_writer w;
+        encode(&samples[i], &w);
+        struct kme_pmsg out;
+        for (size_t len = QKD_WIRE_HDR_LEN; len < w.len; len++) {
+            uint8_t *copy = malloc(len); /* exact size: ASan catches over-reads */
+            assert_non_null(copy);
+            memcpy(copy, w.buf, len);
+            assert_int_equal(decode_buf(copy, len, &out), -1);
+            free(copy);
+        }
+        uint8_t *longer = malloc(w.len + 1);
+        assert_non_null(longer);
+        memcpy(longer, w.buf, w.len);
+        longer[w.len] = 0;
+        assert_int_equal(decode_buf(longer, w.len + 1, &out), -1);
+        free(longer);
+        qkd_writer_free(&w);
+    }
+}
+
+static void test_bad_header_and_values(void **state)
+{
+    (void)state;
+    struct qkd_writer w;
+    struct kme_pmsg out;
+    encode(&samples[5], &w); /* ALLOC */
+    w.buf[0] = 1;            /* an ETSI version */
+    assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
+    w.buf[0] = 'P';
+    w.buf[2] = 2;
+    assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
+    w.buf[2] = 1;
+    w.buf[3] = 0x02; /* an ETSI service */
+    assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
+    w.buf[3] = KME_PM_ALLOC;
+    /* status OK with length 0 is contradictory */
+    size_t len_off = QKD_WIRE_HDR_LEN + 16 + 4 + 1 + 8;
+    qkd_put_u32(w.buf + len_off, 0);
+    assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
+    qkd_put_u32(w.buf + len_off, 32);
+    w.buf[QKD_WIRE_HDR_LEN + 16 + 4] = KME_AS_MAX + 1; /* status out of range */
+    assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
+    qkd_writer_free(&w);
+
+    encode(&samples[0], &w); /* HELLO */
+    w.buf[w.len - 1] = 9;    /* bad role */
+    assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
+    w.buf[w.len - 1] = KME_ROLE_FOLLOWER;
+    w.buf[QKD_WIRE_HDR_LEN + 1] = 0; /* NUL inside the name */
+    assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
+    qkd_writer_free(&w);
+
+    encode(&samples[1], &w); /* ANNOUNCE */
+    w.buf[w.len - 1] = 2;    /* attached flag not 0/1 */
+    assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
+    w.buf[w.len - 1] = 0;
+    qkd_put_u32(w.buf + QKD_WIRE_HDR_LEN + 16, 0); /* chunk 0 */
+    assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
+    qkd_writer_free(&w);
+
+    /* an oversized announced length is refused before reading */
+    uint8_t hdr[QKD_WIRE_HDR_LEN] = {'P', 'S', 1, KME_PM_HEARTBEAT, 0x7f, 0xff, 0xff, 0xff};
+    struct qkd_wire_hdr h;
+    qkd_wire_hdr_parse(hdr, &h);
+    assert_int_equal(kme_pmsg_decode(&h, hdr, &out), -1);
+
+    /* the encoder refuses what the decoder would refuse */
+    struct kme_pmsg bad = samples[0];
+    bad.u.hello.node[0] = 0;
+    qkd_writer_init(&w, 0);
+    assert_int_equal(kme_pmsg_encode(&bad, &w), -1);
+    qkd_writer_free(&w);
+    bad = samples[5];
+    bad.u.alloc.status = 9;
+    qkd_writer_init(&w, 0);
+    assert_int_equal(kme_pmsg_encode(&bad, &w), -1);
+    qkd_writer_free(&w);
+}
+
+static void test_names(void **state)
+{
+    (void)state;
+    assert_string_equal(kme_pmsg_name(KME_PM_ALLOC_ACK), "ALLOC_ACK");
+    assert_string_equal(kme_pmsg_name(0), "unknown");
+}
+
+int main(void)
+{
+    setup_samples();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_trips),
+        cmocka_unit_test(test_every_truncation_and_extra_byte),
+        cmocka_unit_test(test_bad_header_and_values),
+        cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,186 @@
+/* test_kme_stream.c: unit tests of the key server's stream table (stream.c): identity rules,
+ * the table limit, window edges, the delivered bitmap (in and out of order, wrap of its slots)
+ * and allocation records. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "stream.h"
+
+static struct qkd_qos qos_chunk(uint32_t chunk)
+{
+    struct qkd_qos q;
+    memset(&q, 0, sizeof(q));
+    q.key_chunk_size = chunk;
+    q.timeout = 1000;
+    q.ttl = 10;
+    return q;
+}
+
+static struct qkd_ksid ksid_n(uint8_t n)
+{
+    struct qkd_ksid k;
+    memset(&k, 0, sizeof(k));
+    k.b[0] = n;
+    k.b[15] = (uint8_t)(n * 7);
+    return k;
+}
+
+static void test_table_limit_and_lookup(void **state)
+{
+    (void)state;
+    struct kme_streams t;
+    assert_int_equal(kme_streams_init(&t, 8, 3), 0);
+    struct qkd_qos q = qos_chunk(32);
+    struct kme_stream *s;
+    for (uint8_t i = 1; i <= 3; i++) {
+        struct qkd_ksid k = ksid_n(i);
+        assert_int_equal(kme_stream_add(&t, &k, &q, 1024, &s), 0);
+    }
+    struct qkd_ksid k4 = ksid_n(4), k2 = ksid_n(2);
+    assert_int_equal(kme_stream_add(&t, &k4, &q, 1024, &s), -1); /* full at max */
+    assert_non_null(kme_stream_find(&t, &k2));
+    assert_null(kme_stream_find(&t, &k4));
+    s = kme_stream_find(&t, &k2);
+    kme_stream_remove(&t, s);
+    assert_null(kme_stream_find(&t, &k2));
+    assert_int_equal(kme_stream_add(&t, &k4, &q, 1024, &s), 0);
+    struct qkd_ksid k1 = ksid_n(1);
+    assert_int_equal(kme_stream_add(&t, &k1, &q, 1024, &s), -1); /* duplicate */
+    assert_int_equal(t.count, 3);
+    kme_streams_free(&t);
+}
+
+static void test_identity(void **state)
+{
+    (void)state;
+    struct kme_streams t;
+    assert_int_equal(kme_streams_init(&t, 8, 10), 0);
+    struct qkd_qos q = qos_chunk(32);
+    struct qkd_ksid k = ksid_n(9);
+    struct kme_stream *s;
+    assert_int_equal(kme_stream_add(&t, &k, &q, 1024, &s), 0);
+    /* peer-announced, not attached here: nobody owns it */
+    assert_false(kme_stream_owned_by(s, "sha256:aaaa"));
+    kme_stream_attach(s, "sha256:aaaa");
+    assert_true(kme_stream_owned_by(s, "sha256:aaaa"));
+    assert_false(kme_stream_owned_by(s, "sha256:aaab"));
+    assert_false(kme_stream_owned_by(s, "sha256:aaa"));
+    assert_false(kme_stream_owned_by(s, NULL));
+    kme_streams_free(&t);
+}
+
+static void test_window_edges(void **state)
+{
+    (void)state;
+    struct kme_streams t;
+    assert_int_equal(kme_streams_init(&t, 8, 10), 0);
+    struct qkd_qos q = qos_chunk(32);
+    struct qkd_ksid k = ksid_n(1);
+    struct kme_stream *s;
+    assert_int_equal(kme_stream_add(&t, &k, &q, 1024 * 1024, &s), 0);
+    assert_int_equal(s->wchunks, 32768);
+    assert_int_equal(kme_stream_index_state(s, 0), KME_IDX_OPEN);
+    assert_int_equal(kme_stream_index_state(s, 32767), KME_IDX_OPEN);
+    assert_int_equal(kme_stream_index_state(s, 32768), KME_IDX_OUTSIDE);
+    assert_int_equal(kme_stream_index_state(s, 1000000), KME_IDX_OUTSIDE);
+    assert_int_equal(kme_stream_index_state(s, UINT32_MAX), KME_IDX_OUTSIDE);
+    assert_int_equal(kme_stream_mark_delivered(s, 0), 0);
+    assert_int_equal(kme_stream_index_state(s, 0), KME_IDX_DELIVERED);
+    assert_int_equal(kme_stream_mark_delivered(s, 0), -1);            /* twice */
+    assert_int_equal(kme_stream_index_state(s, 32768), KME_IDX_OPEN); /* window moved */
+    assert_int_equal(kme_stream_index_state(s, 32769), KME_IDX_OUTSIDE);
+    assert_int_equal(kme_stream_mark_delivered(s, 40000), -1); /* outside */
+
+    /* a window smaller than one chunk still holds one chunk */
+    struct qkd_ksid k2 = ksid_n(2);
+    struct qkd_qos big = qos_chunk(1024);
+    assert_int_equal(kme_stream_add(&t, &k2, &big, 100, &s), 0);
+    assert_int_equal(s->wchunks, 1);
+    assert_int_equal(kme_stream_index_state(s, 0), KME_IDX_OPEN);
+    assert_int_equal(kme_stream_index_state(s, 1), KME_IDX_OUTSIDE);
+    kme_streams_free(&t);
+}
+
+static void test_bitmap_out_of_order(void **state)
+{
+    (void)state;
+    struct kme_streams t;
+    assert_int_equal(kme_streams_init(&t, 8, 10), 0);
+    struct qkd_qos q = qos_chunk(1);
+    struct qkd_ksid k = ksid_n(3);
+    struct kme_stream *s;
+    assert_int_equal(kme_stream_add(&t, &k, &q, 8, &s), 0); /* window of 8 chunks */
+    assert_int_equal(kme_stream_mark_delivered(s, 7), 0);   /* last slot */
+    assert_int_equal(kme_stream_mark_delivered(s, 3), 0);
+    assert_int_equal(s->base, 0);
+    assert_int_equal(kme_stream_index_state(s, 7), KME_IDX_DELIVERED);
+    assert_int_equal(kme_stream_index_state(s, 8), KME_IDX_OUTSIDE);
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(kme_stream_mark_delivered(s, i), 0);
+    assert_int_equal(s->base, 4); /* 0,1,2 then the held 3 */
+    /* slots wrap: index 11 shares the slot of 3, which must be clear now */
+    assert_int_equal(kme_stream_index_state(s, 11), KME_IDX_OPEN);
+    assert_int_equal(kme_stream_index_state(s, 12), KME_IDX_OUTSIDE);
+    for (uint32_t i = 4; i < 7; i++)
+        assert_int_equal(kme_stream_mark_delivered(s, i), 0);
+    assert_int_equal(s->base, 8); /* 4,5,6 then the held 7 */
+    assert_int_equal(kme_stream_index_state(s, 15), KME_IDX_OPEN);
+    assert_int_equal(kme_stream_index_state(s, 7), KME_IDX_DELIVERED);
+    /* every index delivered exactly once over many windows, in a shuffled order */
+    for (uint32_t blk = 1; blk < 50; blk++) {
+        static const uint32_t perm[8] = {5, 2, 7, 0, 6, 1, 4, 3};
+        for (int i = 0; i < 8; i++) {
+            uint32_t idx = blk * 8 + perm[i];
+            assert_int_equal(kme_stream_index_state(s, idx), KME_IDX_OPEN);
+            assert_int_equal(kme_stream_mark_delivered(s, idx), 0);
+            assert_int_equal(kme_stream_index_state(s, idx), KME_IDX_DELIVERED);
+        }
+        assert_int_equal(s->base, (blk + 1) * 8);
+    }
+    kme_streams_free(&t);
+}
+
+static void test_alloc_records(void **state)
+{
+    (void)state;
+    struct kme_streams t;
+    assert_int_equal(kme_streams_init(&t, 8, 10), 0);
+    struct qkd_qos q = qos_chunk(16);
+    struct qkd_ksid k = ksid_n(4);
+    struct kme_stream *s;
+    assert_int_equal(kme_stream_add(&t, &k, &q, 4096, &s), 0);
+    static const uint32_t order[] = {5, 1, 9, 3, 7, 0, 2};
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        struct kme_alloc *a = kme_stream_alloc_new(s, order[i]);
+        assert_non_null(a);
+        a->key = qkd_secbuf_new(16);
+        assert_non_null(a->key);
+        a->offset = order[i] * 16u;
+    }
+    assert_null(kme_stream_alloc_new(s, 9)); /* exists */
+    for (size_t i = 1; i < s->nallocs; i++)
+        assert_true(s->allocs[i - 1]->index < s->allocs[i]->index);
+    struct kme_alloc *a = kme_stream_alloc_find(s, 7);
+    assert_non_null(a);
+    assert_int_equal(a->offset, 112);
+    assert_null(kme_stream_alloc_find(s, 4));
+    kme_stream_alloc_free(s, a);
+    assert_null(kme_stream_alloc_find(s, 7));
+    assert_int_equal(s->nallocs, 6);
+    kme_streams_free(&t); /* frees (wipes) the rest */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_table_limit_and_lookup), cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_window_edges),           cmocka_unit_test(test_bitmap_out_of_order),
+        cmocka_unit_test(test_alloc_records),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
