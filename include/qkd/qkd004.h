@@ -31,7 +31,7 @@ enum qkd004_err {
     QKD004_ERR_PROTOCOL = -5, /* malformed, unexpected or oversized response */
     QKD004_ERR_TIMEOUT = -6,  /* connect or call exceeded its timeout */
     QKD004_ERR_NOMEM = -7,
-    QKD004_ERR_IO = -8,       /* other socket error */
+    QKD004_ERR_IO = -8, /* other socket error */
 };
 
 struct qkd004_config {
@@ -43,7 +43,13 @@ struct qkd004_config {
     uint32_t connect_timeout_ms; /* 0 = 10000 */
     uint32_t call_timeout_ms;    /* 0 = no limit beyond the server's own QoS Timeout */
     uint32_t max_response;       /* largest response payload accepted; 0 = 1 MiB */
+    /* Name the server certificate must carry: NULL = the host part of server (a DNS name or
+     * an IP address); "" = no name check (the chain to ca is still verified). */
+    const char *server_name;
 };
+
+#define QKD004_DEFAULT_CONNECT_TIMEOUT_MS 10000u
+#define QKD004_DEFAULT_MAX_RESPONSE       (1024u * 1024u)
 
 struct qkd004_conn;
 
@@ -55,6 +61,14 @@ void qkd004_free(struct qkd004_conn *c);
 const char *qkd004_last_error(const struct qkd004_conn *c);
 const char *qkd004_strerror(int err);
 
+/* Connects now (TCP + TLS handshake) unless already connected; calls do this by themselves.
+ * Returns QKD004_OK or a QKD004_ERR_*. */
+int qkd004_connect(struct qkd004_conn *c);
+/* Drops the current TLS connection (if any); the next call connects again. */
+void qkd004_disconnect(struct qkd004_conn *c);
+/* True while a TLS connection is established. */
+int qkd004_is_connected(const struct qkd004_conn *c);
+
 /* OPEN_CONNECT. qos is in/out (the server's counter-proposal on status 7); ksid is in/out
  * (all zero asks the server for a new one). */
 int qkd004_open_connect(struct qkd004_conn *c, const char *source, const char *destination,
@@ -62,7 +76,9 @@ int qkd004_open_connect(struct qkd004_conn *c, const char *source, const char *d
 
 /* GET_KEY. index is in/out. key receives key_chunk_size bytes (key_cap must be large enough;
  * *key_len gets the length). metadata/metadata_size: in, the buffer and its size (0 = no
- * metadata wanted); out, the metadata length, or on status 8 the size the server requires. */
+ * metadata wanted); out, the metadata length, or on status 8 the size the server requires.
+ * The metadata is NUL-terminated when the buffer has room for the NUL. The library's own
+ * copy of the key is wiped before the call returns. */
 int qkd004_get_key(struct qkd004_conn *c, const struct qkd_ksid *ksid, uint32_t *index,
                    uint8_t *key, size_t key_cap, size_t *key_len, char *metadata,
                    uint32_t *metadata_size, uint32_t *status);
