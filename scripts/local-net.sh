@@ -101,6 +101,43 @@ start_keygen() { # MODE NODE PEER [PORT]
     record_pid "$KG_LAST_PID" "keygen-$node-$peer"
 }
 
+# Hybrid daemons (qkd-hybrid, docs/hybrid.md), started when the binary exists: configs and
+# ML-DSA-65 identity keys in DIR/hybrid from scripts/hybrid-config.sh, each node's key server
+# from kme_addr. Nodes start in reverse name order (a node dials the peers whose names sort
+# after its own, which are then already listening); ports come from --port-file and
+# --peer-port-file. Fills hyb_addr[node] with the ETSI 004 listener address.
+hybrid_up() {
+    local node rev hargs
+    rev=$(tr ',' '\n' <<<"$NODES" | sort -r)
+    declare -A hyb_peer
+    for node in $rev; do
+        hargs=(--out "$DIR/hybrid" --certs "$DIR/certs" --nodes "$NODES")
+        local n
+        for n in ${NODES//,/ }; do
+            hargs+=(--kme "$n=${kme_addr[$n]:-127.0.0.1:1}" --peer "$n=${hyb_peer[$n]:-127.0.0.1:1}")
+        done
+        "$repo/scripts/hybrid-config.sh" "${hargs[@]}" >>"$DIR/logs/hybrid-config.log" 2>&1 ||
+            { tail -n 20 "$DIR/logs/hybrid-config.log" >&2; die "hybrid-config.sh failed"; }
+        rm -f "$DIR/run/hybrid-$node.port" "$DIR/run/hybrid-$node.peer-port"
+        "$QKD_BIN/qkd-hybrid" --config "$DIR/hybrid/$node.json" --peer-listen 127.0.0.1:0 \
+            --port-file "$DIR/run/hybrid-$node.port" --peer-port-file "$DIR/run/hybrid-$node.peer-port" \
+            --log-level "$LOG_LEVEL" </dev/null >>"$DIR/logs/hybrid-$node.log" 2>&1 &
+        local pid=$!
+        record_pid "$pid" "hybrid-$node"
+        hyb_addr[$node]=127.0.0.1:$(wait_port "$DIR/run/hybrid-$node.port" "hybrid $node" \
+            "$DIR/logs/hybrid-$node.log" "$pid")
+        hyb_peer[$node]=127.0.0.1:$(wait_port "$DIR/run/hybrid-$node.peer-port" \
+            "hybrid $node peer listener" "$DIR/logs/hybrid-$node.log" "$pid")
+    done
+    # final configs with every real peer address (for restarts by hand)
+    hargs=(--out "$DIR/hybrid" --certs "$DIR/certs" --nodes "$NODES")
+    for node in ${NODES//,/ }; do
+        hargs+=(--kme "$node=${kme_addr[$node]:-127.0.0.1:1}" --peer "$node=${hyb_peer[$node]}")
+    done
+    "$repo/scripts/hybrid-config.sh" "${hargs[@]}" >>"$DIR/logs/hybrid-config.log" 2>&1 ||
+        die "hybrid-config.sh failed"
+}
+
 cmd_up() {
     [ -x "$QKD_BIN/qkd-keygen" ] || die "no $QKD_BIN/qkd-keygen (build first, or set QKD_BIN)"
     if [ -s "$DIR/pids" ]; then
@@ -187,8 +224,9 @@ cmd_up() {
             wait_log "$DIR/logs/kme-$s.log" "peer sync with $p .* up" "peer sync $s->$p" || die "peer sync $s->$p not up"
         done <<<"$links"
     fi
+    declare -A hyb_addr
     if [ -x "$QKD_BIN/qkd-hybrid" ]; then
-        echo "local-net.sh: WARNING: qkd-hybrid exists but local-net.sh does not start it yet" >&2
+        hybrid_up
     fi
     UP_DONE=1
     trap - EXIT
@@ -200,7 +238,7 @@ cmd_up() {
             local N
             N=$(upper "$node")
             echo "${N}_ADDR=${kme_addr[$node]:-}"
-            echo "${N}_HYBRID_ADDR="
+            echo "${N}_HYBRID_ADDR=${hyb_addr[$node]:-}"
         done
         echo "CA_PEM=$DIR/certs/ca.pem"
         echo "CLIENT_CERT_PEM=$DIR/certs/alice/client.pem"

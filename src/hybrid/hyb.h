@@ -1,0 +1,243 @@
+/* hyb.h: qkd-hybrid's daemon state shared by its parts: settings (every limit named, with a
+ * default), the daemon, peers and their connections, hybrid streams, per-index key exchanges
+ * and application calls. Parts: main.c (options, start-up), peer.c (peer links), stream.c
+ * (OPEN_CONNECT / CLOSE / announcements / TTL), xchg.c (GET_KEY: the per-index exchange),
+ * app_etsi.c (ETSI 004 listener) and app_json.c (KDFix-style JSON listener). */
+#ifndef QKD_HYB_HYB_H
+#define QKD_HYB_HYB_H
+
+#include "conn.h"
+#include "evloop.h"
+#include "kem.h"
+#include "node_config.h"
+#include "peer_msg.h"
+#include "qkdw.h"
+#include "request.h"
+#include "secbuf.h"
+#include "tls.h"
+
+#include <openssl/evp.h>
+#include <qkd/types.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Defaults of the named settings (options in main.c, documented in docs/hybrid.md). */
+#define HYB_DEF_MAX_CONNS   256     /* application connections (ETSI + JSON) */
+#define HYB_DEF_IDLE_MS     300000  /* idle application connections are dropped */
+#define HYB_DEF_MAX_STREAMS 1024    /* hybrid KSIDs per node */
+#define HYB_DEF_MAX_PENDING 1024    /* running or undelivered exchanges per stream */
+#define HYB_DEF_WINDOW      1048576 /* indices beyond the lowest undelivered one */
+#define HYB_DEF_CHUNK       32      /* Key_chunk_size when the caller gives 0 */
+#define HYB_DEF_MAX_CHUNK   1024    /* largest Key_chunk_size granted */
+#define HYB_DEF_TIMEOUT_MS  10000   /* Timeout when the JSON caller gives 0 */
+#define HYB_DEF_TTL_S       3600    /* TTL when the caller gives 0 */
+#define HYB_DEF_MAX_TTL_S   86400   /* largest TTL granted */
+#define HYB_DEF_QKD_WORKERS 4       /* threads calling the key server */
+#define HYB_DEF_JSON_MAX    65536   /* largest JSON message */
+#define HYB_DEF_BACKOFF_MS  2000    /* longest pause between peer redials */
+#define HYB_MAX_SOURCES     QKD_HYB_MAX_SOURCES
+#define HYB_OPEN_WAIT_MAX   256   /* responder OPEN_CONNECTs waiting for their announcement */
+#define HYB_QKD_CALL_MS     60000 /* longest blocking call a QKD worker makes */
+
+struct hyb_settings {
+    uint32_t max_conns, idle_ms, max_payload;
+    uint32_t max_streams, max_pending, window;
+    uint32_t def_chunk, max_chunk, def_timeout_ms, def_ttl_s, max_ttl_s;
+    uint32_t qkd_workers, json_max, backoff_ms;
+    const char *test_fault; /* tests only: "badsig" or "replay" (once, on the first INIT) */
+};
+
+/* Where the time goes (milliseconds, summed; printed at exit and on SIGUSR1-free demand via
+ * the periodic stats line at DEBUG). */
+struct hyb_stats {
+    uint64_t keys_ok, keys_failed;
+    double ms_sign, ms_verify, ms_kem, ms_combine, ms_qkd, ms_total;
+    uint64_t n_sign, n_verify, n_qkd;
+};
+
+struct hyb;
+struct hyb_stream;
+struct hyb_xchg;
+
+/* An application call waiting for its answer (one per application connection at a time). */
+enum hyb_call_kind { HYB_CALL_NONE = 0, HYB_CALL_OPEN, HYB_CALL_GET, HYB_CALL_CLOSE };
+struct hyb_call;
+struct hyb_call_ops {
+    void (*open_done)(struct hyb_call *c, uint32_t status, const struct qkd_qos *qos,
+                      const struct qkd_ksid *ksid, const char *msg);
+    void (*get_done)(struct hyb_call *c, uint32_t status, uint32_t index, const uint8_t *key,
+                     size_t key_len, const char *msg);
+};
+struct hyb_call {
+    struct hyb *h;
+    const struct hyb_call_ops *ops;
+    void *fe; /* the front end's connection */
+    enum hyb_call_kind kind;
+    char identity[QKD_TLS_ID_LEN + 8]; /* "sha256:..." (ETSI) or "json" */
+    bool json;                         /* QoS 0 = defaults, clamps silently */
+    /* OPEN waiting for an announcement (responder) */
+    struct qkd_hyb_request req;
+    char req_text[QKD_HYB_REQ_TEXT_MAX];
+    char dest_app[QKD_HYB_APP_MAX];
+    struct qkd_ksid want_ksid;
+    /* GET waiting for its exchange */
+    struct hyb_xchg *x;
+    uint32_t index;
+    uint64_t timer;
+    bool in_open_list;
+    struct hyb_stream *open_stream; /* initiator OPEN waiting for QKD streams */
+    struct hyb_call *prev, *next;   /* open waiters list */
+};
+
+/* One configured peer node and its (single) peer connection. */
+struct hyb_pconn;
+struct hyb_peer {
+    struct hyb *h;
+    const struct qkd_hyb_peer_cfg *cfg;
+    EVP_PKEY *pub;        /* its ML-DSA-65 identity key */
+    struct hyb_pconn *pc; /* the connection in use, once HELLOs are exchanged */
+    bool dialer;          /* this node dials (its name sorts first) */
+    bool dialing;
+    uint32_t backoff_ms;
+    uint64_t redial_timer;
+};
+
+struct hyb_qkd_src {
+    struct qkd_ksid ksid; /* QKD stream at the key server; zero = unavailable */
+    bool open;            /* this end has attached it */
+};
+
+enum hyb_role { HYB_INITIATOR = 0, HYB_RESPONDER = 1 };
+
+struct hyb_stream {
+    struct hyb *h;
+    struct qkd_ksid ksid;
+    char ksid_str[QKD_KSID_STRLEN];
+    enum hyb_role role;
+    struct hyb_peer *peer;
+    struct qkd_hyb_request req;
+    char req_text[QKD_HYB_REQ_TEXT_MAX];
+    char dest_app[QKD_HYB_APP_MAX];
+    struct qkd_qos qos;
+    bool claimed; /* a local application opened it */
+    char owner[QKD_TLS_ID_LEN + 8];
+    bool peer_closed;
+    struct hyb_qkd_src qkd[HYB_MAX_SOURCES]; /* indexed by source position */
+    /* delivered indices: all below low, and bits for [low, low + window) */
+    uint32_t low;
+    uint8_t *bits;
+    size_t bits_len;
+    struct hyb_xchg *xs; /* running and finished-undelivered exchanges */
+    uint32_t nxs;
+    uint64_t last_call_ms;
+    struct hyb_call *open_call; /* initiator: OPEN_CONNECT waiting for its QKD streams */
+    unsigned opening;           /* QKD OPEN jobs outstanding */
+    struct hyb_stream *prev, *next;
+};
+
+/* Per-index exchange state (see xchg.c for the state machine). */
+enum hyb_src_state { HYB_SRC_PENDING = 0, HYB_SRC_OK, HYB_SRC_FAILED };
+struct hyb_xsrc {
+    enum hyb_src_state st;
+    uint8_t fail_status; /* 2 failed, 6 timed out */
+    struct qkd_secbuf *secret;
+    uint8_t *pub; /* initiator's public key / share */
+    size_t pub_len;
+    uint8_t *msg; /* responder's ciphertext / share */
+    size_t msg_len;
+    struct qkd_kem_initiator *kem;
+    bool peer_ok; /* initiator: the responder's verdict for this source */
+};
+enum hyb_xstate {
+    HYB_X_WANT_SENT = 1, /* responder: asked the initiator, waiting for INIT */
+    HYB_X_I_WAIT,        /* initiator: INIT sent (or pending link), waiting for REPLY/QKD */
+    HYB_X_R_LOCAL,       /* responder: INIT handled, waiting for its own QKD key */
+    HYB_X_R_REPLIED,     /* responder: REPLY sent, waiting for RESULT */
+    HYB_X_I_RESULT,      /* initiator: RESULT sent, waiting for CONFIRM */
+    HYB_X_DONE,          /* key held for the local application */
+};
+struct hyb_xchg {
+    struct hyb_stream *s;
+    uint64_t xid;
+    uint32_t index;
+    enum hyb_xstate state;
+    bool init_sent, have_reply;
+    struct hyb_call *waiter;
+    uint64_t deadline_timer, src_timer;
+    uint64_t t_start_ms;
+    size_t n;
+    struct hyb_xsrc src[HYB_MAX_SOURCES];
+    struct qkd_secbuf *key;
+    uint8_t tag_peer[HYB_PM_TAG_LEN];
+    struct hyb_xchg *prev, *next;
+};
+
+struct hyb {
+    struct qkd_loop *loop;
+    struct qkd_hyb_config *cfg;
+    struct hyb_settings set;
+    SSL_CTX *app_ctx;      /* ETSI 004 listener */
+    SSL_CTX *peer_srv_ctx; /* peer listener */
+    SSL_CTX *peer_cli_ctx; /* peer dialer */
+    EVP_PKEY *id_key;
+    struct hyb_peer peers[QKD_HYB_CFG_MAX_PEERS];
+    size_t npeers;
+    struct hyb_pconn *pconns; /* all peer connections (handshaking or up) */
+    struct hyb_stream *streams;
+    uint32_t nstreams;
+    struct hyb_call *open_waiters;
+    uint32_t nopen_waiters;
+    struct hyb_qkdw *qw;
+    uint32_t nconns;
+    int app_fd, json_fd, peer_fd;
+    uint64_t next_xid;
+    uint64_t sweep_timer;
+    bool fault_done;
+    struct hyb_stats stats;
+};
+
+/* peer.c */
+int hyb_peer_start(struct hyb *h, char *err, size_t errlen);
+void hyb_peer_stop(struct hyb *h);
+bool hyb_peer_up(const struct hyb_peer *p);
+struct hyb_peer *hyb_peer_by_name(struct hyb *h, const char *name_or_uuid);
+/* Signs and sends one message to the peer; -1 when the link is down. */
+int hyb_peer_send(struct hyb_peer *p, uint8_t type, const uint8_t *body, size_t len);
+int hyb_peer_send_kex(struct hyb_peer *p, uint8_t type, const struct hyb_pm_kex *m);
+
+/* stream.c */
+void hyb_app_open(struct hyb *h, struct hyb_call *c, const char *source, const char *destination,
+                  const struct qkd_qos *qos, const struct qkd_ksid *ksid);
+uint32_t hyb_app_close(struct hyb *h, const char *identity, const struct qkd_ksid *ksid);
+struct hyb_stream *hyb_stream_find(struct hyb *h, const struct qkd_ksid *ksid);
+void hyb_stream_free(struct hyb_stream *s);
+void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a);
+void hyb_stream_on_close(struct hyb_peer *p, const struct qkd_ksid *ksid);
+void hyb_stream_peer_up(struct hyb_peer *p);
+void hyb_stream_peer_down(struct hyb_peer *p);
+void hyb_stream_sweep_start(struct hyb *h);
+void hyb_stream_on_qkd_open(struct hyb *h, struct hyb_qjob *j);
+/* Fills a QKD GET job for source position j of s. */
+void hyb_stream_qkd_get_job(struct hyb_stream *s, size_t j, struct hyb_qjob *jb);
+uint32_t hyb_stream_timeout(const struct hyb_stream *s);
+/* Cancels a pending call (its front-end connection went away). */
+void hyb_call_cancel(struct hyb_call *c);
+
+/* xchg.c */
+void hyb_app_get(struct hyb *h, struct hyb_call *c, const struct qkd_ksid *ksid, uint32_t index);
+void hyb_xchg_on_msg(struct hyb_peer *p, uint8_t type, const struct hyb_pm_kex *m);
+void hyb_xchg_on_qkd(struct hyb *h, struct hyb_qjob *j);
+void hyb_xchg_free(struct hyb_xchg *x, uint32_t waiter_status);
+void hyb_xchg_peer_up(struct hyb_stream *s);
+bool hyb_stream_delivered(const struct hyb_stream *s, uint32_t index);
+
+/* app_etsi.c, app_json.c */
+int hyb_etsi_listen(struct hyb *h, char *err, size_t errlen);
+int hyb_json_listen(struct hyb *h, char *err, size_t errlen);
+void hyb_etsi_stop(struct hyb *h);
+void hyb_json_stop(struct hyb *h);
+
+/* Stats helper: milliseconds between two qkd_now_us() values. */
+uint64_t hyb_now_us(void);
+
+#endif

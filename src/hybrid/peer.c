@@ -1,0 +1,360 @@
+/* peer.c: qkd-hybrid's peer links: one persistent mTLS connection per node pair (the node
+ * whose name sorts first dials and redials with backoff; the other listens). The link must
+ * negotiate X25519MLKEM768 and the peer certificate's CN must be the configured peer name,
+ * else the connection is refused and logged. Every message is signed and checked by
+ * peer_msg.c; a bad signature, a replayed or out-of-sequence message is refused, logged and
+ * the connection dropped (it is re-established). */
+#include "hyb.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PEER_GROUP          "X25519MLKEM768"
+#define PEER_BACKOFF_MIN_MS 100
+
+struct hyb_pconn {
+    struct hyb *h;
+    struct qkd_conn *conn;
+    struct hyb_peer *peer; /* known once the certificate is checked */
+    bool outbound, hello_rx;
+    struct hyb_pm_session sess;
+    char addr[QKD_HYB_CFG_ADDR_MAX];
+    struct hyb_pconn *prev, *next;
+};
+
+static void peer_dial(struct hyb_peer *p);
+
+bool hyb_peer_up(const struct hyb_peer *p)
+{
+    return p && p->pc && p->pc->hello_rx;
+}
+
+struct hyb_peer *hyb_peer_by_name(struct hyb *h, const char *name_or_uuid)
+{
+    const struct qkd_hyb_peer_cfg *pc = qkd_hyb_config_find_peer(h->cfg, name_or_uuid);
+    for (size_t i = 0; pc && i < h->npeers; i++)
+        if (h->peers[i].cfg == pc) return &h->peers[i];
+    return NULL;
+}
+
+static int pc_send_frame(struct hyb_pconn *pc, uint8_t type, const uint8_t *body, size_t len)
+{
+    struct hyb *h = pc->h;
+    struct qkd_writer w;
+    qkd_writer_init(&w, HYB_PM_MAX_PAYLOAD + QKD_WIRE_HDR_LEN);
+    uint64_t t0 = hyb_now_us();
+    int rc = hyb_pm_seal(&pc->sess, type, body, len, &w);
+    h->stats.ms_sign += (double)(hyb_now_us() - t0) / 1000.0;
+    h->stats.n_sign++;
+    if (rc != 0) {
+        log_error("peer %s: cannot sign a %s message", pc->addr, hyb_pm_type_name(type));
+        qkd_writer_free(&w);
+        return -1;
+    }
+    const char *fault = h->set.test_fault;
+    if (fault && !h->fault_done && type == HYB_PM_INIT) {
+        if (strcmp(fault, "badsig") == 0) {
+            w.buf[w.len - 1] ^= 0x01; /* last signature byte */
+            h->fault_done = true;
+            log_warn("test fault: sending %s seq %llu with a corrupted signature",
+                     hyb_pm_type_name(type), (unsigned long long)pc->sess.tx_seq);
+        } else if (strcmp(fault, "replay") == 0) {
+            rc = qkd_conn_send(pc->conn, w.buf, w.len);
+            h->fault_done = true;
+            log_warn("test fault: sending %s seq %llu twice", hyb_pm_type_name(type),
+                     (unsigned long long)pc->sess.tx_seq);
+        }
+    }
+    if (rc == 0) rc = qkd_conn_send(pc->conn, w.buf, w.len);
+    qkd_writer_free(&w);
+    return rc;
+}
+
+int hyb_peer_send(struct hyb_peer *p, uint8_t type, const uint8_t *body, size_t len)
+{
+    if (!hyb_peer_up(p)) return -1;
+    return pc_send_frame(p->pc, type, body, len);
+}
+
+int hyb_peer_send_kex(struct hyb_peer *p, uint8_t type, const struct hyb_pm_kex *m)
+{
+    if (!hyb_peer_up(p)) return -1;
+    struct qkd_writer w;
+    qkd_writer_init(&w, HYB_PM_MAX_PAYLOAD);
+    int rc = hyb_pm_kex_encode(m, &w);
+    if (rc == 0) rc = hyb_peer_send(p, type, w.buf, w.len);
+    qkd_writer_free(&w);
+    return rc;
+}
+
+static void pc_unlink(struct hyb_pconn *pc)
+{
+    struct hyb *h = pc->h;
+    if (pc->prev)
+        pc->prev->next = pc->next;
+    else if (h->pconns == pc)
+        h->pconns = pc->next;
+    if (pc->next) pc->next->prev = pc->prev;
+    pc->prev = pc->next = NULL;
+}
+
+static void pc_on_open(struct qkd_conn *c, void *arg)
+{
+    struct hyb_pconn *pc = arg;
+    struct hyb *h = pc->h;
+    char name[128];
+    const char *g = qkd_tls_group_name(qkd_conn_ssl(c));
+    if (!g || strcmp(g, PEER_GROUP) != 0) {
+        log_warn("peer link %s refused: key exchange group %s, %s required", pc->addr, g ? g : "?",
+                 PEER_GROUP);
+        qkd_conn_close(c, "wrong key exchange group");
+        return;
+    }
+    if (qkd_tls_peer_name(qkd_conn_ssl(c), name, sizeof(name)) != 0) {
+        log_warn("peer link %s refused: no verified certificate name", pc->addr);
+        qkd_conn_close(c, "no peer certificate");
+        return;
+    }
+    if (pc->outbound) {
+        if (strcmp(name, pc->peer->cfg->name) != 0) {
+            log_warn("peer link %s refused: certificate names '%s', expected '%s'", pc->addr, name,
+                     pc->peer->cfg->name);
+            qkd_conn_close(c, "peer certificate names another node");
+            return;
+        }
+    } else {
+        struct hyb_peer *p = NULL;
+        for (size_t i = 0; i < h->npeers; i++)
+            if (strcmp(h->peers[i].cfg->name, name) == 0) p = &h->peers[i];
+        if (!p) {
+            log_warn("peer link %s refused: certificate names '%s', not a configured peer",
+                     pc->addr, name);
+            qkd_conn_close(c, "peer certificate names an unknown node");
+            return;
+        }
+        pc->peer = p;
+    }
+    if (hyb_pm_session_init(&pc->sess, h->id_key, pc->peer->pub, h->cfg->uuid,
+                            pc->peer->cfg->uuid) != 0) {
+        qkd_conn_close(c, "cannot start a peer session");
+        return;
+    }
+    struct hyb_pm_hello hello;
+    memset(&hello, 0, sizeof(hello));
+    snprintf(hello.name, sizeof(hello.name), "%s", h->cfg->name);
+    snprintf(hello.uuid, sizeof(hello.uuid), "%s", h->cfg->uuid);
+    memcpy(hello.nonce, pc->sess.my_nonce, HYB_PM_NONCE_LEN);
+    struct qkd_writer w;
+    qkd_writer_init(&w, 1024);
+    int rc = hyb_pm_hello_encode(&hello, &w);
+    if (rc == 0) rc = pc_send_frame(pc, HYB_PM_HELLO, w.buf, w.len);
+    qkd_writer_free(&w);
+    if (rc != 0) qkd_conn_close(c, "cannot send HELLO");
+}
+
+static void peer_became_up(struct hyb_peer *p, struct hyb_pconn *pc)
+{
+    if (p->pc && p->pc != pc) {
+        struct hyb_pconn *old = p->pc;
+        p->pc = NULL;
+        hyb_stream_peer_down(p);
+        qkd_conn_abort(old->conn, "replaced by a new peer connection");
+    }
+    p->pc = pc;
+    p->backoff_ms = PEER_BACKOFF_MIN_MS;
+    log_info("peer link with %s (%s) up, group %s", p->cfg->name, pc->addr, PEER_GROUP);
+    hyb_stream_peer_up(p);
+}
+
+static int pc_on_frame(struct qkd_conn *c, const struct qkd_wire_hdr *hdr, const uint8_t *payload,
+                       void *arg)
+{
+    struct hyb_pconn *pc = arg;
+    struct hyb *h = pc->h;
+    if (!pc->peer) return -1;
+    struct hyb_pm_msg m;
+    char err[200] = "";
+    uint64_t t0 = hyb_now_us();
+    int rc = hyb_pm_open(&pc->sess, hdr, payload, &m, err, sizeof(err));
+    h->stats.ms_verify += (double)(hyb_now_us() - t0) / 1000.0;
+    h->stats.n_verify++;
+    if (rc != HYB_PM_OK) {
+        log_warn("peer %s (%s): %s refused: %s; dropping the link", pc->peer->cfg->name, pc->addr,
+                 hyb_pm_err_str(rc), err);
+        return -1;
+    }
+    struct hyb_peer *p = pc->peer;
+    if (m.type == HYB_PM_HELLO) {
+        struct hyb_pm_hello hello;
+        if (hyb_pm_hello_decode(m.body, m.body_len, &hello) != 0 ||
+            strcmp(hello.name, p->cfg->name) != 0) {
+            log_warn("peer %s (%s): HELLO names another node; dropping the link", p->cfg->name,
+                     pc->addr);
+            return -1;
+        }
+        pc->hello_rx = true;
+        peer_became_up(p, pc);
+        return 0;
+    }
+    if (p->pc != pc) return -1; /* a stale connection */
+    if (m.type == HYB_PM_ANNOUNCE) {
+        struct hyb_pm_announce a;
+        if (hyb_pm_announce_decode(m.body, m.body_len, &a) != 0) {
+            log_warn("peer %s: malformed ANNOUNCE; dropping the link", p->cfg->name);
+            return -1;
+        }
+        hyb_stream_on_announce(p, &a);
+        return 0;
+    }
+    struct hyb_pm_kex k;
+    if (hyb_pm_kex_decode(m.body, m.body_len, &k) != 0) {
+        log_warn("peer %s: malformed %s; dropping the link", p->cfg->name,
+                 hyb_pm_type_name(m.type));
+        return -1;
+    }
+    if (m.type == HYB_PM_CLOSE)
+        hyb_stream_on_close(p, &k.ksid);
+    else
+        hyb_xchg_on_msg(p, m.type, &k);
+    return 0;
+}
+
+static void redial_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct hyb_peer *p = arg;
+    p->redial_timer = 0;
+    peer_dial(p);
+}
+
+static void schedule_redial(struct hyb_peer *p)
+{
+    if (!p->dialer || p->redial_timer) return;
+    p->redial_timer = qkd_loop_add_timer(p->h->loop, p->backoff_ms, redial_cb, p);
+    p->backoff_ms *= 2;
+    if (p->backoff_ms > p->h->set.backoff_ms) p->backoff_ms = p->h->set.backoff_ms;
+}
+
+static void pc_on_close(struct qkd_conn *c, const char *reason, void *arg)
+{
+    struct hyb_pconn *pc = arg;
+    struct hyb_peer *p = pc->peer;
+    pc_unlink(pc);
+    if (p && pc->outbound) p->dialing = false;
+    if (p && p->pc == pc) {
+        p->pc = NULL;
+        log_warn("peer link with %s (%s) down: %s", p->cfg->name, pc->addr, reason ? reason : "");
+        hyb_stream_peer_down(p);
+    } else {
+        log_debug("peer connection %s closed: %s", pc->addr, reason ? reason : "");
+    }
+    if (p && pc->outbound && !p->pc) schedule_redial(p);
+    free(pc);
+}
+
+static const struct qkd_conn_ops pc_ops = {
+    .on_open = pc_on_open,
+    .on_frame = pc_on_frame,
+    .on_close = pc_on_close,
+};
+
+static struct hyb_pconn *pc_new(struct hyb *h, int fd, bool outbound, struct hyb_peer *p)
+{
+    struct hyb_pconn *pc = calloc(1, sizeof(*pc));
+    if (!pc) {
+        close(fd);
+        return NULL;
+    }
+    pc->h = h;
+    pc->outbound = outbound;
+    pc->peer = p;
+    struct qkd_conn_limits lim = {.max_payload = HYB_PM_MAX_PAYLOAD, .idle_ms = 0};
+    pc->conn = qkd_conn_new(h->loop, outbound ? h->peer_cli_ctx : h->peer_srv_ctx, fd,
+                            outbound ? 0 : 1, &lim, &pc_ops, pc);
+    if (!pc->conn) {
+        free(pc);
+        return NULL;
+    }
+    snprintf(pc->addr, sizeof(pc->addr), "%s",
+             outbound ? p->cfg->address : qkd_conn_peer_addr(pc->conn));
+    pc->next = h->pconns;
+    if (h->pconns) h->pconns->prev = pc;
+    h->pconns = pc;
+    return pc;
+}
+
+static void peer_dial(struct hyb_peer *p)
+{
+    if (p->pc || p->dialing) return;
+    char err[256];
+    int fd = qkd_tcp_connect_nb(p->cfg->address, err, sizeof(err));
+    if (fd < 0) {
+        log_debug("peer %s: cannot connect to %s: %s", p->cfg->name, p->cfg->address, err);
+        schedule_redial(p);
+        return;
+    }
+    if (!pc_new(p->h, fd, true, p)) {
+        schedule_redial(p);
+        return;
+    }
+    p->dialing = true;
+}
+
+static void accept_cb(struct qkd_loop *loop, int fd, int events, void *arg)
+{
+    struct hyb *h = arg;
+    for (;;) {
+        int nfd = qkd_tcp_accept(fd);
+        if (nfd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                log_warn("peer accept: %s", strerror(errno));
+            return;
+        }
+        size_t n = 0;
+        for (struct hyb_pconn *pc = h->pconns; pc; pc = pc->next)
+            n++;
+        if (n >= 2 * h->npeers + 4) {
+            log_warn("too many peer connections; refusing one");
+            close(nfd);
+            continue;
+        }
+        pc_new(h, nfd, false, NULL);
+    }
+}
+
+int hyb_peer_start(struct hyb *h, char *err, size_t errlen)
+{
+    h->peer_fd = qkd_tcp_listen(h->cfg->peer_listen, 64, err, errlen);
+    if (h->peer_fd < 0) return -1;
+    if (qkd_loop_add_fd(h->loop, h->peer_fd, QKD_EV_READ, accept_cb, h) != 0) {
+        snprintf(err, errlen, "cannot watch the peer listener");
+        return -1;
+    }
+    log_info("peer listener on %s (port %d)", h->cfg->peer_listen, qkd_tcp_local_port(h->peer_fd));
+    for (size_t i = 0; i < h->npeers; i++) {
+        struct hyb_peer *p = &h->peers[i];
+        p->backoff_ms = PEER_BACKOFF_MIN_MS;
+        if (p->dialer) peer_dial(p);
+    }
+    return 0;
+}
+
+void hyb_peer_stop(struct hyb *h)
+{
+    if (h->peer_fd >= 0) {
+        qkd_loop_del_fd(h->loop, h->peer_fd);
+        close(h->peer_fd);
+        h->peer_fd = -1;
+    }
+    for (size_t i = 0; i < h->npeers; i++) {
+        h->peers[i].dialer = false; /* no redial while shutting down */
+        if (h->peers[i].redial_timer) qkd_loop_del_timer(h->loop, h->peers[i].redial_timer);
+        h->peers[i].redial_timer = 0;
+    }
+    while (h->pconns)
+        qkd_conn_abort(h->pconns->conn, "shutting down");
+}

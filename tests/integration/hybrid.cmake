@@ -1,0 +1,21 @@
+# tests/integration/hybrid.cmake: qkd-hybrid on 127.0.0.1. The KEM-only tests start two
+# daemons with their own certificates; the QKD tests bring up keygens and key servers with
+# scripts/local-net.sh (unique ring prefix and free ports, so tests run concurrently).
+# hybrid_bench is a program that prints numbers (not a test): see docs/hybrid.md.
+find_program(QKD_PYTHON3 python3)
+if(QKD_PYTHON3)
+  set(_hyb ${CMAKE_CURRENT_LIST_DIR})
+  qkd_integration_test(hybrid_peer_security TIMEOUT 180
+    COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_peer_security.py)
+  qkd_integration_test(hybrid_json_listener TIMEOUT 120
+    COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_json_listener.py)
+  qkd_integration_test(hybrid_matrix TIMEOUT 400 COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_matrix.py)
+  qkd_integration_test(hybrid_qkd_faults TIMEOUT 240
+    COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_qkd_faults.py)
+  qkd_integration_test(hybrid_three_nodes TIMEOUT 240
+    COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_three_nodes.py)
+endif()
+qkd_integration_test(hybrid_config TIMEOUT 120 COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/hybrid_config.sh)
+
+add_executable(hybrid_bench ${CMAKE_CURRENT_LIST_DIR}/hybrid_bench.c)
+target_link_libraries(hybrid_bench PRIVATE qkd004_static Threads::Threads)
