@@ -45,7 +45,7 @@ links_for() {
 # is_ours PID: the pid is alive and runs one of the project's programs (guards against pid
 # reuse after a crash).
 is_ours() {
-    [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep -q 'qkd-'
+    [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' <"/proc/$1/cmdline" | grep 'qkd-' >/dev/null
 }
 
 record_pid() { echo "$1 $2" >>"$DIR/pids"; }

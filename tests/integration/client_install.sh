@@ -46,9 +46,9 @@ EOF
     >"$T/b1.log" 2>&1 && "$CMAKE" --build "$T/b1" >>"$T/b1.log" 2>&1 ||
     { cat "$T/b1.log" >&2; fail "find_package build (qkd004::qkd004)"; }
 if [ -x "$T/b1/qkd004_example" ]; then
-    "$T/b1/qkd004_example" --help | grep -q usage && echo "ok: find_package (shared) example runs" ||
+    "$T/b1/qkd004_example" --help | grep usage >/dev/null && echo "ok: find_package (shared) example runs" ||
         fail "find_package example --help"
-    ldd "$T/b1/qkd004_example" | grep -q "$P/lib/libqkd004.so" || fail "example does not use the installed libqkd004.so: $(ldd "$T/b1/qkd004_example")"
+    ldd "$T/b1/qkd004_example" | grep "$P/lib/libqkd004.so" >/dev/null || fail "example does not use the installed libqkd004.so: $(ldd "$T/b1/qkd004_example")"
 fi
 
 # find_package, static target
@@ -59,9 +59,9 @@ grep -q "qkd004::qkd004_static)" "$T/src2/CMakeLists.txt" || fail "static CMakeL
     "$CMAKE" --build "$T/b2" >>"$T/b2.log" 2>&1 ||
     { cat "$T/b2.log" >&2; fail "find_package build (qkd004::qkd004_static)"; }
 if [ -x "$T/b2/qkd004_example" ]; then
-    "$T/b2/qkd004_example" --help | grep -q usage && echo "ok: find_package (static) example runs" ||
+    "$T/b2/qkd004_example" --help | grep usage >/dev/null && echo "ok: find_package (static) example runs" ||
         fail "static example --help"
-    if ldd "$T/b2/qkd004_example" | grep -q libqkd004; then fail "static example links libqkd004.so"; fi
+    if ldd "$T/b2/qkd004_example" | grep libqkd004 >/dev/null; then fail "static example links libqkd004.so"; fi
 fi
 
 # pkg-config
@@ -71,7 +71,7 @@ flags=$(pkg-config --cflags --libs qkd004) || fail "pkg-config qkd004"
 cc -Wall -Wextra -Werror -o "$T/ex_pc" "$T/src/qkd004_example.c" $flags 2>"$T/pc.log" ||
     { cat "$T/pc.log" >&2; fail "pkg-config build"; }
 if [ -x "$T/ex_pc" ]; then
-    "$T/ex_pc" --help | grep -q usage && echo "ok: pkg-config example runs" || fail "pkg-config example --help"
+    "$T/ex_pc" --help | grep usage >/dev/null && echo "ok: pkg-config example runs" || fail "pkg-config example --help"
     rc=0
     "$T/ex_pc" 127.0.0.1:1 a b c >/dev/null 2>&1 || rc=$?
     [ "$rc" -eq 1 ] || fail "example with unreadable certificates: exit $rc, want 1"
@@ -82,7 +82,7 @@ so=$(ls "$P"/lib/libqkd004.so.*.* | head -n 1)
 extra=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sed 's/@.*//' |
     grep -v -E '^(qkd004_[a-z_]+|qkd_status_(str|ok)|qkd_ksid_[a-z_]+)$' || true)
 [ -z "$extra" ] && echo "ok: only public symbols exported" || fail "internal symbols exported: $extra"
-nm -D --defined-only "$so" | grep -q " qkd004_get_key" || fail "qkd004_get_key not exported"
+nm -D --defined-only "$so" | grep " qkd004_get_key" >/dev/null || fail "qkd004_get_key not exported"
 
 [ "$fails" -eq 0 ] && echo "client_install: all checks passed"
 exit $((fails > 0))
