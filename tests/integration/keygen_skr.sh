@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # keygen_skr.sh: the delivered key rate (bytes appearing in the primary's ring) matches the
-# configured SKR within 5%, for SKR_BPS (bits/s), the reference's SKR (bytes/s) and a low rate
+# configured SKR within 10%, for SKR_BPS (bits/s), the reference's SKR (bytes/s) and a low rate
 # that needs blocks smaller than --block-bytes (still >= 20 blocks/s). Prints the numbers.
 . "$(dirname "$0")/keygen_lib.sh"
 SECS=${KG_SKR_SECONDS:-3}
+# The tolerance guards pacing and unit errors (bits vs bytes is 8x) under any CI load, also in
+# sanitizer builds on a busy machine; accuracy itself is measured by `qkd-bench ring`.
+TOL=${KG_SKR_TOLERANCE_PCT:-10}
 
 measure() { # NAME EXPECTED_BPS [env...]
     local name=$1 want=$2
@@ -29,13 +32,14 @@ measure() { # NAME EXPECTED_BPS [env...]
     local n1 blocks_per_s
     n1=$(ring_field "alice-$name" blocks_distilled)
     blocks_per_s=$(( (n1 - n0) / SECS ))
-    python3 - "$name" "$want" "$got" "$blocks_per_s" <<'PY' || fail "SKR $name off by more than 5%"
+    python3 - "$name" "$want" "$got" "$blocks_per_s" "$TOL" <<'PY' || fail "SKR $name off by more than $TOL%"
 import sys
 name, want, got, bps = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+tol = float(sys.argv[5])
 err = (got - want) / want * 100
 print(f"SKR {name}: configured {want:.0f} bit/s, delivered {got:.0f} bit/s ({err:+.2f}%), "
       f"~{bps} blocks/s")
-sys.exit(0 if abs(err) <= 5 and bps >= 20 else 1)
+sys.exit(0 if abs(err) <= tol and bps >= 20 else 1)
 PY
     assert_same_bytes "alice-$name" "bob-$name"
 }
