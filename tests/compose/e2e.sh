@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# tests/compose/e2e.sh: end-to-end test of the container setup (run by CI). From nothing, under a
+# compose project name of its own (so it never touches a user's `qkd` network) and with its own
+# host ports:
+#   1. build the image (runtime < 150 MB), `up --build -d`, wait until every service is healthy
+#      (bounded), print the time from `up` to healthy;
+#   2. a client in alice's network opens a stream, a client in bob's network joins it with the
+#      KSID, 100 keys are equal at both ends; the same through the hybrid daemons (alice-bob with
+#      QKD + ML-KEM, alice-charlie with ML-KEM + X25519);
+#   3. `stop keygen_bob`: once the ring is drained, a GET_KEY needing new key answers 6 at its
+#      QoS Timeout; `start keygen_bob`: keys flow again and match;
+#   4. `stop kme_bob`: alice's calls that need the peer answer 6 at their Timeout;
+#      `start kme_bob`: keys flow again and match;
+#   5. the ctest suite in a container (`docker compose run --build --rm tests`; E2E_SUITE=0 skips);
+#   6. `down -v` leaves no container, network or volume of the project.
+# Prints every check and ends with 'N passed, M failed'. Exit 0 only when nothing failed.
+# Knobs: E2E_DEADLINE (s, whole run, default 2400), E2E_HEALTH_TIMEOUT (s, default 180),
+# E2E_SUITE (1), E2E_KEEP (1 = leave the network up for inspection).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+DEADLINE=${E2E_DEADLINE:-2400}
+HEALTH_TIMEOUT=${E2E_HEALTH_TIMEOUT:-180}
+RUN_SUITE=${E2E_SUITE:-1}
+PROJECT="qkd-e2e-$$-$(date +%s)"
+CHUNK=1024                      # bytes per key in the drain tests
+RING=65536                      # small ring: draining it takes 64 keys
+QOS_TIMEOUT_MS=2000             # Timeout of the streams that must time out
+export QKD_RING_BYTES=$RING
+export QKD_LOG_LEVEL=${QKD_LOG_LEVEL:-INFO}
+DC=(docker compose -p "$PROJECT" -f docker-compose.yml)
+SERVICES="keygen_bob keygen_alice kme_alice kme_bob hybrid_alice hybrid_bob hybrid_charlie"
+CLI_A="$PROJECT-client-alice"
+CLI_B="$PROJECT-client-bob"
+CLI_C="$PROJECT-client-charlie"
+WORK=$(mktemp -d "/tmp/qkd-e2e.XXXXXX")
+passed=0
+failed=0
+T0=$(date +%s)
+
+# fd 3/4: the script's own stdout/stderr, so messages from a trap that fires inside a
+# redirected call still reach the terminal.
+exec 3>&1 4>&2
+say() { printf '[e2e %4ds] %s\n' "$(($(date +%s) - T0))" "$*" >&3; }
+pass() { passed=$((passed + 1)); say "PASS: $*"; }
+fail() { failed=$((failed + 1)); say "FAIL: $*"; }
+check() { # check DESCRIPTION COMMAND...
+    local what=$1
+    shift
+    if "$@"; then pass "$what"; else fail "$what"; fi
+}
+now_ms() { date +%s%3N; }
+
+LOGS_DUMPED=0
+dump_logs() { # once, while the containers still exist
+    [ "$LOGS_DUMPED" = 1 ] && return 0
+    LOGS_DUMPED=1
+    say "logs of the project (last 40 lines per service):"
+    "${DC[@]}" logs --no-color --tail 40 >&4 2>&4 || true
+}
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [ -n "${WATCHDOG:-}" ] && { kill "$WATCHDOG" 2>/dev/null || true; }
+    if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then dump_logs; fi
+    if [ "${E2E_KEEP:-0}" = 1 ]; then
+        say "E2E_KEEP=1: project $PROJECT left up (docker compose -p $PROJECT down -v)"
+    else
+        docker rm -f "$CLI_A" "$CLI_B" "$CLI_C" >/dev/null 2>&1
+        timeout 120 "${DC[@]}" --profile tools down -v --remove-orphans --timeout 5 >/dev/null 2>&1
+    fi
+    rm -rf "$WORK"
+    [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1
+    printf '%d passed, %d failed\n' "$passed" "$failed" >&3
+    exit "$rc"
+}
+trap cleanup EXIT
+# Long steps run through bounded(): in the background with `wait`, so a signal (or the
+# watchdog below) interrupts them at once instead of after they end.
+CHILD=""
+bounded() {
+    "$@" &
+    CHILD=$!
+    wait "$CHILD"
+    local rc=$?
+    CHILD=""
+    return "$rc"
+}
+trap 'say "interrupted (signal or deadline)"; [ -n "$CHILD" ] && kill "$CHILD" 2>/dev/null; failed=$((failed + 1)); exit 1' INT TERM
+# Whole-run bound: past the deadline the run is stopped (cleanup still runs).
+# The watchdog kills its own sleep when it is stopped, and holds no output pipe open.
+(
+    trap 'kill "$s" 2>/dev/null; exit 0' TERM
+    sleep "$DEADLINE" &
+    s=$!
+    wait "$s" && echo "[e2e] deadline of ${DEADLINE}s passed" >&2 && kill -TERM $$
+) >/dev/null 2>&1 &
+WATCHDOG=$!
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ALICE_PORT=$(free_port)
+BOB_PORT=$(free_port)
+export KME_ALICE_PUBLISH="127.0.0.1:$ALICE_PORT"
+export KME_BOB_PUBLISH="127.0.0.1:$BOB_PORT"
+export HYBRID_ALICE_PUBLISH="127.0.0.1:$(free_port)"
+export HYBRID_BOB_PUBLISH="127.0.0.1:$(free_port)"
+export HYBRID_CHARLIE_PUBLISH="127.0.0.1:$(free_port)"
+
+health() { # health SERVICE -> healthy|unhealthy|starting|none|exited...
+    local id
+    id=$("${DC[@]}" ps -a -q "$1" 2>/dev/null | head -n1)
+    [ -n "$id" ] || { echo missing; return; }
+    docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}' "$id" 2>/dev/null || echo missing
+}
+wait_healthy() { # wait_healthy TIMEOUT SERVICE... ; 0 when all are healthy in time
+    local limit=$1 s all
+    shift
+    local end=$(($(date +%s) + limit))
+    while [ "$(date +%s)" -lt "$end" ]; do
+        all=1
+        for s in "$@"; do [ "$(health "$s")" = healthy ] || all=0; done
+        [ "$all" = 1 ] && return 0
+        sleep 1
+    done
+    for s in "$@"; do say "  $s: $(health "$s")"; done
+    return 1
+}
+
+# --- client helpers: one long-lived container per node network, qkd-client via docker exec ---
+A() { timeout 120 docker exec "$CLI_A" qkd-client "$@"; }
+B() { timeout 120 docker exec "$CLI_B" qkd-client "$@"; }
+open_ksid() { # open_ksid A|B [options] -> prints the KSID; fails when none came back
+    local who=$1 out
+    shift
+    out=$("$who" open "$@") || return 1
+    printf '%s\n' "$out" | grep -Eo '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}' | head -n1
+}
+keys_equal() { # keys_equal FILE_A FILE_B N: both have N lines '<index> <hex>' and are equal
+    local n=$3
+    [ "$(wc -l <"$1")" -eq "$n" ] || { say "  $1: $(wc -l <"$1") lines, want $n"; return 1; }
+    grep -Eqv '^[0-9]+ [0-9a-f]+$' "$1" && { say "  $1: unexpected line format"; return 1; }
+    [ "$(cut -d' ' -f2 "$1" | sort -u | wc -l)" -eq "$n" ] || { say "  keys repeat"; return 1; }
+    cmp -s "$1" "$2" || { say "  alice's and bob's keys differ"; return 1; }
+}
+stream_matches() { # stream_matches LABEL COUNT [open options]: open at alice, join at bob, compare
+    local label=$1 n=$2 k
+    shift 2
+    k=$(open_ksid A "$@") && [ -n "$k" ] || { say "  $label: OPEN_CONNECT at alice failed"; return 1; }
+    B open --ksid "$k" >/dev/null || { say "  $label: bob could not join $k"; return 1; }
+    A get --ksid "$k" --index 0 --count "$n" >"$WORK/$label.a" || { say "  $label: GET_KEY at alice failed"; return 1; }
+    B get --ksid "$k" --index 0 --count "$n" >"$WORK/$label.b" || { say "  $label: GET_KEY at bob failed"; return 1; }
+    keys_equal "$WORK/$label.a" "$WORK/$label.b" "$n" || return 1
+    A close --ksid "$k" >/dev/null
+    B close --ksid "$k" >/dev/null
+    return 0
+}
+timed_status6() { # timed_status6 A|B KSID INDEX: GET_KEY answers 6 (exit 16) after ~Timeout
+    local who=$1 k=$2 idx=$3 t1 t2 rc
+    t1=$(now_ms)
+    "$who" get --ksid "$k" --index "$idx" --count 1 >/dev/null 2>"$WORK/err"
+    rc=$?
+    t2=$(now_ms)
+    LAST_MS=$((t2 - t1))
+    say "  GET_KEY index $idx: exit $rc after ${LAST_MS} ms ($(tr -d '\n' <"$WORK/err"))"
+    [ "$rc" -eq 16 ] && [ "$LAST_MS" -ge $((QOS_TIMEOUT_MS * 9 / 10)) ] &&
+        [ "$LAST_MS" -le $((QOS_TIMEOUT_MS + 5000)) ]
+}
+
+# ------------------------------------------------------------------------------------------------
+docker compose version >/dev/null 2>&1 || { say "docker compose (v2) missing: run scripts/compose-setup.sh"; exit 1; }
+say "project $PROJECT, host ports alice $ALICE_PORT bob $BOB_PORT, ring $RING bytes"
+
+say "building the images (docker compose build)"
+tb=$(date +%s)
+if ! bounded timeout 1500 "${DC[@]}" build >"$WORK/build.log" 2>&1; then
+    tail -n 60 "$WORK/build.log" >&2
+    fail "image build"
+    exit 1
+fi
+pass "image build ($(($(date +%s) - tb)) s)"
+size=$(docker image inspect -f '{{.Size}}' "${QKD_IMAGE:-qkd-node:latest}")
+say "runtime image ${QKD_IMAGE:-qkd-node:latest}: $((size / 1000000)) MB ($size bytes)"
+check "runtime image under 150 MB" test "$size" -lt 150000000
+
+say "docker compose up --build -d"
+tu=$(date +%s%3N)
+if ! bounded timeout 600 "${DC[@]}" up --build -d >"$WORK/up.log" 2>&1; then
+    cat "$WORK/up.log" >&2
+    fail "compose up"
+    exit 1
+fi
+if wait_healthy "$HEALTH_TIMEOUT" $SERVICES; then
+    UP_MS=$(($(date +%s%3N) - tu))
+    pass "all $(echo $SERVICES | wc -w) services healthy $((UP_MS / 1000)).$(((UP_MS % 1000) / 100)) s after 'up'"
+else
+    fail "services healthy within ${HEALTH_TIMEOUT}s"
+    exit 1
+fi
+check "certs exited 0" test "$(docker inspect -f '{{.State.ExitCode}}' "$("${DC[@]}" ps -a -q certs)")" = 0
+check "CA private key absent from kme_alice" \
+    test -z "$("${DC[@]}" exec -T kme_alice find / -xdev -name 'ca.key*' -print 2>/dev/null)"
+check "CA private key absent from /certs of keygen_bob" \
+    test -z "$("${DC[@]}" exec -T keygen_bob find /certs -name 'ca.key*' -print 2>/dev/null)"
+check "key server runs as a non-root user" test "$("${DC[@]}" exec -T kme_alice id -u)" != 0
+check "published port of kme_alice accepts TCP" \
+    timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ALICE_PORT"
+check "published port of kme_bob accepts TCP" \
+    timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$BOB_PORT"
+
+# Client containers: in alice's and bob's application networks only.
+"${DC[@]}" run -d --no-deps --name "$CLI_A" --entrypoint sleep client_alice 3600 >/dev/null &&
+    "${DC[@]}" run -d --no-deps --name "$CLI_B" --entrypoint sleep client_bob 3600 >/dev/null &&
+    "${DC[@]}" run -d --no-deps --name "$CLI_C" --entrypoint sleep client_charlie 3600 >/dev/null ||
+    { fail "client containers start"; exit 1; }
+check "client_alice cannot reach kme_bob (separate networks)" \
+    bash -c "! timeout 20 docker exec $CLI_A qkd-client --server kme_bob:25576 --timeout 3000 close --ksid 00000000-0000-0000-0000-000000000000 >/dev/null 2>&1"
+
+# --- 2. keys match --------------------------------------------------------------------------------
+check "stream opened at alice, joined at bob: 100 keys equal" stream_matches first 100 --qos-timeout 20000
+
+# Hybrid daemons: the two applications get the same keys (both ends run the exchange, so the
+# two GET_KEY calls go concurrently).
+hybrid_matches() { # hybrid_matches LABEL FROM_CLIENT TO_CLIENT TO_NODE SOURCES COUNT
+    local label=$1 ca=$2 cb=$3 peer=$4 sources=$5 n=$6 k pid rc
+    local src="hybrid://app@$FROM_NODE?$sources" dst="hybrid://app@$peer"
+    local ha=(qkd-client --server "hybrid_$FROM_NODE:25577") hb=(qkd-client --server "hybrid_$peer:25577")
+    k=$(timeout 60 docker exec "$ca" "${ha[@]}" open --source "$src" --destination "$dst" | head -n1)
+    [ -n "$k" ] || { say "  $label: OPEN_CONNECT at $FROM_NODE failed"; return 1; }
+    [ "$(timeout 60 docker exec "$cb" "${hb[@]}" open --source "$src" --destination "$dst" | head -n1)" = "$k" ] ||
+        { say "  $label: $peer did not get KSID $k"; return 1; }
+    timeout 120 docker exec "$ca" "${ha[@]}" get --ksid "$k" --count "$n" >"$WORK/$label.a" &
+    pid=$!
+    timeout 120 docker exec "$cb" "${hb[@]}" get --ksid "$k" --count "$n" >"$WORK/$label.b"
+    rc=$?
+    wait "$pid" || rc=1
+    [ "$rc" -eq 0 ] || { say "  $label: GET_KEY failed"; return 1; }
+    keys_equal "$WORK/$label.a" "$WORK/$label.b" "$n" || return 1
+    timeout 60 docker exec "$ca" "${ha[@]}" close --ksid "$k" >/dev/null
+    timeout 60 docker exec "$cb" "${hb[@]}" close --ksid "$k" >/dev/null
+    return 0
+}
+FROM_NODE=alice
+check "hybrid alice-bob (QKD + ML-KEM-768, hkdf): 10 keys equal" \
+    hybrid_matches hyb_ab "$CLI_A" "$CLI_B" bob "hybridization=hkdf&key_sources=QKD,ML-KEM-768" 10
+check "hybrid alice-charlie (ML-KEM-768 + X25519, xorhmac): 10 keys equal" \
+    hybrid_matches hyb_ac "$CLI_A" "$CLI_C" charlie "hybridization=xorhmac&key_sources=ML-KEM-768,X25519" 10
+
+# --- 3. keygen_bob stopped -------------------------------------------------------------------------
+say "docker compose stop keygen_bob"
+"${DC[@]}" stop keygen_bob >/dev/null 2>&1
+K=$(open_ksid A --chunk-size $CHUNK --qos-timeout $QOS_TIMEOUT_MS)
+if [ -n "$K" ] && B open --ksid "$K" >/dev/null; then
+    # Drain what is left in the rings (at most RING bytes): the first call past it times out.
+    A get --ksid "$K" --index 0 --count $((3 * RING / CHUNK)) >"$WORK/drain.a" 2>"$WORK/drain.err"
+    rc=$?
+    n=$(wc -l <"$WORK/drain.a")
+    say "  drain: $n keys of $CHUNK bytes, then exit $rc ($(tr -d '\n' <"$WORK/drain.err"))"
+    check "keygen_bob down: GET_KEY needing new key answers 6 (exit 16)" test "$rc" -eq 16
+    check "keygen_bob down: no more key than the ring held ($n x $CHUNK <= $((2 * RING)))" \
+        test $((n * CHUNK)) -le $((2 * RING))
+    check "keygen_bob down: status 6 comes at the Timeout ($QOS_TIMEOUT_MS ms)" timed_status6 A "$K" "$n"
+    if [ "$n" -gt 0 ]; then
+        B get --ksid "$K" --index 0 --count "$n" >"$WORK/drain.b" 2>/dev/null
+        check "keygen_bob down: the $n keys delivered before the drain match at bob" \
+            keys_equal "$WORK/drain.a" "$WORK/drain.b" "$n"
+    fi
+    A close --ksid "$K" >/dev/null 2>&1
+    B close --ksid "$K" >/dev/null 2>&1
+else
+    fail "keygen_bob down: open and join a stream"
+fi
+say "docker compose start keygen_bob"
+"${DC[@]}" start keygen_bob >/dev/null 2>&1
+check "keygen_bob healthy again" wait_healthy 60 keygen_bob
+check "after keygen_bob restart: 100 keys flow and match" stream_matches after_keygen 100 --qos-timeout 30000
+
+# --- 4. kme_bob stopped ----------------------------------------------------------------------------
+K=$(open_ksid A --qos-timeout $QOS_TIMEOUT_MS)
+if [ -n "$K" ] && B open --ksid "$K" >/dev/null; then
+    say "docker compose stop kme_bob"
+    "${DC[@]}" stop kme_bob >/dev/null 2>&1
+    check "kme_bob down: alice's GET_KEY answers 6 at the Timeout ($QOS_TIMEOUT_MS ms)" \
+        timed_status6 A "$K" 0
+    A close --ksid "$K" >/dev/null 2>&1
+else
+    fail "kme_bob down: open and join a stream"
+    "${DC[@]}" stop kme_bob >/dev/null 2>&1
+fi
+say "docker compose start kme_bob"
+"${DC[@]}" start kme_bob >/dev/null 2>&1
+check "kme_bob healthy again" wait_healthy 90 kme_bob
+check "after kme_bob restart: 100 keys flow and match" stream_matches after_kme 100 --qos-timeout 30000
+docker rm -f "$CLI_A" "$CLI_B" "$CLI_C" >/dev/null 2>&1
+
+# --- 5. the suite in a container -------------------------------------------------------------------
+if [ "$RUN_SUITE" = 1 ]; then
+    say "docker compose run --build --rm tests (ctest in a container)"
+    if bounded timeout 1800 "${DC[@]}" run --build --rm tests >"$WORK/suite.log" 2>&1; then
+        pass "ctest suite in a container: $(grep -E 'tests passed|tests failed' "$WORK/suite.log" | tail -n1)"
+    else
+        tail -n 80 "$WORK/suite.log" >&2
+        fail "ctest suite in a container: $(grep -E 'tests passed|tests failed' "$WORK/suite.log" | tail -n1)"
+    fi
+fi
+
+# --- 6. down -v leaves nothing -------------------------------------------------------------------
+if [ "${E2E_KEEP:-0}" != 1 ]; then
+    [ "$failed" -gt 0 ] && dump_logs
+    say "docker compose down -v"
+    timeout 120 "${DC[@]}" --profile tools down -v --remove-orphans --timeout 5 >/dev/null 2>&1
+    label="label=com.docker.compose.project=$PROJECT"
+    check "down -v: no container left" test -z "$(docker ps -a -q --filter "$label")"
+    check "down -v: no network left" test -z "$(docker network ls -q --filter "$label")"
+    check "down -v: no volume left" test -z "$(docker volume ls -q --filter "$label")"
+fi
+
+say "up to healthy: $((${UP_MS:-0} / 1000)).$(((${UP_MS:-0} % 1000) / 100)) s; total $(($(date +%s) - T0)) s"
+[ "$failed" -eq 0 ]
