@@ -27,17 +27,5 @@ fi
 
 if [ "${QKD_SKIP_VALGRIND:-0}" != 1 ]; then
   say "unit tests under valgrind"
-  export QKD_TEST_CERTS="$PWD/$root/build/test-certs" QKD_SRC="$PWD"
-  failed=0; ran=0
-  for t in $(ctest --test-dir "$root/build" -L unit -N | awk '/Test +#/ {print $3}'); do
-    [ -x "$root/build/bin/$t" ] || continue
-    ran=$((ran + 1))
-    if ! valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-         --track-fds=no "$root/build/bin/$t" >"$root/build/valgrind-$t.log" 2>&1; then
-      echo "valgrind: $t FAILED (see $root/build/valgrind-$t.log)"; tail -n 30 "$root/build/valgrind-$t.log"
-      failed=$((failed + 1))
-    fi
-  done
-  echo "valgrind: $((ran - failed)) passed, $failed failed"
-  [ "$failed" -eq 0 ]
+  python3 scripts/valgrind-unit.py "$root/build"
 fi
