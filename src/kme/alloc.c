@@ -1,7 +1,10 @@
 /* alloc.c: GET_KEY and key allocation. The link leader maps (KSID, index) to ring bytes at
  * allocation time (the bytes move from the ring into a secbuf) and tells the follower, which
  * takes the bytes at exactly the offset the leader names; the leader delivers only after the
- * follower has acknowledged the allocation. Calls that cannot be answered yet wait (the
+ * follower has acknowledged the allocation. Sequential access is allocated ahead: a miss at
+ * index i allocates (leader) or asks for (follower) a run i .. i+n-1 in one message, n growing
+ * with the run of sequential calls up to --alloc-ahead chunks / --alloc-ahead-bytes, within the
+ * window and only from key already in the ring. Calls that cannot be answered yet wait (the
  * connection is paused) until key arrives or the stream's Timeout passes (status 6). */
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,29 +43,77 @@ void kme_aq_remove(struct kme_link *l, struct kme_alloc *a)
     a->in_ackq = false;
 }
 
+#define KME_SLAB_MAX (64u * 1024u) /* largest key buffer a follower makes for part of a run */
+
+/* ---- messages ---- */
+
 static void send_alloc(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t index,
-                       uint8_t status, uint64_t offset, uint32_t len)
+                       uint32_t count, uint8_t status, uint64_t offset, uint32_t len)
 {
     struct kme_pmsg m = {.type = KME_PM_ALLOC, .ksid = *ksid};
     m.u.alloc.index = index;
+    m.u.alloc.count = count;
     m.u.alloc.status = status;
     m.u.alloc.offset = status == KME_AS_OK ? offset : 0;
     m.u.alloc.len = status == KME_AS_OK ? len : 0;
     kme_peer_send(l, &m);
 }
 
-static void send_ack(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t index,
-                     uint8_t status)
+/* Follower: ACKs of consecutive indices with one status go out as one run. */
+struct ack_run {
+    struct qkd_ksid ksid;
+    uint32_t index, count;
+    uint8_t status;
+};
+
+static void ack_flush(struct kme_link *l, struct ack_run *r)
 {
-    struct kme_pmsg m = {.type = KME_PM_ALLOC_ACK, .ksid = *ksid};
-    m.u.alloc.index = index;
-    m.u.alloc.status = status;
+    if (r->count == 0) return;
+    struct kme_pmsg m = {.type = KME_PM_ALLOC_ACK, .ksid = r->ksid};
+    m.u.alloc.index = r->index;
+    m.u.alloc.count = r->count;
+    m.u.alloc.status = r->status;
     kme_peer_send(l, &m);
+    r->count = 0;
 }
 
-/* Leader: moves the next chunk of ring bytes into a new allocation for (s, index) and tells
- * the follower. NULL when the ring does not hold enough key yet. */
-static struct kme_alloc *leader_alloc(struct kme_link *l, struct kme_stream *s, uint32_t index)
+static void ack_add(struct kme_link *l, struct ack_run *r, uint32_t index, uint8_t status)
+{
+    if (r->count && r->status == status && (uint64_t)r->index + r->count == index &&
+        r->count < KME_PEER_MAX_RUN) {
+        r->count++;
+        return;
+    }
+    ack_flush(l, r);
+    r->index = index;
+    r->count = 1;
+    r->status = status;
+}
+
+/* The most chunks one allocation may cover on stream s (the settings, at least 1). */
+static uint32_t ahead_cap(const struct kme *k, const struct kme_stream *s)
+{
+    uint32_t chunk = s->qos.key_chunk_size ? s->qos.key_chunk_size : 1;
+    uint32_t cap = k->cfg.alloc_ahead_bytes / chunk;
+    if (cap > k->cfg.alloc_ahead) cap = k->cfg.alloc_ahead;
+    return cap < 1 ? 1 : cap;
+}
+
+/* How many chunks a miss allocates (or asks for) now: grows with the run of sequential
+ * GET_KEYs at this node, so a stream used for one key takes one chunk. */
+static uint32_t ahead_max(const struct kme *k, const struct kme_stream *s)
+{
+    uint32_t cap = ahead_cap(k, s);
+    uint64_t want = (uint64_t)s->seq_run + 1;
+    return want < cap ? (uint32_t)want : cap;
+}
+
+/* Leader: moves the ring bytes for index, and for up to want - 1 following indices that are
+ * open, unallocated, below the follower's refusal limit and already in the ring, into new
+ * allocations, and tells the follower in one ALLOC run. Returns the allocation of index, or
+ * NULL when the ring does not hold its chunk yet. */
+static struct kme_alloc *leader_alloc(struct kme_link *l, struct kme_stream *s, uint32_t index,
+                                      uint32_t want)
 {
     if (!l->ring) return NULL;
     uint32_t len = s->qos.key_chunk_size;
@@ -70,25 +121,52 @@ static struct kme_alloc *leader_alloc(struct kme_link *l, struct kme_stream *s, 
     uint64_t w = qkd_ring_write_offset(l->ring);
     if (l->alloc_next < c) l->alloc_next = c;
     if (w < l->alloc_next || w - l->alloc_next < len) return NULL;
-    struct kme_alloc *a = kme_stream_alloc_new(s, index);
-    if (!a) return NULL;
-    a->key = qkd_secbuf_new(len);
-    int rc = a->key ? qkd_ring_read(l->ring, l->alloc_next, a->key->data, len, &a->distilled_ms)
-                    : QKD_RING_ERR_SYS;
-    if (rc == QKD_RING_OK) rc = qkd_ring_consume(l->ring, l->alloc_next + len);
-    if (rc != QKD_RING_OK) {
-        log_error("link %s: ring read at %" PRIu64 " failed: %s", l->peer, l->alloc_next,
-                  qkd_ring_last_error());
-        kme_stream_alloc_free(s, a);
+    uint64_t avail = (w - l->alloc_next) / len;
+    uint32_t n = 1;
+    if (want > 1 && l->peer_up && l->npreqs == 0) {
+        /* ahead: never past the follower's window, never key that waiting requests need */
+        uint64_t lim = want;
+        if (lim > avail) lim = avail;
+        if (s->ahead_limit > index && s->ahead_limit - index < lim) lim = s->ahead_limit - index;
+        if (s->ahead_limit <= index) lim = 1;
+        n = kme_stream_fresh_run(s, index, (uint32_t)lim);
+        if (n < 1) n = 1;
+    }
+    uint64_t off0 = l->alloc_next;
+    struct kme_keyslab *slab = kme_keyslab_new((size_t)n * len);
+    if (!slab) return NULL;
+    struct kme_alloc *first = NULL;
+    uint32_t done = 0;
+    for (; done < n; done++) {
+        struct kme_alloc *a = kme_stream_alloc_new(s, index + done);
+        if (!a) break;
+        kme_alloc_set_key(a, slab, (size_t)done * len, len);
+        uint64_t off = off0 + (uint64_t)done * len;
+        int rc = qkd_ring_read(l->ring, off, a->key, len, &a->distilled_ms);
+        if (rc != QKD_RING_OK) {
+            log_error("link %s: ring read at %" PRIu64 " failed: %s", l->peer, off,
+                      qkd_ring_last_error());
+            kme_stream_alloc_free(s, a);
+            break;
+        }
+        a->offset = off;
+        a->acked = false;
+        if (!first) first = a;
+    }
+    kme_keyslab_release_unused(slab);
+    if (done == 0) return NULL;
+    if (qkd_ring_consume(l->ring, off0 + (uint64_t)done * len) != QKD_RING_OK) {
+        log_error("link %s: ring consume to %" PRIu64 " failed: %s", l->peer,
+                  off0 + (uint64_t)done * len, qkd_ring_last_error());
+        for (uint32_t i = 0; i < done; i++)
+            kme_stream_alloc_free(s, kme_stream_alloc_find(s, index + i));
         return NULL;
     }
-    a->offset = l->alloc_next;
-    a->len = len;
-    a->acked = false;
-    l->alloc_next += len;
-    aq_append(l, a);
-    if (l->peer_up) send_alloc(l, &s->ksid, index, KME_AS_OK, a->offset, a->len);
-    return a;
+    l->alloc_next = off0 + (uint64_t)done * len;
+    for (uint32_t i = 0; i < done; i++)
+        aq_append(l, kme_stream_alloc_find(s, index + i));
+    if (l->peer_up) send_alloc(l, &s->ksid, index, done, KME_AS_OK, off0, len);
+    return first;
 }
 
 /* ---- GET_KEY evaluation ---- */
@@ -107,6 +185,8 @@ static void respond_get_status(struct kme_client *cl, uint32_t status, uint32_t 
     kme_respond(cl, &rsp);
 }
 
+/* Delivers a's key to cl, or answers 8 (nothing consumed) when the client's metadata buffer
+ * cannot hold this delivery's metadata. */
 static void deliver(struct kme *k, struct kme_client *cl, struct kme_stream *s, struct kme_alloc *a,
                     uint32_t metadata_size)
 {
@@ -118,13 +198,17 @@ static void deliver(struct kme *k, struct kme_client *cl, struct kme_stream *s, 
         if (age > UINT32_MAX) age = UINT32_MAX;
         int n = snprintf(meta, sizeof(meta), "{\"age\":%" PRIu64 ",\"hops\":0}", age);
         mlen = n > 0 ? (uint32_t)n : 0;
+        if (mlen > metadata_size) {
+            respond_get_status(cl, QKD_STATUS_METADATA_TOO_SMALL, a->index, KME_METADATA_MAX);
+            return;
+        }
     }
     struct qkd_response rsp;
     memset(&rsp, 0, sizeof(rsp));
     rsp.service = QKD_SVC_GET_RSP;
     rsp.u.get.status = QKD_STATUS_SUCCESS;
     rsp.u.get.index = a->index;
-    rsp.u.get.key = a->key->data;
+    rsp.u.get.key = a->key;
     rsp.u.get.key_len = a->len;
     rsp.u.get.metadata = mlen ? (const uint8_t *)meta : NULL;
     rsp.u.get.metadata_len = mlen;
@@ -141,8 +225,9 @@ static void deliver(struct kme *k, struct kme_client *cl, struct kme_stream *s, 
     log_info("GET_KEY successful for Key_stream_ID: %s, Index: %" PRIu32, ks, index);
 }
 
+/* Evaluates one GET_KEY (fresh: it just arrived, else a waiter re-checked). */
 static enum get_outcome get_eval(struct kme *k, struct kme_client *cl, const struct qkd_ksid *ksid,
-                                 uint32_t index, uint32_t metadata_size, bool *req_sent)
+                                 uint32_t index, uint32_t metadata_size, bool *req_sent, bool fresh)
 {
     struct kme_stream *s = kme_stream_find(&k->streams, ksid);
     if (!s || !kme_stream_owned_by(s, cl->id)) {
@@ -154,10 +239,12 @@ static enum get_outcome get_eval(struct kme *k, struct kme_client *cl, const str
         respond_get_status(cl, QKD_STATUS_INSUFFICIENT_KEY, index, 0);
         return GET_DONE;
     }
-    if (s->qos.metadata_mimetype[0] && metadata_size && metadata_size < KME_METADATA_MAX) {
+    if (s->qos.metadata_mimetype[0] && metadata_size && metadata_size < KME_METADATA_MIN) {
+        /* too small for any metadata: at once (larger ones are checked at delivery) */
         respond_get_status(cl, QKD_STATUS_METADATA_TOO_SMALL, index, KME_METADATA_MAX);
         return GET_DONE;
     }
+    if (fresh) kme_stream_note_get(s, index);
     struct kme_link *l = s->link;
     struct kme_alloc *a = kme_stream_alloc_find(s, index);
     if (!a) {
@@ -166,7 +253,7 @@ static enum get_outcome get_eval(struct kme *k, struct kme_client *cl, const str
             return GET_DONE;
         }
         if (l->role == KME_ROLE_LEADER) {
-            a = leader_alloc(l, s, index);
+            a = leader_alloc(l, s, index, ahead_max(k, s));
             if (!a) {
                 kme_link_want_poll(l);
                 return GET_WAIT;
@@ -175,6 +262,8 @@ static enum get_outcome get_eval(struct kme *k, struct kme_client *cl, const str
             if (l->peer_up && !*req_sent) {
                 struct kme_pmsg m = {.type = KME_PM_ALLOC_REQ, .ksid = *ksid};
                 m.u.alloc.index = index;
+                m.u.alloc.count = kme_stream_fresh_run(s, index, ahead_max(k, s));
+                if (m.u.alloc.count < 1) m.u.alloc.count = 1;
                 if (kme_peer_send(l, &m) == 0) *req_sent = true;
             }
             return GET_WAIT;
@@ -233,7 +322,7 @@ static void waiter_timeout_cb(struct qkd_loop *loop, uint64_t id, void *arg)
 void kme_get_key(struct kme *k, struct kme_client *cl, const struct qkd_get_req *g)
 {
     bool req_sent = false;
-    if (get_eval(k, cl, &g->ksid, g->index, g->metadata_size, &req_sent) == GET_DONE) return;
+    if (get_eval(k, cl, &g->ksid, g->index, g->metadata_size, &req_sent, true) == GET_DONE) return;
     struct kme_stream *s = kme_stream_find(&k->streams, &g->ksid);
     struct kme_link *l = s->link;
     struct kme_waiter *w = calloc(1, sizeof(*w));
@@ -264,7 +353,8 @@ void kme_wake(struct kme_link *l)
     struct kme_waiter *w = l->waiters, *next;
     for (; w; w = next) {
         next = w->next;
-        if (get_eval(k, w->cl, &w->ksid, w->index, w->metadata_size, &w->req_sent) == GET_DONE)
+        if (get_eval(k, w->cl, &w->ksid, w->index, w->metadata_size, &w->req_sent, false) ==
+            GET_DONE)
             waiter_finish(w);
     }
 }
@@ -280,13 +370,16 @@ void kme_waiters_fail_stream(struct kme_link *l, const struct qkd_ksid *ksid, ui
     }
 }
 
-static void waiters_answer_index(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t index,
-                                 uint32_t status)
+/* Answers the waiters on (ksid, index .. index + count - 1) with status. */
+static void waiters_answer_run(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t index,
+                               uint32_t count, uint32_t status)
 {
     struct kme_waiter *w = l->waiters, *next;
     for (; w; w = next) {
         next = w->next;
-        if (w->index != index || memcmp(w->ksid.b, ksid->b, QKD_KSID_LEN) != 0) continue;
+        if (w->index < index || (uint64_t)w->index - index >= count ||
+            memcmp(w->ksid.b, ksid->b, QKD_KSID_LEN) != 0)
+            continue;
         respond_get_status(w->cl, status, w->index, 0);
         waiter_finish(w);
     }
@@ -296,8 +389,22 @@ static void waiters_answer_index(struct kme_link *l, const struct qkd_ksid *ksid
 
 void kme_alloc_resend(struct kme_link *l)
 {
-    for (struct kme_alloc *a = l->aq_head; a; a = a->aq_next)
-        send_alloc(l, &a->stream->ksid, a->index, KME_AS_OK, a->offset, a->len);
+    /* in allocation order; consecutive indices of one stream with adjacent bytes as one run */
+    struct kme_alloc *a = l->aq_head;
+    while (a) {
+        struct kme_alloc *last = a;
+        uint32_t n = 1;
+        while (last->aq_next && n < KME_PEER_MAX_RUN) {
+            struct kme_alloc *b = last->aq_next;
+            if (b->stream != a->stream || (uint64_t)last->index + 1 != b->index ||
+                last->offset + last->len != b->offset || b->len != a->len)
+                break;
+            last = b;
+            n++;
+        }
+        send_alloc(l, &a->stream->ksid, a->index, n, KME_AS_OK, a->offset, a->len);
+        a = last->aq_next;
+    }
 }
 
 void kme_alloc_rerequest(struct kme_link *l)
@@ -318,44 +425,48 @@ void kme_alloc_peer_down(struct kme_link *l)
         w->req_sent = false;
 }
 
-/* Leader: answers an ALLOC_REQ if possible. Returns true when answered. */
-static bool serve_req(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t index)
+/* Leader: answers an ALLOC_REQ for index (and count - 1 indices ahead) if possible. Returns
+ * true when answered. */
+static bool serve_req(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t index,
+                      uint32_t count)
 {
     struct kme_stream *s = kme_stream_find(&l->kme->streams, ksid);
     if (!s || s->link != l) {
-        send_alloc(l, ksid, index, KME_AS_CLOSED, 0, 0);
+        send_alloc(l, ksid, index, 1, KME_AS_CLOSED, 0, 0);
         return true;
     }
     struct kme_alloc *a = kme_stream_alloc_find(s, index);
     if (a) {
-        send_alloc(l, ksid, index, KME_AS_OK, a->offset, a->len);
+        send_alloc(l, ksid, index, 1, KME_AS_OK, a->offset, a->len);
         return true;
     }
     enum kme_idx_state st = kme_stream_index_state(s, index);
     if (st == KME_IDX_DELIVERED) {
-        send_alloc(l, ksid, index, KME_AS_LOST, 0, 0);
+        send_alloc(l, ksid, index, 1, KME_AS_LOST, 0, 0);
         return true;
     }
     if (st == KME_IDX_OUTSIDE) {
-        send_alloc(l, ksid, index, KME_AS_REFUSED, 0, 0);
+        send_alloc(l, ksid, index, 1, KME_AS_REFUSED, 0, 0);
         return true;
     }
-    return leader_alloc(l, s, index) != NULL; /* leader_alloc sent the ALLOC */
+    uint32_t cap = ahead_cap(l->kme, s); /* count comes from the follower's sequence detection */
+    if (count > cap) count = cap;
+    return leader_alloc(l, s, index, count) != NULL; /* leader_alloc sent the ALLOC */
 }
 
 void kme_on_alloc_req(struct kme_link *l, const struct kme_pmsg *m)
 {
     if (l->role != KME_ROLE_LEADER) return;
-    if (serve_req(l, &m->ksid, m->u.alloc.index)) return;
+    if (serve_req(l, &m->ksid, m->u.alloc.index, m->u.alloc.count)) return;
     if (l->npreqs >= KME_MAX_PEER_REQS) {
-        send_alloc(l, &m->ksid, m->u.alloc.index, KME_AS_REFUSED, 0, 0);
+        send_alloc(l, &m->ksid, m->u.alloc.index, 1, KME_AS_REFUSED, 0, 0);
         return;
     }
     if (l->npreqs == l->preq_cap) {
         size_t ncap = l->preq_cap ? l->preq_cap * 2 : 64;
         struct kme_preq *n = realloc(l->preqs, ncap * sizeof(*n));
         if (!n) {
-            send_alloc(l, &m->ksid, m->u.alloc.index, KME_AS_REFUSED, 0, 0);
+            send_alloc(l, &m->ksid, m->u.alloc.index, 1, KME_AS_REFUSED, 0, 0);
             return;
         }
         l->preqs = n;
@@ -363,6 +474,7 @@ void kme_on_alloc_req(struct kme_link *l, const struct kme_pmsg *m)
     }
     l->preqs[l->npreqs].ksid = m->ksid;
     l->preqs[l->npreqs].index = m->u.alloc.index;
+    l->preqs[l->npreqs].count = m->u.alloc.count;
     l->npreqs++;
     kme_link_want_poll(l);
 }
@@ -371,118 +483,179 @@ void kme_on_alloc_ack(struct kme_link *l, const struct kme_pmsg *m)
 {
     if (l->role != KME_ROLE_LEADER) return;
     struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
-    if (!s) return;
-    struct kme_alloc *a = kme_stream_alloc_find(s, m->u.alloc.index);
-    if (!a) return;
-    kme_aq_remove(l, a);
-    if (m->u.alloc.status == KME_AS_OK) {
-        a->acked = true;
-    } else if (!a->acked) {
+    if (!s || s->link != l) return;
+    uint8_t st = m->u.alloc.status;
+    uint32_t withdrawn = 0;
+    for (uint32_t i = 0; i < m->u.alloc.count; i++) {
+        uint32_t index = m->u.alloc.index + i;
+        struct kme_alloc *a = kme_stream_alloc_find(s, index);
+        if (!a) continue;
+        kme_aq_remove(l, a);
+        if (st == KME_AS_OK) {
+            a->acked = true;
+            if (index >= s->ahead_limit) s->ahead_limit = UINT64_MAX;
+            continue;
+        }
+        if (a->acked) continue;
+        if (st == KME_AS_REFUSED) {
+            /* Outside the follower's window for now: the index stays open here, a call on it
+             * gets 2 (insufficient key), and allocations ahead stop below it. */
+            if (index < s->ahead_limit) s->ahead_limit = index;
+            waiters_answer_run(l, &s->ksid, index, 1, QKD_STATUS_INSUFFICIENT_KEY);
+            kme_stream_alloc_free(s, a);
+            continue;
+        }
         /* The follower cannot hold this mapping: the index is refused at both ends. */
+        kme_stream_alloc_free(s, a);
+        kme_stream_mark_delivered(s, index);
+        withdrawn++;
+    }
+    if (st == KME_AS_CLOSED) s->peer_closed = true;
+    if (withdrawn) {
         char ks[QKD_KSID_STRLEN];
         qkd_ksid_to_str(&s->ksid, ks);
         log_warn("link %s: follower refused allocation of Key_stream_ID: %s, Index: %" PRIu32
-                 "; index withdrawn",
-                 l->peer, ks, m->u.alloc.index);
-        uint32_t index = a->index;
-        kme_stream_alloc_free(s, a);
-        kme_stream_mark_delivered(s, index);
+                 " (%" PRIu32 " of %" PRIu32 " indices, %s); withdrawn",
+                 l->peer, ks, m->u.alloc.index, withdrawn, m->u.alloc.count,
+                 st == KME_AS_CLOSED ? "stream closed there" : "lost");
     }
     kme_wake(l);
 }
 
-/* Follower: takes the ring bytes of one ALLOC. Returns 1 when handled, 0 when the ring does
- * not hold the bytes yet (the caller queues it). */
-static int take_alloc(struct kme_link *l, const struct kme_pmsg *m)
+/* Follower: takes the ring bytes of one index of an ALLOC. Returns the ACK status, or -1 when
+ * the ring does not hold the bytes yet (the caller queues the rest of the run). */
+static int take_one(struct kme_link *l, struct kme_stream *s, uint32_t index, uint64_t off,
+                    uint32_t len, struct kme_keyslab *slab, size_t slab_off)
 {
-    if (!l->ring) return 0;
-    const struct qkd_ksid *ksid = &m->ksid;
-    uint32_t index = m->u.alloc.index, len = m->u.alloc.len;
-    uint64_t off = m->u.alloc.offset;
     uint64_t c = qkd_ring_consume_offset(l->ring);
     uint64_t w = qkd_ring_write_offset(l->ring);
     bool bytes_here = off >= c && off + len <= w && off + len >= off;
-    struct kme_stream *s = kme_stream_find(&l->kme->streams, ksid);
-    if (!s || s->link != l) {
+    if (!s) {
         if (bytes_here) qkd_ring_consume(l->ring, off + len); /* wipe them */
-        send_ack(l, ksid, index, KME_AS_CLOSED);
-        return 1;
+        return KME_AS_CLOSED;
     }
     struct kme_alloc *a = kme_stream_alloc_find(s, index);
-    if (a) {
-        send_ack(l, ksid, index, a->offset == off && a->len == len ? KME_AS_OK : KME_AS_LOST);
-        return 1;
-    }
+    if (a) return a->offset == off && a->len == len ? KME_AS_OK : KME_AS_LOST;
     enum kme_idx_state st = kme_stream_index_state(s, index);
-    if (st != KME_IDX_OPEN || len != s->qos.key_chunk_size) {
-        send_ack(l, ksid, index, KME_AS_LOST);
-        return 1;
-    }
+    if (st == KME_IDX_OUTSIDE) return KME_AS_REFUSED; /* not now; the index stays open */
+    if (st != KME_IDX_OPEN || len != s->qos.key_chunk_size) return KME_AS_LOST;
     if (off < c) {
         /* This node consumed those bytes before (its state was lost): never deliverable. */
         kme_stream_mark_delivered(s, index);
-        send_ack(l, ksid, index, KME_AS_LOST);
-        return 1;
+        return KME_AS_LOST;
     }
-    if (!bytes_here) return 0;
+    if (!bytes_here) return -1;
     int rc = QKD_RING_OK;
     if (off > c) rc = qkd_ring_consume(l->ring, off);
-    a = rc == QKD_RING_OK ? kme_stream_alloc_new(s, index) : NULL;
-    if (a) a->key = qkd_secbuf_new(len);
-    if (a && a->key) rc = qkd_ring_read(l->ring, off, a->key->data, len, &a->distilled_ms);
-    if (rc == QKD_RING_OK && a && a->key) rc = qkd_ring_consume(l->ring, off + len);
-    if (rc != QKD_RING_OK || !a || !a->key) {
+    a = rc == QKD_RING_OK && slab ? kme_stream_alloc_new(s, index) : NULL;
+    if (a) {
+        kme_alloc_set_key(a, slab, slab_off, len);
+        rc = qkd_ring_read(l->ring, off, a->key, len, &a->distilled_ms);
+        if (rc == QKD_RING_OK) rc = qkd_ring_consume(l->ring, off + len);
+    }
+    if (rc != QKD_RING_OK || !a) {
         log_error("link %s: cannot take ring bytes at %" PRIu64 ": %s", l->peer, off,
                   qkd_ring_last_error());
         if (a) kme_stream_alloc_free(s, a);
-        send_ack(l, ksid, index, KME_AS_LOST);
-        return 1;
+        return KME_AS_LOST;
     }
     a->offset = off;
-    a->len = len;
     a->acked = true;
-    send_ack(l, ksid, index, KME_AS_OK);
-    return 1;
+    return KME_AS_OK;
+}
+
+/* Follower: takes an ALLOC run (status OK) in order and ACKs it. Returns how many indices were
+ * handled: fewer than count when the ring does not hold the rest yet. */
+static uint32_t take_run(struct kme_link *l, const struct kme_pmsg *m)
+{
+    if (!l->ring) return 0;
+    struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
+    if (s && s->link != l) s = NULL;
+    uint32_t len = m->u.alloc.len, count = m->u.alloc.count;
+    /* key buffers of at most KME_SLAB_MAX bytes (a run from the peer may be large) */
+    uint32_t per_slab = len < KME_SLAB_MAX ? KME_SLAB_MAX / len : 1;
+    struct kme_keyslab *slab = NULL;
+    struct ack_run r = {.ksid = m->ksid};
+    uint32_t done = 0;
+    for (; done < count; done++) {
+        uint32_t k = done % per_slab;
+        if (s && k == 0) {
+            kme_keyslab_release_unused(slab);
+            uint32_t n = count - done < per_slab ? count - done : per_slab;
+            slab = kme_keyslab_new((size_t)n * len);
+        }
+        uint64_t off = m->u.alloc.offset + (uint64_t)done * len;
+        int st = take_one(l, s, m->u.alloc.index + done, off, len, slab, (size_t)k * len);
+        if (st < 0) break;
+        ack_add(l, &r, m->u.alloc.index + done, (uint8_t)st);
+    }
+    kme_keyslab_release_unused(slab);
+    ack_flush(l, &r);
+    return done;
+}
+
+/* Drops the first done indices of a queued run. */
+static void run_trim(struct kme_pmsg *m, uint32_t done)
+{
+    m->u.alloc.index += done;
+    m->u.alloc.offset += (uint64_t)done * m->u.alloc.len;
+    m->u.alloc.count -= done;
+}
+
+static void on_alloc_status(struct kme_link *l, const struct kme_pmsg *m)
+{
+    struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
+    if (!s || s->link != l) return;
+    uint32_t index = m->u.alloc.index, count = m->u.alloc.count;
+    if (m->u.alloc.status == KME_AS_LOST) {
+        for (uint32_t i = 0; i < count; i++)
+            if (!kme_stream_alloc_find(s, index + i)) kme_stream_mark_delivered(s, index + i);
+    } else if (m->u.alloc.status == KME_AS_CLOSED) {
+        s->peer_closed = true;
+    } else {
+        waiters_answer_run(l, &m->ksid, index, count, QKD_STATUS_INSUFFICIENT_KEY);
+    }
 }
 
 void kme_on_alloc(struct kme_link *l, const struct kme_pmsg *m)
 {
     if (l->role != KME_ROLE_FOLLOWER) return;
     if (m->u.alloc.status != KME_AS_OK) {
-        struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
-        uint32_t index = m->u.alloc.index;
-        if (s && s->link == l) {
-            if (m->u.alloc.status == KME_AS_LOST) {
-                if (!kme_stream_alloc_find(s, index)) kme_stream_mark_delivered(s, index);
-            } else if (m->u.alloc.status == KME_AS_CLOSED) {
-                s->peer_closed = true;
-            } else {
-                waiters_answer_index(l, &m->ksid, index, QKD_STATUS_INSUFFICIENT_KEY);
-            }
-        }
+        on_alloc_status(l, m);
         kme_wake(l);
         return;
     }
-    if (l->npend == 0 && take_alloc(l, m)) {
-        kme_wake(l);
-        return;
-    }
+    uint32_t done = l->npend == 0 ? take_run(l, m) : 0;
+    if (done) kme_wake(l);
+    if (done == m->u.alloc.count) return;
     if (l->npend >= KME_MAX_PEND_ALLOCS) {
         log_warn("link %s: too many allocations waiting for ring bytes; refusing", l->peer);
-        send_ack(l, &m->ksid, m->u.alloc.index, KME_AS_LOST);
+        struct kme_pmsg rest = *m;
+        run_trim(&rest, done);
+        struct kme_pmsg ack = {.type = KME_PM_ALLOC_ACK, .ksid = m->ksid};
+        ack.u.alloc.index = rest.u.alloc.index;
+        ack.u.alloc.count = rest.u.alloc.count;
+        ack.u.alloc.status = KME_AS_LOST;
+        kme_peer_send(l, &ack);
         return;
     }
     if (l->npend == l->pend_cap) {
         size_t ncap = l->pend_cap ? l->pend_cap * 2 : 64;
         struct kme_pmsg *n = realloc(l->pend, ncap * sizeof(*n));
         if (!n) {
-            send_ack(l, &m->ksid, m->u.alloc.index, KME_AS_LOST);
+            struct kme_pmsg ack = {.type = KME_PM_ALLOC_ACK, .ksid = m->ksid};
+            ack.u.alloc.index = m->u.alloc.index + done;
+            ack.u.alloc.count = m->u.alloc.count - done;
+            ack.u.alloc.status = KME_AS_LOST;
+            kme_peer_send(l, &ack);
             return;
         }
         l->pend = n;
         l->pend_cap = ncap;
     }
-    l->pend[l->npend++] = *m;
+    l->pend[l->npend] = *m;
+    run_trim(&l->pend[l->npend], done);
+    l->npend++;
     kme_link_want_poll(l);
 }
 
@@ -492,14 +665,21 @@ bool kme_alloc_poll(struct kme_link *l)
         size_t out = 0;
         for (size_t i = 0; i < l->npreqs; i++) {
             struct kme_preq r = l->preqs[i];
-            if (!l->peer_up || !serve_req(l, &r.ksid, r.index)) l->preqs[out++] = r;
+            if (!l->peer_up || !serve_req(l, &r.ksid, r.index, r.count)) l->preqs[out++] = r;
         }
         l->npreqs = out;
         return l->npreqs > 0;
     }
     size_t done = 0;
-    while (done < l->npend && take_alloc(l, &l->pend[done]))
+    while (done < l->npend) {
+        struct kme_pmsg *m = &l->pend[done];
+        uint32_t n = take_run(l, m);
+        if (n < m->u.alloc.count) {
+            run_trim(m, n);
+            break;
+        }
         done++;
+    }
     if (done) {
         memmove(l->pend, l->pend + done, (l->npend - done) * sizeof(*l->pend));
         l->npend -= done;

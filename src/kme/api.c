@@ -168,12 +168,17 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
         return;
     }
     if (s) {
+        /* The stream keeps the QoS it was opened with. 0 when the peer's application opened
+         * it (even if it has closed it since: its key is kept for us); 1 when the peer node only
+         * relayed it and no application there ever opened it (e.g. after a restart). */
+        uint32_t jst = s->peer_attached || s->peer_opened ? QKD_STATUS_SUCCESS
+                                                          : QKD_STATUS_PEER_NOT_CONNECTED;
         kme_stream_attach(s, cl->id);
         kme_stream_touch(k, s);
         kme_peer_send_ksid(s->link, KME_PM_ATTACH, &ksid);
-        log_info("OPEN_CONNECT successful, joined Key_stream_ID: %s (link %s)", ks,
-                 ((struct kme_link *)s->link)->peer);
-        respond_open(cl, QKD_STATUS_SUCCESS, &s->qos, &ksid);
+        log_info("OPEN_CONNECT successful, joined Key_stream_ID: %s (link %s, status %" PRIu32 ")",
+                 ks, ((struct kme_link *)s->link)->peer, jst);
+        respond_open(cl, jst, &s->qos, &ksid);
         return;
     }
     s = kme_stream_register(k, l, &ksid, &granted);
@@ -258,6 +263,7 @@ void kme_on_announce(struct kme_link *l, const struct kme_pmsg *m)
         kme_stream_set_window(s, k->cfg.window_bytes);
     }
     s->peer_attached = m->u.announce.attached != 0;
+    if (s->peer_attached) s->peer_opened = true;
     s->peer_closed = false;
     kme_wake(l);
 }
@@ -267,6 +273,7 @@ void kme_on_attach(struct kme_link *l, const struct kme_pmsg *m)
     struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
     if (!s || s->link != l) return;
     s->peer_attached = true;
+    s->peer_opened = true;
     s->peer_closed = false;
 }
 

@@ -28,12 +28,17 @@
 #define KME_DEF_HEARTBEAT_MS    1000
 #define KME_DEF_PEER_TIMEOUT_MS 5000
 #define KME_DEF_POLL_MS         5
+#define KME_DEF_ALLOC_AHEAD     64    /* most chunks one allocation covers (1 = none ahead) */
+#define KME_DEF_ALLOC_AHEAD_B   16384 /* ... and most bytes */
+#define KME_MAX_ALLOC_AHEAD     KME_PEER_MAX_RUN
 #define KME_MAX_PEER_REQS       65536 /* follower requests a leader keeps waiting for ring bytes */
 #define KME_MAX_PEND_ALLOCS     65536 /* ALLOCs a follower keeps waiting for ring bytes */
 #define KME_TOMBSTONES          4096  /* recently closed KSIDs remembered per link */
-/* The metadata is {"age":N,"hops":0}; its largest form (N = 2^32-1) is the size required. */
+/* The metadata is {"age":N,"hops":0}: 18 bytes (N < 10) to 27 (N = 2^32-1). A smaller
+ * Metadata_size than the metadata of the delivery gets 8 with 27, the size that always fits. */
+#define KME_METADATA_MIN 18
 #define KME_METADATA_MAX 27
-#define KME_MAX_CHUNK    65536 /* largest Key_chunk_size a node accepts (limit and peer) */
+#define KME_MAX_CHUNK    KME_PEER_MAX_CHUNK /* largest Key_chunk_size a node accepts */
 
 struct kme_config {
     const char *address;
@@ -56,6 +61,8 @@ struct kme_config {
     uint32_t heartbeat_ms;
     uint32_t peer_timeout_ms;
     uint32_t poll_ms;
+    uint32_t alloc_ahead;       /* chunks */
+    uint32_t alloc_ahead_bytes; /* bytes */
 };
 
 struct kme;
@@ -77,6 +84,7 @@ struct kme_waiter {
 struct kme_preq {
     struct qkd_ksid ksid;
     uint32_t index;
+    uint32_t count; /* index and count - 1 indices ahead */
 };
 
 struct kme_link {
@@ -102,7 +110,7 @@ struct kme_link {
     struct kme_alloc *aq_head, *aq_tail;
     struct kme_preq *preqs;
     size_t npreqs, preq_cap;
-    /* follower: ALLOCs waiting for ring bytes, in order */
+    /* follower: ALLOC runs waiting for ring bytes, in order (a partly taken run is trimmed) */
     struct kme_pmsg *pend;
     size_t npend, pend_cap;
     uint64_t poll_timer;

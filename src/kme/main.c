@@ -57,6 +57,8 @@ static void config_defaults(struct kme_config *c)
     c->heartbeat_ms = KME_DEF_HEARTBEAT_MS;
     c->peer_timeout_ms = KME_DEF_PEER_TIMEOUT_MS;
     c->poll_ms = KME_DEF_POLL_MS;
+    c->alloc_ahead = KME_DEF_ALLOC_AHEAD;
+    c->alloc_ahead_bytes = KME_DEF_ALLOC_AHEAD_B;
 }
 
 int main(int argc, char **argv)
@@ -116,6 +118,11 @@ int main(int argc, char **argv)
          "peer-sync connection declared dead after this silence", 50, 3600000},
         {"poll-ms", "RING_POLL_MS", QKD_OPT_U32, &c->poll_ms,
          "ring poll interval while calls wait for key", 1, 1000},
+        {"alloc-ahead", "ALLOC_AHEAD", QKD_OPT_U32, &c->alloc_ahead,
+         "most chunks one allocation covers for sequential GET_KEYs (1 = none ahead)", 1,
+         KME_MAX_ALLOC_AHEAD},
+        {"alloc-ahead-bytes", "ALLOC_AHEAD_BYTES", QKD_OPT_U32, &c->alloc_ahead_bytes,
+         "most key bytes one allocation covers (at least one chunk)", 1, 64u * 1024 * 1024},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &c->log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},
         {NULL, NULL, 0, NULL, NULL, 0, 0},
     };

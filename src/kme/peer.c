@@ -3,7 +3,9 @@
  * dials the leader's address and redials with backoff. The peer certificate's CN must be the
  * link's configured peer name and the peer's HELLO must agree. On every (re)connect both ends
  * re-announce their live streams, the leader re-sends allocations without ACK and the follower
- * re-sends the requests of waiting calls. */
+ * re-sends the requests of waiting calls. Messages produced during one pass of the event loop
+ * are coalesced into one TLS write (flushed by a 0 ms timer, or at once past
+ * KME_PEER_FLUSH_BYTES). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +16,9 @@
 #include "log.h"
 #include "tls.h"
 
-#define KME_BACKOFF_MIN_MS 100
-#define KME_BACKOFF_MAX_MS 2000
+#define KME_BACKOFF_MIN_MS   100
+#define KME_BACKOFF_MAX_MS   2000
+#define KME_PEER_FLUSH_BYTES (64u * 1024u) /* queued peer output written without waiting */
 
 struct kme_pconn {
     struct kme *kme;
@@ -24,6 +27,8 @@ struct kme_pconn {
     bool outbound;
     bool hello_rx;
     char addr[64];
+    struct qkd_writer out; /* frames queued in this loop pass */
+    uint64_t flush_timer;
     struct kme_pconn *prev, *next;
 };
 
@@ -38,14 +43,36 @@ static void pc_unlink(struct kme_pconn *pc)
     pc->prev = pc->next = NULL;
 }
 
+/* Writes the queued frames to the connection. Returns 0 or -1. */
+static int pc_flush(struct kme_pconn *pc)
+{
+    if (pc->flush_timer) qkd_loop_del_timer(pc->kme->loop, pc->flush_timer);
+    pc->flush_timer = 0;
+    if (pc->out.len == 0) return 0;
+    int rc = qkd_conn_send(pc->conn, pc->out.buf, pc->out.len);
+    qkd_writer_reset(&pc->out);
+    return rc;
+}
+
+static void pc_flush_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct kme_pconn *pc = arg;
+    pc->flush_timer = 0;
+    pc_flush(pc);
+}
+
 static int pc_send(struct kme_pconn *pc, const struct kme_pmsg *m)
 {
-    struct qkd_writer w;
-    qkd_writer_init(&w, KME_PEER_MAX_PAYLOAD + QKD_WIRE_HDR_LEN);
-    int rc = kme_pmsg_encode(m, &w);
-    if (rc == 0) rc = qkd_conn_send(pc->conn, w.buf, w.len);
-    qkd_writer_free(&w);
-    return rc;
+    size_t start = pc->out.len;
+    if (kme_pmsg_encode(m, &pc->out) != 0) {
+        log_error("peer sync %s: cannot encode %s", pc->addr, kme_pmsg_name(m->type));
+        pc->out.len = start; /* drop the partial frame */
+        pc->out.failed = false;
+        return -1;
+    }
+    if (pc->out.len >= KME_PEER_FLUSH_BYTES) return pc_flush(pc);
+    if (!pc->flush_timer) pc->flush_timer = qkd_loop_add_timer(pc->kme->loop, 0, pc_flush_cb, pc);
+    return 0;
 }
 
 int kme_peer_send(struct kme_link *l, const struct kme_pmsg *m)
@@ -222,6 +249,9 @@ static void pc_on_close(struct qkd_conn *c, const char *reason, void *arg)
     struct kme_pconn *pc = arg;
     struct kme_link *l = pc->link;
     pc_unlink(pc);
+    if (pc->flush_timer) qkd_loop_del_timer(pc->kme->loop, pc->flush_timer);
+    pc->flush_timer = 0;
+    qkd_writer_free(&pc->out);
     if (l) {
         if (l->pc == pc) {
             l->pc = NULL;
@@ -252,6 +282,7 @@ static struct kme_pconn *pc_new(struct kme *k, int fd, bool outbound, struct kme
     pc->kme = k;
     pc->outbound = outbound;
     pc->link = l;
+    qkd_writer_init(&pc->out, 0);
     struct qkd_conn_limits lim = {
         .max_payload = KME_PEER_MAX_PAYLOAD,
         .idle_ms = k->cfg.peer_timeout_ms,

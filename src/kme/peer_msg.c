@@ -33,6 +33,24 @@ static bool has_ksid(uint8_t t)
     return t >= KME_PM_ANNOUNCE && t <= KME_PM_ALLOC_ACK;
 }
 
+/* A run: 1..KME_PEER_MAX_RUN indices without u32 wrap; for a successful ALLOC, chunks of
+ * 1..65536 bytes whose ring range does not wrap u64. */
+static bool run_ok(const struct kme_pmsg_alloc *a)
+{
+    if (a->count == 0 || a->count > KME_PEER_MAX_RUN) return false;
+    if ((uint64_t)a->index + a->count - 1 > UINT32_MAX) return false;
+    return true;
+}
+
+static bool alloc_ok(const struct kme_pmsg *m)
+{
+    const struct kme_pmsg_alloc *a = &m->u.alloc;
+    if (a->status > KME_AS_MAX || !run_ok(a)) return false;
+    if (a->status != KME_AS_OK) return a->len == 0 && a->offset == 0;
+    if (a->len == 0 || a->len > KME_PEER_MAX_CHUNK) return false;
+    return a->offset <= UINT64_MAX - (uint64_t)a->count * a->len;
+}
+
 static int encode_payload(const struct kme_pmsg *m, struct qkd_writer *w)
 {
     int rc = 0;
@@ -67,18 +85,22 @@ static int encode_payload(const struct kme_pmsg *m, struct qkd_writer *w)
     case KME_PM_CLOSE:
         break;
     case KME_PM_ALLOC_REQ:
+        if (!run_ok(&m->u.alloc)) return -1;
         rc |= qkd_write_u32(w, m->u.alloc.index);
+        rc |= qkd_write_u32(w, m->u.alloc.count);
         break;
     case KME_PM_ALLOC:
-        if (m->u.alloc.status > KME_AS_MAX) return -1;
+        if (!alloc_ok(m)) return -1;
         rc |= qkd_write_u32(w, m->u.alloc.index);
+        rc |= qkd_write_u32(w, m->u.alloc.count);
         rc |= qkd_write_u8(w, m->u.alloc.status);
         rc |= qkd_write_u64(w, m->u.alloc.offset);
         rc |= qkd_write_u32(w, m->u.alloc.len);
         break;
     case KME_PM_ALLOC_ACK:
-        if (m->u.alloc.status > KME_AS_MAX) return -1;
+        if (m->u.alloc.status > KME_AS_MAX || !run_ok(&m->u.alloc)) return -1;
         rc |= qkd_write_u32(w, m->u.alloc.index);
+        rc |= qkd_write_u32(w, m->u.alloc.count);
         rc |= qkd_write_u8(w, m->u.alloc.status);
         break;
     case KME_PM_HEARTBEAT:
@@ -147,19 +169,22 @@ int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct
         break;
     case KME_PM_ALLOC_REQ:
         qkd_read_u32(&r, &out->u.alloc.index);
+        qkd_read_u32(&r, &out->u.alloc.count);
+        if (!run_ok(&out->u.alloc)) return -1;
         break;
     case KME_PM_ALLOC:
         qkd_read_u32(&r, &out->u.alloc.index);
+        qkd_read_u32(&r, &out->u.alloc.count);
         qkd_read_u8(&r, &out->u.alloc.status);
         qkd_read_u64(&r, &out->u.alloc.offset);
         qkd_read_u32(&r, &out->u.alloc.len);
-        if (out->u.alloc.status > KME_AS_MAX) return -1;
-        if ((out->u.alloc.status == KME_AS_OK) != (out->u.alloc.len != 0)) return -1;
+        if (!alloc_ok(out)) return -1;
         break;
     case KME_PM_ALLOC_ACK:
         qkd_read_u32(&r, &out->u.alloc.index);
+        qkd_read_u32(&r, &out->u.alloc.count);
         qkd_read_u8(&r, &out->u.alloc.status);
-        if (out->u.alloc.status > KME_AS_MAX) return -1;
+        if (out->u.alloc.status > KME_AS_MAX || !run_ok(&out->u.alloc)) return -1;
         break;
     case KME_PM_HEARTBEAT:
         qkd_read_u64(&r, &out->u.hb.wall_ms);

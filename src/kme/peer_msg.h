@@ -1,6 +1,7 @@
 /* peer_msg.h: the key-server peer-sync messages (docs/kme.md) and their codec. Frames use the
- * project's 8-byte header (wire.md) with the version bytes {'P','S',1}, distinct from ETSI
- * 004, and the message type in the service byte. All integers big-endian. */
+ * project's 8-byte header (wire.md) with the version bytes {'P','S',2}, distinct from ETSI
+ * 004, and the message type in the service byte. All integers big-endian. Allocation messages
+ * cover a run of consecutive indices (count), so one message allocates ahead. */
 #ifndef KME_PEER_MSG_H
 #define KME_PEER_MSG_H
 
@@ -12,18 +13,20 @@
 
 #define KME_PEER_V_MAJOR     'P'
 #define KME_PEER_V_MINOR     'S'
-#define KME_PEER_V_PATCH     1
+#define KME_PEER_V_PATCH     2  /* 2: runs (count) in ALLOC_REQ / ALLOC / ALLOC_ACK */
 #define KME_PEER_NAME_MAX    64 /* node names, including NUL */
 #define KME_PEER_MAX_PAYLOAD 1024
+#define KME_PEER_MAX_RUN     4096  /* most indices one allocation message covers */
+#define KME_PEER_MAX_CHUNK   65536 /* largest chunk (Key_chunk_size) on the link */
 
 enum kme_pmsg_type {
     KME_PM_HELLO = 0x51,     /* node name, node UUID, role */
     KME_PM_ANNOUNCE = 0x52,  /* ksid, QoS, opener attached */
     KME_PM_ATTACH = 0x53,    /* ksid: the sender's application attached */
     KME_PM_CLOSE = 0x54,     /* ksid: closed at the sender */
-    KME_PM_ALLOC_REQ = 0x55, /* follower -> leader: ksid, index */
-    KME_PM_ALLOC = 0x56,     /* leader -> follower: ksid, index, status, offset, len */
-    KME_PM_ALLOC_ACK = 0x57, /* follower -> leader: ksid, index, status */
+    KME_PM_ALLOC_REQ = 0x55, /* follower -> leader: ksid, index, count */
+    KME_PM_ALLOC = 0x56,     /* leader -> follower: ksid, index, count, status, offset, len */
+    KME_PM_ALLOC_ACK = 0x57, /* follower -> leader: ksid, index, count, status */
     KME_PM_HEARTBEAT = 0x58, /* wall clock ms */
 };
 
@@ -31,12 +34,24 @@ enum kme_pmsg_type {
 enum kme_alloc_status {
     KME_AS_OK = 0,
     KME_AS_LOST = 1,    /* the index can never be delivered consistently: refuse it for good */
-    KME_AS_REFUSED = 2, /* not now (outside the leader's window) */
+    KME_AS_REFUSED = 2, /* not now (outside the sender's window) */
     KME_AS_CLOSED = 3,  /* the stream is closed or unknown at the sender */
 };
 #define KME_AS_MAX 3
 
 enum kme_role { KME_ROLE_LEADER = 1, KME_ROLE_FOLLOWER = 2 };
+
+/* ALLOC_REQ / ALLOC / ALLOC_ACK: the run index .. index + count - 1 (1 <= count <=
+ * KME_PEER_MAX_RUN, no u32 wrap). ALLOC with status 0: index + k is the ring range
+ * [offset + k * len, offset + (k + 1) * len); other statuses carry offset 0, len 0. ALLOC_REQ:
+ * index is needed, the rest is asked for ahead. ALLOC_ACK: one status for the whole run. */
+struct kme_pmsg_alloc {
+    uint32_t index;
+    uint32_t count;
+    uint8_t status;
+    uint64_t offset;
+    uint32_t len; /* bytes per index, 1..KME_PEER_MAX_CHUNK */
+};
 
 struct kme_pmsg {
     uint8_t type;
@@ -51,12 +66,7 @@ struct kme_pmsg {
             struct qkd_qos qos;
             uint8_t attached;
         } announce;
-        struct {
-            uint32_t index;
-            uint8_t status;
-            uint64_t offset;
-            uint32_t len;
-        } alloc; /* ALLOC_REQ uses index; ALLOC_ACK index and status */
+        struct kme_pmsg_alloc alloc;
         struct {
             uint64_t wall_ms;
         } hb;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static size_t alloc_pos(const struct kme_stream *s, uint32_t index);
+
 static size_t stream_hash(const struct qkd_ksid *k, size_t nbuckets)
 {
     /* KSIDs are random UUIDs or caller-chosen; FNV-1a spreads predefined ones too. */
@@ -27,10 +29,51 @@ int kme_streams_init(struct kme_streams *t, size_t nbuckets, size_t max)
     return 0;
 }
 
+struct kme_keyslab *kme_keyslab_new(size_t len)
+{
+    struct kme_keyslab *sl = calloc(1, sizeof(*sl));
+    if (!sl) return NULL;
+    sl->buf = qkd_secbuf_new(len);
+    if (!sl->buf) {
+        free(sl);
+        return NULL;
+    }
+    return sl;
+}
+
+void kme_keyslab_release_unused(struct kme_keyslab *sl)
+{
+    if (!sl || sl->refs) return;
+    qkd_secbuf_free(sl->buf);
+    free(sl);
+}
+
+void kme_alloc_set_key(struct kme_alloc *a, struct kme_keyslab *sl, size_t off, uint32_t len)
+{
+    a->slab = sl;
+    a->key = sl->buf->data + off;
+    a->len = len;
+    sl->refs++;
+}
+
+/* Wipes a's key and drops its slab reference (the slab goes with the last one). */
+static void alloc_key_free(struct kme_alloc *a)
+{
+    struct kme_keyslab *sl = a->slab;
+    if (!sl) return;
+    qkd_wipe(a->key, a->len);
+    a->key = NULL;
+    a->slab = NULL;
+    if (--sl->refs == 0) {
+        qkd_secbuf_free(sl->buf);
+        free(sl);
+    }
+}
+
 static void stream_free(struct kme_stream *s)
 {
     for (size_t i = 0; i < s->nallocs; i++) {
-        qkd_secbuf_free(s->allocs[i]->key);
+        alloc_key_free(s->allocs[i]);
         free(s->allocs[i]);
     }
     free(s->allocs);
@@ -79,6 +122,7 @@ int kme_stream_add(struct kme_streams *t, const struct qkd_ksid *ksid, const str
     s->qos = *qos;
     s->qos.metadata_mimetype[QKD_MIMETYPE_MAX - 1] = 0;
     s->wchunks = window_chunks(window_bytes, qos->key_chunk_size);
+    s->ahead_limit = UINT64_MAX;
     size_t b = stream_hash(ksid, t->nbuckets);
     s->hnext = t->buckets[b];
     t->buckets[b] = s;
@@ -129,6 +173,30 @@ void kme_stream_attach(struct kme_stream *s, const char *id)
     if (id) {
         strncpy(s->owner, id, sizeof(s->owner) - 1);
     }
+}
+
+void kme_stream_note_get(struct kme_stream *s, uint32_t index)
+{
+    if (s->seq_seen && index == s->next_seq) {
+        if (s->seq_run < UINT32_MAX) s->seq_run++;
+    } else {
+        s->seq_run = 0;
+    }
+    s->seq_seen = index != UINT32_MAX; /* nothing follows the last index */
+    s->next_seq = index + 1;
+}
+
+uint32_t kme_stream_fresh_run(const struct kme_stream *s, uint32_t index, uint32_t max)
+{
+    uint32_t n = 0;
+    size_t p = alloc_pos(s, index); /* first allocation at or after index */
+    while (n < max && (uint64_t)index + n <= UINT32_MAX) {
+        uint32_t j = index + n;
+        if (kme_stream_index_state(s, j) != KME_IDX_OPEN) break;
+        if (p < s->nallocs && s->allocs[p]->index == j) break;
+        n++;
+    }
+    return n;
 }
 
 void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes)
@@ -230,6 +298,6 @@ void kme_stream_alloc_free(struct kme_stream *s, struct kme_alloc *a)
         memmove(&s->allocs[p], &s->allocs[p + 1], (s->nallocs - p - 1) * sizeof(*s->allocs));
         s->nallocs--;
     }
-    qkd_secbuf_free(a->key);
+    alloc_key_free(a);
     free(a);
 }

@@ -16,13 +16,22 @@
 
 struct kme_stream;
 
+/* The key bytes of one allocation run in one locked secret buffer shared by its chunks (one
+ * mlock per run instead of one per chunk): each chunk is wiped when its allocation goes, the
+ * whole buffer (wiped again) when the last one goes. */
+struct kme_keyslab {
+    struct qkd_secbuf *buf;
+    uint32_t refs; /* allocations pointing into buf */
+};
+
 /* Key allocated to (KSID, index): its stream offset in the link's ring and the bytes. */
 struct kme_alloc {
     uint32_t index;
     uint32_t len;
     uint64_t offset;
-    uint64_t distilled_ms;               /* wall clock of the ring block the bytes came from */
-    struct qkd_secbuf *key;              /* the bytes; wiped on free */
+    uint64_t distilled_ms; /* wall clock of the ring block the bytes came from */
+    uint8_t *key;          /* len bytes inside slab->buf; wiped on free */
+    struct kme_keyslab *slab;
     bool acked;                          /* leader: the follower confirmed; follower: always true */
     bool in_ackq;                        /* leader: on the link's unacked queue */
     struct kme_alloc *aq_prev, *aq_next; /* leader's unacked queue (alloc.c) */
@@ -35,7 +44,9 @@ struct kme_stream {
     struct qkd_qos qos;
     bool local_attached;       /* an application at this node opened it */
     char owner[KME_OWNER_LEN]; /* its identity (client certificate id) */
-    bool peer_attached;        /* the peer node's application opened it */
+    bool peer_attached;        /* the peer node's application has it open now */
+    bool peer_opened;          /* the peer node's application opened it (sticky, survives its
+                                  CLOSE): joining it answers 0, not 1 */
     bool peer_closed;          /* the peer closed it: no new allocations */
     uint32_t wchunks;          /* window in chunks (>= 1) */
     uint64_t base;             /* lowest undelivered index */
@@ -44,7 +55,13 @@ struct kme_stream {
     size_t nallocs, acap;
     uint64_t last_call_ms;
     uint64_t ttl_timer;
-    uint32_t nwaiters; /* pending GET_KEY calls on it */
+    /* allocation ahead (alloc.c): sequential GET_KEYs at this node, and the first index the
+     * follower refused as outside its window (allocations ahead stay below it) */
+    uint32_t next_seq;    /* last GET_KEY index + 1 */
+    uint32_t seq_run;     /* GET_KEYs in a row that asked for next_seq */
+    bool seq_seen;        /* next_seq is set */
+    uint64_t ahead_limit; /* UINT64_MAX = none */
+    uint32_t nwaiters;    /* pending GET_KEY calls on it */
     struct kme_stream *hnext;
 };
 
@@ -76,6 +93,12 @@ size_t kme_streams_list(const struct kme_streams *t, struct kme_stream **out, si
 bool kme_stream_owned_by(const struct kme_stream *s, const char *id);
 void kme_stream_attach(struct kme_stream *s, const char *id);
 
+/* Notes a GET_KEY for index (sequential access detection). */
+void kme_stream_note_get(struct kme_stream *s, uint32_t index);
+/* Indices index, index + 1, ... that are open at this node and have no allocation, at most max
+ * of them (index itself counts; 0 when index is not open or allocated). */
+uint32_t kme_stream_fresh_run(const struct kme_stream *s, uint32_t index, uint32_t max);
+
 /* Re-sizes the window (QoS chunk changed before any delivery). */
 void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes);
 
@@ -94,5 +117,12 @@ struct kme_alloc *kme_stream_alloc_find(const struct kme_stream *s, uint32_t ind
 struct kme_alloc *kme_stream_alloc_new(struct kme_stream *s, uint32_t index);
 /* Removes the record, wiping its key. */
 void kme_stream_alloc_free(struct kme_stream *s, struct kme_alloc *a);
+
+/* A slab of len bytes (no allocation uses it yet). NULL on allocation failure. */
+struct kme_keyslab *kme_keyslab_new(size_t len);
+/* Points a's key at [off, off + len) of the slab (which must hold it) and takes a reference. */
+void kme_alloc_set_key(struct kme_alloc *a, struct kme_keyslab *sl, size_t off, uint32_t len);
+/* Frees a slab if no allocation took a reference (after a failed or partial run). */
+void kme_keyslab_release_unused(struct kme_keyslab *sl);
 
 #endif

@@ -3,9 +3,10 @@
 input from one client (garbage, a huge length, half a frame then silence, wrong lengths,
 unknown services, a non-TLS client) closes only that connection while a concurrent good client
 keeps working; that one-request-per-connection and many-requests-per-connection clients both
-work; and the connection limit at its edge.
+work; the request size limit (max payload) and the idle time at their edges; and the
+connection limit at its edge.
 
-usage: kme_conn.py HOST:PORT CA CERT KEY LOGFILE MAX_CONNS IDLE_MS
+usage: kme_conn.py HOST:PORT CA CERT KEY LOGFILE MAX_CONNS IDLE_MS [MAX_PAYLOAD]
 """
 import socket
 import ssl
@@ -20,6 +21,7 @@ host, port = addr.rsplit(":", 1)
 port = int(port)
 max_conns = int(max_conns)
 idle_ms = int(idle_ms)
+max_payload = int(sys.argv[8]) if len(sys.argv) > 8 else 0
 failures = []
 
 
@@ -182,6 +184,37 @@ t0 = time.time()
 closed = closed_by_server(s, idle_ms / 1000.0 + 5)
 el = time.time() - t0
 check(closed and el >= idle_ms / 1000.0 * 0.8, "half a frame then silence: dropped after %.1f s" % el)
+
+# the request size limit at its edge: an E GET_KEY is 24 + Metadata_size bytes
+if max_payload:
+    ms = max_payload - 24
+    s = connect()
+    s.sendall(frame(0x04, b"\0" * 16 + struct.pack(">II", 0, ms) + b"\0" * ms, version=(2, 1, 1)))
+    try:
+        hdr, p = read_rsp(s)
+        st = struct.unpack(">I", p[:4])[0]
+    except (EOFError, OSError) as e:
+        st = repr(e)
+    check(st == 3, "a request of exactly max payload (%d bytes) is served (status %r)" % (max_payload, st))
+    s.close()
+    s = connect()
+    ms += 1
+    s.sendall(frame(0x04, b"\0" * 16 + struct.pack(">II", 0, ms) + b"\0" * ms, version=(2, 1, 1)))
+    check(closed_by_server(s, 3), "a request one byte over max payload closes the connection")
+
+# the idle time at its edge: a frame every 0.6 x idle keeps the connection
+s = connect()
+alive = True
+for i in range(3):
+    time.sleep(idle_ms / 1000.0 * 0.6)
+    try:
+        s.sendall(get_req(b"\0" * 16, 0))
+        hdr, p = read_rsp(s)
+        alive = alive and struct.unpack(">I", p[:4])[0] == 3
+    except (EOFError, OSError):
+        alive = False
+check(alive, "a frame every 0.6 x idle time keeps the connection (%.1f s in all)" % (1.8 * idle_ms / 1000.0))
+s.close()
 
 stop.set()
 t.join(30)

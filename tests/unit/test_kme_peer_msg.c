@@ -1,6 +1,6 @@
 /* test_kme_peer_msg.c: unit tests of the peer-sync codec (peer_msg.c): round trips of every
  * message, every truncation and one extra byte rejected, wrong version, unknown type and bad
- * field values rejected. */
+ * field values rejected, allocation runs (count) at their edges. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,16 +47,19 @@ static int setup_samples(void)
     m->type = KME_PM_ALLOC_REQ;
     m->ksid = k;
     m->u.alloc.index = 0xfffffffeu;
+    m->u.alloc.count = 2; /* up to the last index */
     m++;
     m->type = KME_PM_ALLOC;
     m->ksid = k;
     m->u.alloc.index = 7;
+    m->u.alloc.count = 64;
     m->u.alloc.offset = 0x0102030405060708ull;
     m->u.alloc.len = 32;
     m++;
     m->type = KME_PM_ALLOC_ACK;
     m->ksid = k;
     m->u.alloc.index = 7;
+    m->u.alloc.count = 3;
     m->u.alloc.status = KME_AS_LOST;
     m++;
     m->type = KME_PM_HEARTBEAT;
@@ -87,7 +90,8 @@ static void test_round_trips(void **state)
         encode(&samples[i], &w);
         assert_int_equal(w.buf[0], 'P');
         assert_int_equal(w.buf[1], 'S');
-        assert_int_equal(w.buf[2], 1);
+        assert_int_equal(w.buf[2], KME_PEER_V_PATCH);
+        assert_int_equal(w.buf[2], 2);
         assert_int_equal(w.buf[3], samples[i].type);
         assert_int_equal(qkd_get_u32(w.buf + 4), w.len - QKD_WIRE_HDR_LEN);
         struct kme_pmsg out;
@@ -130,18 +134,18 @@ static void test_bad_header_and_values(void **state)
     w.buf[0] = 1;            /* an ETSI version */
     assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
     w.buf[0] = 'P';
-    w.buf[2] = 2;
+    w.buf[2] = 1; /* the previous peer-sync version (no runs) */
     assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
-    w.buf[2] = 1;
+    w.buf[2] = 2;
     w.buf[3] = 0x02; /* an ETSI service */
     assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
     w.buf[3] = KME_PM_ALLOC;
     /* status OK with length 0 is contradictory */
-    size_t len_off = QKD_WIRE_HDR_LEN + 16 + 4 + 1 + 8;
+    size_t len_off = QKD_WIRE_HDR_LEN + 16 + 4 + 4 + 1 + 8;
     qkd_put_u32(w.buf + len_off, 0);
     assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
     qkd_put_u32(w.buf + len_off, 32);
-    w.buf[QKD_WIRE_HDR_LEN + 16 + 4] = KME_AS_MAX + 1; /* status out of range */
+    w.buf[QKD_WIRE_HDR_LEN + 16 + 4 + 4] = KME_AS_MAX + 1; /* status out of range */
     assert_int_equal(decode_buf(w.buf, w.len, &out), -1);
     qkd_writer_free(&w);
 
@@ -162,7 +166,7 @@ static void test_bad_header_and_values(void **state)
     qkd_writer_free(&w);
 
     /* an oversized announced length is refused before reading */
-    uint8_t hdr[QKD_WIRE_HDR_LEN] = {'P', 'S', 1, KME_PM_HEARTBEAT, 0x7f, 0xff, 0xff, 0xff};
+    uint8_t hdr[QKD_WIRE_HDR_LEN] = {'P', 'S', 2, KME_PM_HEARTBEAT, 0x7f, 0xff, 0xff, 0xff};
     struct qkd_wire_hdr h;
     qkd_wire_hdr_parse(hdr, &h);
     assert_int_equal(kme_pmsg_decode(&h, hdr, &out), -1);
@@ -180,6 +184,78 @@ static void test_bad_header_and_values(void **state)
     qkd_writer_free(&w);
 }
 
+/* Encodes m and returns what the decoder says about it (the encoder must agree). */
+static int run_verdict(const struct kme_pmsg *m)
+{
+    struct qkd_writer w;
+    qkd_writer_init(&w, 0);
+    int enc = kme_pmsg_encode(m, &w);
+    qkd_writer_free(&w);
+    /* build the frame by hand so the decoder sees values the encoder refused */
+    uint8_t buf[QKD_WIRE_HDR_LEN + 16 + 4 + 4 + 1 + 8 + 4];
+    size_t plen = 16 + 4 + 4;
+    if (m->type == KME_PM_ALLOC) plen += 1 + 8 + 4;
+    if (m->type == KME_PM_ALLOC_ACK) plen += 1;
+    buf[0] = 'P';
+    buf[1] = 'S';
+    buf[2] = 2;
+    buf[3] = m->type;
+    qkd_put_u32(buf + 4, (uint32_t)plen);
+    uint8_t *p = buf + QKD_WIRE_HDR_LEN;
+    memcpy(p, m->ksid.b, 16);
+    qkd_put_u32(p + 16, m->u.alloc.index);
+    qkd_put_u32(p + 20, m->u.alloc.count);
+    if (m->type != KME_PM_ALLOC_REQ) p[24] = m->u.alloc.status;
+    if (m->type == KME_PM_ALLOC) {
+        qkd_put_u32(p + 25, (uint32_t)(m->u.alloc.offset >> 32));
+        qkd_put_u32(p + 29, (uint32_t)m->u.alloc.offset);
+        qkd_put_u32(p + 33, m->u.alloc.len);
+    }
+    struct kme_pmsg out;
+    int dec = decode_buf(buf, QKD_WIRE_HDR_LEN + plen, &out);
+    assert_int_equal(enc, dec);
+    return dec;
+}
+
+static void test_run_edges(void **state)
+{
+    (void)state;
+    for (int t = 4; t <= 6; t++) { /* ALLOC_REQ, ALLOC, ALLOC_ACK */
+        struct kme_pmsg m = samples[t];
+        m.u.alloc.index = 0;
+        m.u.alloc.count = 0;
+        assert_int_equal(run_verdict(&m), -1); /* an empty run */
+        m.u.alloc.count = 1;
+        assert_int_equal(run_verdict(&m), 0);
+        m.u.alloc.count = KME_PEER_MAX_RUN;
+        assert_int_equal(run_verdict(&m), 0);
+        m.u.alloc.count = KME_PEER_MAX_RUN + 1;
+        assert_int_equal(run_verdict(&m), -1);
+        m.u.alloc.index = UINT32_MAX - 1;
+        m.u.alloc.count = 2; /* ends at the last index */
+        assert_int_equal(run_verdict(&m), 0);
+        m.u.alloc.count = 3; /* would wrap */
+        assert_int_equal(run_verdict(&m), -1);
+    }
+    struct kme_pmsg m = samples[5]; /* ALLOC */
+    m.u.alloc.len = KME_PEER_MAX_CHUNK;
+    assert_int_equal(run_verdict(&m), 0);
+    m.u.alloc.len = KME_PEER_MAX_CHUNK + 1;
+    assert_int_equal(run_verdict(&m), -1);
+    m.u.alloc.len = 32;
+    m.u.alloc.count = 2;
+    m.u.alloc.offset = UINT64_MAX - 64; /* the run's bytes end exactly at 2^64 - 1 */
+    assert_int_equal(run_verdict(&m), 0);
+    m.u.alloc.offset = UINT64_MAX - 63; /* ... or wrap */
+    assert_int_equal(run_verdict(&m), -1);
+    m = samples[5];
+    m.u.alloc.status = KME_AS_LOST; /* a refusal carries no bytes */
+    assert_int_equal(run_verdict(&m), -1);
+    m.u.alloc.offset = 0;
+    m.u.alloc.len = 0;
+    assert_int_equal(run_verdict(&m), 0);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -194,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_every_truncation_and_extra_byte),
         cmocka_unit_test(test_bad_header_and_values),
+        cmocka_unit_test(test_run_edges),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
