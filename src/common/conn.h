@@ -78,6 +78,9 @@ int qkd_tcp_listen(const char *addr, int backlog, char *err, size_t errlen);
 int qkd_tcp_connect_nb(const char *addr, char *err, size_t errlen); /* non-blocking connect */
 /* Port the socket is bound to (for port 0 listeners). */
 int qkd_tcp_local_port(int fd);
+/* Writes "<port>\n" to path atomically (temporary file, then rename), so a reader waiting for
+ * the file never sees it half written. Returns 0 or -1. */
+int qkd_write_port_file(const char *path, int port);
 /* Accepts one connection from a non-blocking listener: a non-blocking, close-on-exec socket
  * with TCP_NODELAY. Returns the fd, or -1 with errno set (EAGAIN when none is waiting). */
 int qkd_tcp_accept(int lfd);

@@ -68,6 +68,8 @@ struct hyb_call_ops {
     void (*get_done)(struct hyb_call *c, uint32_t status, uint32_t index, const uint8_t *key,
                      size_t key_len, const char *msg);
 };
+struct qkd_etsi_srv;
+
 struct hyb_call {
     struct hyb *h;
     const struct hyb_call_ops *ops;
@@ -189,7 +191,8 @@ struct hyb {
     uint32_t nopen_waiters;
     struct hyb_qkdw *qw;
     uint32_t nconns;
-    int app_fd, json_fd, peer_fd;
+    struct qkd_etsi_srv *etsi; /* the ETSI 004 listener for applications */
+    int json_fd, peer_fd;
     uint64_t next_xid;
     uint64_t sweep_timer;
     bool fault_done;

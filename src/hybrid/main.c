@@ -4,6 +4,7 @@
  * clean shutdown on SIGTERM/SIGINT with a summary of where the time went. */
 #include "hyb.h"
 
+#include "etsi_server.h"
 #include "log.h"
 #include "opts.h"
 #include "sign.h"
@@ -26,21 +27,6 @@ static const struct qkd_prog prog = {
                 "  HYBRID_CONFIG=alice.json LOG_LEVEL=DEBUG qkd-hybrid --json-listen "
                 "127.0.0.1:25578",
 };
-
-static int write_port_file(const char *path, int port)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) return -1;
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    int ok = fprintf(f, "%d\n", port) > 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
 
 static void override(char *dst, size_t cap, const char *val, const char *what)
 {
@@ -179,7 +165,7 @@ int main(int argc, char **argv)
         fatalx("--test-fault: unknown fault '%s' (badsig, replay)", st->test_fault);
 
     char err[1024];
-    h.app_fd = h.json_fd = h.peer_fd = -1;
+    h.json_fd = h.peer_fd = -1;
     h.cfg = qkd_hyb_config_load(config, err, sizeof(err));
     if (!h.cfg) fatalx("%s", err);
     override(h.cfg->hybrid_listen, sizeof(h.cfg->hybrid_listen), hybrid_listen, "hybrid-listen");
@@ -224,12 +210,12 @@ int main(int argc, char **argv)
         fatalx("%s: json_listen %s: %s", h.cfg->path, h.cfg->json_listen, err);
     if (hyb_peer_start(&h, err, sizeof(err)) != 0)
         fatalx("%s: peer_listen %s: %s", h.cfg->path, h.cfg->peer_listen, err);
-    if (port_file && write_port_file(port_file, qkd_tcp_local_port(h.app_fd)) != 0)
+    if (port_file && qkd_write_port_file(port_file, qkd_etsi_srv_port(h.etsi)) != 0)
         fatalx("--port-file %s: cannot write", port_file);
     if (json_port_file && h.json_fd >= 0 &&
-        write_port_file(json_port_file, qkd_tcp_local_port(h.json_fd)) != 0)
+        qkd_write_port_file(json_port_file, qkd_tcp_local_port(h.json_fd)) != 0)
         fatalx("--json-port-file %s: cannot write", json_port_file);
-    if (peer_port_file && write_port_file(peer_port_file, qkd_tcp_local_port(h.peer_fd)) != 0)
+    if (peer_port_file && qkd_write_port_file(peer_port_file, qkd_tcp_local_port(h.peer_fd)) != 0)
         fatalx("--peer-port-file %s: cannot write", peer_port_file);
     hyb_stream_sweep_start(&h);
     log_info("qkd-hybrid %s node %s (%s) ready; key server %s; %zu peer(s)", QKD_VERSION,

@@ -13,21 +13,6 @@
 
 #include "log.h"
 
-static int kg_write_port_file(const char *path, int port)
-{
-    char tmp[4200];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) return -1;
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL) return -1;
-    int ok = fprintf(f, "%d\n", port) > 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 static void kg_accept_cb(struct qkd_loop *loop, int fd, int events, void *arg)
 {
     struct kg *kg = arg;
@@ -74,7 +59,7 @@ int kg_receiver_start(struct kg *kg)
         return -1;
     }
     if (kg->cfg.port_file != NULL && kg->cfg.port_file[0] != '\0' &&
-        kg_write_port_file(kg->cfg.port_file, port) != 0) {
+        qkd_write_port_file(kg->cfg.port_file, port) != 0) {
         log_error("receiver: cannot write port file %s: %s", kg->cfg.port_file, strerror(errno));
         return -1;
     }

@@ -182,7 +182,7 @@ static void respond_get_status(struct kme_client *cl, uint32_t status, uint32_t 
     rsp.u.get.status = status;
     rsp.u.get.index = index;
     rsp.u.get.required_metadata_size = required;
-    kme_respond(cl, &rsp);
+    qkd_etsi_respond(cl->ec, &rsp);
 }
 
 /* Delivers a's key to cl, or answers 8 (nothing consumed) when the client's metadata buffer
@@ -214,7 +214,7 @@ static void deliver(struct kme *k, struct kme_client *cl, struct kme_stream *s, 
     rsp.u.get.metadata_len = mlen;
     uint32_t index = a->index;
     /* At most once: the index counts as delivered whether or not the bytes reach the client. */
-    kme_respond(cl, &rsp);
+    qkd_etsi_respond(cl->ec, &rsp);
     struct kme_link *l = s->link;
     kme_aq_remove(l, a);
     kme_stream_alloc_free(s, a);
@@ -230,7 +230,7 @@ static enum get_outcome get_eval(struct kme *k, struct kme_client *cl, const str
                                  uint32_t index, uint32_t metadata_size, bool *req_sent, bool fresh)
 {
     struct kme_stream *s = kme_stream_find(&k->streams, ksid);
-    if (!s || !kme_stream_owned_by(s, cl->id)) {
+    if (!s || !kme_stream_owned_by(s, cl->ec->id)) {
         respond_get_status(cl, QKD_STATUS_PEER_APP_NOT_CONNECTED, index, 0);
         return GET_DONE;
     }
@@ -297,7 +297,7 @@ static void waiter_finish(struct kme_waiter *w)
     struct kme_client *cl = w->cl;
     waiter_unlink(w);
     free(w);
-    if (cl) qkd_conn_resume(cl->conn);
+    if (cl) qkd_conn_resume(cl->ec->conn);
 }
 
 void kme_waiter_cancel(struct kme_waiter *w)
@@ -343,7 +343,7 @@ void kme_get_key(struct kme *k, struct kme_client *cl, const struct qkd_get_req 
     s->nwaiters++;
     cl->waiter = w;
     w->timer = qkd_loop_add_timer(k->loop, s->qos.timeout, waiter_timeout_cb, w);
-    qkd_conn_pause(cl->conn);
+    qkd_conn_pause(cl->ec->conn);
     kme_link_want_poll(l);
 }
 

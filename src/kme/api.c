@@ -84,7 +84,7 @@ static void respond_open(struct kme_client *cl, uint32_t status, const struct qk
     rsp.u.open.status = status;
     if (qos) rsp.u.open.qos = *qos;
     if (ksid) rsp.u.open.ksid = *ksid;
-    kme_respond(cl, &rsp);
+    qkd_etsi_respond(cl->ec, &rsp);
 }
 
 struct minbps_sum {
@@ -104,7 +104,7 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
     /* 1. absolute URIs with scheme and authority */
     if (!qkd_uri_is_valid(o->source) || qkd_uri_parse(o->destination, &dst) != 0) {
         log_info("OPEN_CONNECT from %s refused: source or destination is not an absolute URI",
-                 cl->addr);
+                 cl->ec->addr);
         respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
         return;
     }
@@ -112,7 +112,7 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
     struct kme_link *l = kme_link_by_name(k, dst.host);
     if (!l) l = &k->links[k->default_link];
     if (!l->ring) {
-        log_warn("OPEN_CONNECT from %s: link %s has no key ring attached", cl->addr, l->peer);
+        log_warn("OPEN_CONNECT from %s: link %s has no key ring attached", cl->ec->addr, l->peer);
         respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
         return;
     }
@@ -145,12 +145,12 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
             if (!s && k->streams.count >= k->streams.max) break;
         }
         if (!s) {
-            log_warn("OPEN_CONNECT from %s: stream table full (%zu streams)", cl->addr,
+            log_warn("OPEN_CONNECT from %s: stream table full (%zu streams)", cl->ec->addr,
                      k->streams.count);
             respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
             return;
         }
-        kme_stream_attach(s, cl->id);
+        kme_stream_attach(s, cl->ec->id);
         kme_peer_announce(l, s);
         qkd_ksid_to_str(&ksid, ks);
         log_info("OPEN_CONNECT successful, new Key_stream_ID: %s (link %s, chunk %" PRIu32
@@ -163,7 +163,7 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
     qkd_ksid_to_str(&ksid, ks);
     struct kme_stream *s = kme_stream_find(&k->streams, &ksid);
     if (s && s->local_attached) {
-        log_info("OPEN_CONNECT from %s: Key_stream_ID %s already in use", cl->addr, ks);
+        log_info("OPEN_CONNECT from %s: Key_stream_ID %s already in use", cl->ec->addr, ks);
         respond_open(cl, QKD_STATUS_KSID_IN_USE, NULL, NULL);
         return;
     }
@@ -171,9 +171,9 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
         /* The stream keeps the QoS it was opened with. 0 when the peer's application opened
          * it (even if it has closed it since: its key is kept for us); 1 when the peer node only
          * relayed it and no application there ever opened it (e.g. after a restart). */
-        uint32_t jst = s->peer_attached || s->peer_opened ? QKD_STATUS_SUCCESS
-                                                          : QKD_STATUS_PEER_NOT_CONNECTED;
-        kme_stream_attach(s, cl->id);
+        uint32_t jst =
+            s->peer_attached || s->peer_opened ? QKD_STATUS_SUCCESS : QKD_STATUS_PEER_NOT_CONNECTED;
+        kme_stream_attach(s, cl->ec->id);
         kme_stream_touch(k, s);
         kme_peer_send_ksid(s->link, KME_PM_ATTACH, &ksid);
         log_info("OPEN_CONNECT successful, joined Key_stream_ID: %s (link %s, status %" PRIu32 ")",
@@ -183,12 +183,12 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
     }
     s = kme_stream_register(k, l, &ksid, &granted);
     if (!s) {
-        log_warn("OPEN_CONNECT from %s: stream table full (%zu streams)", cl->addr,
+        log_warn("OPEN_CONNECT from %s: stream table full (%zu streams)", cl->ec->addr,
                  k->streams.count);
         respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
         return;
     }
-    kme_stream_attach(s, cl->id);
+    kme_stream_attach(s, cl->ec->id);
     kme_peer_announce(l, s);
     if (status == QKD_STATUS_SUCCESS) status = QKD_STATUS_PEER_NOT_CONNECTED;
     log_info("OPEN_CONNECT successful, predefined Key_stream_ID: %s (link %s, status %" PRIu32 ")",
@@ -202,9 +202,9 @@ void kme_close(struct kme *k, struct kme_client *cl, const struct qkd_close_req 
     memset(&rsp, 0, sizeof(rsp));
     rsp.service = QKD_SVC_CLOSE_RSP;
     struct kme_stream *s = kme_stream_find(&k->streams, &c->ksid);
-    if (!s || !kme_stream_owned_by(s, cl->id)) {
+    if (!s || !kme_stream_owned_by(s, cl->ec->id)) {
         rsp.u.close.status = QKD_STATUS_PEER_APP_NOT_CONNECTED;
-        kme_respond(cl, &rsp);
+        qkd_etsi_respond(cl->ec, &rsp);
         return;
     }
     struct kme_link *l = s->link;
@@ -215,7 +215,7 @@ void kme_close(struct kme *k, struct kme_client *cl, const struct qkd_close_req 
     kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
     log_info("CLOSE successful for Key_stream_ID: %s", ks);
     rsp.u.close.status = QKD_STATUS_SUCCESS;
-    kme_respond(cl, &rsp);
+    qkd_etsi_respond(cl->ec, &rsp);
 }
 
 /* ---- peer messages about streams ---- */

@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 
 #include "conn.h"
+#include "etsi_server.h"
 #include "evloop.h"
 #include "opts.h"
 #include "peer_msg.h"
@@ -122,15 +123,11 @@ struct kme_link {
     size_t ntomb, tomb_next;
 };
 
+/* The key server's state of one ETSI 004 connection (the etsi_server client's user area). */
 struct kme_client {
     struct kme *kme;
-    struct qkd_conn *conn;
-    enum qkd_framing framing;
-    char id[KME_OWNER_LEN];
-    bool have_id;
-    char addr[64];
+    struct qkd_etsi_client *ec; /* connection, identity, framing, address */
     struct kme_waiter *waiter;
-    struct kme_client *prev, *next;
 };
 
 struct kme {
@@ -142,9 +139,8 @@ struct kme {
     int nlinks;
     int default_link;
     uint8_t node_uuid[16];
-    int etsi_fd, peer_fd;
-    uint32_t nconns;
-    struct kme_client *clients;
+    struct qkd_etsi_srv *etsi; /* the ETSI 004 listener and its connections */
+    int peer_fd;
     struct kme_pconn *pconns; /* every peer-sync connection */
     uint64_t stats_get_ok;
     bool stopping;
@@ -211,7 +207,5 @@ void kme_on_close(struct kme_link *l, const struct kme_pmsg *m);
 int kme_server_listen(struct kme *k, char *err, size_t n);
 void kme_server_stop(struct kme *k);
 /* Sends a response in the client's framing; returns 0 or -1 (connection closed). */
-int kme_respond(struct kme_client *cl, const struct qkd_response *rsp);
-void kme_respond_status(struct kme_client *cl, uint8_t service, uint32_t status);
 
 #endif

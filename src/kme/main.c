@@ -27,21 +27,6 @@ static const struct qkd_prog prog = {
                 "addr=127.0.0.1:25590",
 };
 
-static int write_port_file(const char *path, int port)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) return -1;
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    int ok = fprintf(f, "%d\n", port) > 0;
-    ok &= fclose(f) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 static void config_defaults(struct kme_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -155,7 +140,7 @@ int main(int argc, char **argv)
 
     k.loop = qkd_loop_new();
     if (!k.loop) fatalx("qkd-kme: cannot create the event loop");
-    k.etsi_fd = k.peer_fd = -1;
+    k.peer_fd = -1;
     bool need_listen = false;
     for (int i = 0; i < c->links.n; i++) {
         char err[256];
@@ -202,9 +187,9 @@ int main(int argc, char **argv)
         kme_link_start(l);
     }
     if (c->peer_port_file && k.peer_fd >= 0 &&
-        write_port_file(c->peer_port_file, qkd_tcp_local_port(k.peer_fd)) != 0)
+        qkd_write_port_file(c->peer_port_file, qkd_tcp_local_port(k.peer_fd)) != 0)
         fatalx("qkd-kme: cannot write --peer-port-file %s", c->peer_port_file);
-    if (c->port_file && write_port_file(c->port_file, qkd_tcp_local_port(k.etsi_fd)) != 0)
+    if (c->port_file && qkd_write_port_file(c->port_file, qkd_etsi_srv_port(k.etsi)) != 0)
         fatalx("qkd-kme: cannot write --port-file %s", c->port_file);
 
     qkd_loop_run(k.loop);
