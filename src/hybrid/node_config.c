@@ -100,6 +100,10 @@ static int cfg_name(struct cfg_ctx *x, const cJSON *obj, const char *field, char
     for (size_t i = 0; i < n; i++)
         if (!(isalnum((unsigned char)v[i]) || v[i] == '-' || v[i] == '_' || v[i] == '.'))
             return cfg_fail(x, field, "'%s' has characters other than A-Z a-z 0-9 . _ -", v);
+    /* Nodes are found by name or by UUID: a name that is a UUID could name another node. */
+    uuid_t as_uuid;
+    if (n == 36 && uuid_parse(v, as_uuid) == 0)
+        return cfg_fail(x, field, "'%s' is a UUID; a node name must not be one", v);
     memcpy(dst, v, n + 1);
     return 0;
 }

@@ -82,6 +82,10 @@ static int req_parse_uri(const char *what, const char *s, struct qkd_uri *u, cha
         req_err(err, errlen, "%s URI: application or node name too long", what);
         return -1;
     }
+    if (strchr(u->host, ':') != NULL) { /* an IPv6 literal: not a node name or UUID */
+        req_err(err, errlen, "%s URI: node '%s' is not a node name or UUID", what, u->host);
+        return -1;
+    }
     strcpy(app, u->userinfo);
     strcpy(node, u->host);
     return 0;

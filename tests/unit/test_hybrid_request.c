@@ -58,6 +58,7 @@ static const struct reject_case rejects[] = {
     {"hybrid://app1@alice?key_source=QKD", "'key_source'"},
     {"hybrid://app1@alice?key_sources=QKD&key_sources=X448", "twice"},
     {"hybrid://app1@alice?key_sources=QKD&&hybridization=hkdf", "empty query"},
+    {"hybrid://app1@[::1]?key_sources=QKD", "not a node name or UUID"},
     {"hybrid://app1@alice?key_sources=QKD,QKD,QKD,QKD,QKD,QKD,QKD,QKD,QKD", "more than 8"},
     {"hybrid://app1@alice?key_sources=QKD%2", "malformed"},
     {"hybrid://app1@alice?key_sources=QKD%0A", "escape"},
