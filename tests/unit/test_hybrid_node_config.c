@@ -94,9 +94,11 @@ static const struct bad_case bads[] = {
      "peers[0].port: unknown field"},
     {"\"name\": \"alice\"", "\"name\": \"al ice\"", "name: 'al ice' has characters"},
     {"\"name\": \"charlie\"", "\"name\": \"b2b2b2b2-0000-4000-8000-000000000002\"",
-     "peers[1].name: 'b2b2b2b2-0000-4000-8000-000000000002' is a UUID; a node name must not be one"},
+     "peers[1].name: 'b2b2b2b2-0000-4000-8000-000000000002' is a UUID; a node name must not be "
+     "one"},
     {"\"name\": \"bob\"", "\"name\": \"a1a1a1a1-0000-4000-8000-000000000001\"",
-     "peers[0].name: 'a1a1a1a1-0000-4000-8000-000000000001' is a UUID; a node name must not be one"},
+     "peers[0].name: 'a1a1a1a1-0000-4000-8000-000000000001' is a UUID; a node name must not be "
+     "one"},
     {"\"name\": \"alice\",", "", "name: missing"},
     {"A1A1A1A1-0000-4000-8000-000000000001", "A1A1A1A1-0000-4000-8000-00000000000G",
      "uuid: not a UUID"},
