@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # test.sh: the project's test command. Builds and runs the whole ctest suite (unit and
 # integration tests on loopback), then the same suite built with ASan+UBSan, then the unit
-# tests under valgrind. Stages can be skipped: QKD_SKIP_SANITIZE=1, QKD_SKIP_VALGRIND=1.
+# tests under valgrind; first a clang-format check of every C file. Stages can be skipped: QKD_SKIP_SANITIZE=1, QKD_SKIP_VALGRIND=1.
 # Build trees: build/, build-asan/ (override the root with QKD_BUILD_ROOT).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=${QKD_BUILD_ROOT:-.}
 jobs=${JOBS:-$(nproc)}
 say() { printf '\n=== %s\n' "$*"; }
+
+if command -v clang-format >/dev/null 2>&1 && [ -d .git ]; then
+  say "clang-format check"
+  git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+fi
 
 say "build (RelWithDebInfo)"
 cmake -S . -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
