@@ -4,12 +4,13 @@
 # free ports from --port-file, a ring prefix unique to DIR, logs in DIR/logs, pids in DIR/pids,
 # and DIR/env for clients and tests.
 #
-#   local-net.sh up DIR       start (returns when every server accepts connections)
+#   local-net.sh up DIR       start (returns when every link is up and every key server
+#                             serves key: readiness is probed, so any LOG_LEVEL works)
 #   local-net.sh down DIR     stop exactly the processes in DIR/pids, unlink the rings
 #   local-net.sh status DIR   show them
-# Environment: NODES (alice,bob or alice,bob,charlie), SKR_BPS (bits/s, default 1000000),
-# RING_BYTES (default 1048576), QKD_BIN (default <repo>/build/bin), LOG_LEVEL (INFO),
-# LOCALNET_WAIT_S (bounded wait for each server, default 20).
+# Env: NODES (alice,bob or alice,bob,charlie), SKR_BPS (bits/s, default 1000000), RING_BYTES
+# (default 1048576), QKD_BIN (default <repo>/build/bin), LOG_LEVEL (INFO), LOCALNET_WAIT_S
+# (bounded wait for each server, default 20).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,7 +27,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-1}"
 }
 
@@ -74,14 +75,67 @@ wait_port() {
     return 1
 }
 
-wait_log() {
-    local log=$1 pattern=$2 what=$3 i
+# wait_file FILE WHAT LOG PID: waits until FILE exists (a keygen's --ready-file: written
+# when its link is up, whatever the log level).
+wait_file() {
+    local file=$1 what=$2 log=$3 pid=$4 i
     for i in $(seq 1 $((WAIT_S * 10))); do
-        grep -q -- "$pattern" "$log" 2>/dev/null && return 0
+        [ -s "$file" ] && return 0
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "local-net.sh: $what exited during start-up; last lines of $log:" >&2
+            tail -n 20 "$log" >&2
+            return 1
+        fi
         sleep 0.1
     done
     echo "local-net.sh: $what not ready within ${WAIT_S} s; last lines of $log:" >&2
     tail -n 20 "$log" >&2
+    return 1
+}
+
+# client NODE ADDR ARGS...: qkd-client as NODE's application at the key server ADDR, calls
+# bounded to 3 s. Output on stdout (never logged: it may hold key).
+client() {
+    local node=$1 addr=$2
+    shift 2
+    "$QKD_BIN/qkd-client" --server "$addr" --cert "$DIR/certs/$node/client.pem" \
+        --key "$DIR/certs/$node/client.key" --ca "$DIR/certs/ca.pem" --timeout 3000 "$@" \
+        </dev/null 2>>"$DIR/logs/readiness.log"
+}
+
+# probe_link LEADER FOLLOWER: one readiness check of a link's key servers through ETSI 004,
+# independent of the log level. OPEN_CONNECT at the leader naming the follower's node (0, not
+# 4: the ring is attached), the follower's application joins that KSID (0, not 1: the leader's
+# announcement arrived over peer sync) and fetches one key (allocated by the leader over peer
+# sync, from the ring), then both ends close. Returns 0 when all of that worked.
+probe_link() {
+    local p=$1 s=$2 ksid out rc=1
+    ksid=$(client "$p" "${kme_addr[$p]}" open --destination "server://$s" --chunk-size 32 \
+        --qos-timeout 2000) || return 1
+    case "$ksid" in *-*-*-*-*) ;; *) return 1 ;; esac
+    if out=$(client "$s" "${kme_addr[$s]}" --json open --destination "server://$p" \
+        --ksid "$ksid" --chunk-size 32 --qos-timeout 2000) &&
+        [[ "$out" == *'"status":0'* ]]; then
+        client "$s" "${kme_addr[$s]}" get --ksid "$ksid" --count 1 >/dev/null && rc=0
+        client "$s" "${kme_addr[$s]}" close --ksid "$ksid" >/dev/null || rc=1
+    elif [[ "${out:-}" == *'"status":1'* ]]; then
+        client "$s" "${kme_addr[$s]}" close --ksid "$ksid" >/dev/null || true
+    fi
+    client "$p" "${kme_addr[$p]}" close --ksid "$ksid" >/dev/null || rc=1
+    return $rc
+}
+
+# wait_link_served LEADER FOLLOWER: probe_link until it succeeds, at most WAIT_S seconds.
+wait_link_served() {
+    local p=$1 s=$2 end=$((SECONDS + WAIT_S))
+    while :; do
+        probe_link "$p" "$s" && return 0
+        [ "$SECONDS" -lt "$end" ] || break
+        sleep 0.2
+    done
+    echo "local-net.sh: key servers of link $p-$s do not serve key within ${WAIT_S} s;" \
+        "last lines of $DIR/logs/kme-$p.log, $DIR/logs/kme-$s.log and the probe:" >&2
+    tail -n 10 "$DIR/logs/kme-$p.log" "$DIR/logs/kme-$s.log" "$DIR/logs/readiness.log" >&2
     return 1
 }
 
@@ -96,6 +150,8 @@ start_keygen() { # MODE NODE PEER [PORT]
     if [ "$mode" = receiver ]; then
         args+=(--port-file "$DIR/run/keygen-$node-$peer.port")
     fi
+    rm -f "$DIR/run/keygen-$node-$peer.ready"
+    args+=(--ready-file "$DIR/run/keygen-$node-$peer.ready")
     "$QKD_BIN/qkd-keygen" "${args[@]}" </dev/null >>"$log" 2>&1 &
     KG_LAST_PID=$!
     record_pid "$KG_LAST_PID" "keygen-$node-$peer"
@@ -173,17 +229,21 @@ cmd_up() {
         kg_port[$p-$s]=$(wait_port "$DIR/run/keygen-$s-$p.port" "keygen receiver $s<-$p" \
             "$DIR/logs/keygen-$s-$p.log" "$KG_LAST_PID")
     done <<<"$links"
+    declare -A kg_pid
     while read -r p s; do
         start_keygen sender "$p" "$s" "${kg_port[$p-$s]}"
+        kg_pid[$p-$s]=$KG_LAST_PID
     done <<<"$links"
     while read -r p s; do
-        wait_log "$DIR/logs/keygen-$p-$s.log" "link up with $s" "keygen link $p-$s"
+        wait_file "$DIR/run/keygen-$p-$s.ready" "keygen link $p-$s" \
+            "$DIR/logs/keygen-$p-$s.log" "${kg_pid[$p-$s]}"
     done <<<"$links"
 
     # Key servers: leaders before their followers (alice, bob, charlie order does that).
     declare -A kme_addr peer_port
     local node
     if [ -x "$QKD_BIN/qkd-kme" ]; then
+        [ -x "$QKD_BIN/qkd-client" ] || die "no $QKD_BIN/qkd-client (needed to probe the key servers)"
         for node in ${NODES//,/ }; do
             local args=(--address 127.0.0.1 --port 0 --port-file "$DIR/run/kme-$node.port"
                 --cert "$DIR/certs/$node/node.pem" --key "$DIR/certs/$node/node.key"
@@ -217,11 +277,11 @@ cmd_up() {
     fi
     if [ -x "$QKD_BIN/qkd-kme" ]; then
         # Ready means: every key server has attached its rings and every follower has its
-        # peer sync up, so the first OPEN_CONNECT is not answered 4 or made to wait.
+        # peer sync up, so the first OPEN_CONNECT is not answered 4 or made to wait. Probed
+        # with qkd-client (a real open/join/get/close per link), not read from the logs, so
+        # it works at any LOG_LEVEL.
         while read -r p s; do
-            wait_log "$DIR/logs/kme-$p.log" "link $s: ring .* attached" "kme $p ring for $s" || die "kme $p not ready"
-            wait_log "$DIR/logs/kme-$s.log" "link $p: ring .* attached" "kme $s ring for $p" || die "kme $s not ready"
-            wait_log "$DIR/logs/kme-$s.log" "peer sync with $p .* up" "peer sync $s->$p" || die "peer sync $s->$p not up"
+            wait_link_served "$p" "$s" || die "key servers of link $p-$s not ready"
         done <<<"$links"
     fi
     declare -A hyb_addr

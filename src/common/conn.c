@@ -3,7 +3,8 @@
  * when closed gracefully, FLUSHING (queued output) -> SHUTDOWN (close_notify) -> DRAIN (wait for
  * the peer's FIN) -> DEAD. Every entry point (loop callbacks and the public calls) counts a
  * nesting depth; on_close and the free happen only when the outermost entry returns, so a
- * connection may be closed from inside its own callbacks. */
+ * connection may be closed from inside its own callbacks. A paused connection delivers no
+ * frames but still reads (bounded) so a peer that hangs up is noticed at once. */
 #include "conn.h"
 
 #include <errno.h>
@@ -82,6 +83,7 @@ static void conn_kick(struct qkd_conn *c);
 static void conn_io_cb(struct qkd_loop *loop, int fd, int events, void *arg);
 static void conn_idle_cb(struct qkd_loop *loop, uint64_t id, void *arg);
 static void conn_close_cb(struct qkd_loop *loop, uint64_t id, void *arg);
+static size_t conn_paused_room(const struct qkd_conn *c);
 
 /* ---- small helpers ---- */
 
@@ -170,7 +172,7 @@ static void conn_update_mask(struct qkd_conn *c)
         m = c->hs_want;
         break;
     case ST_OPEN:
-        if (!c->paused || c->write_wants_read) m |= QKD_EV_READ;
+        if (!c->paused || c->write_wants_read || conn_paused_room(c) > 0) m |= QKD_EV_READ;
         if (c->read_wants_write || (out_pending && !c->write_wants_read)) m |= QKD_EV_WRITE;
         break;
     case ST_FLUSHING:
@@ -263,6 +265,16 @@ static void conn_leave(struct qkd_conn *c, int may_notify)
 }
 
 /* ---- buffers ---- */
+
+/* Bytes a paused connection may still read into its input buffer: it keeps reading so a peer
+ * that hangs up (EOF, error) is noticed while a call waits, but holds at most one whole
+ * largest frame (max_payload + header), so pausing never makes the input unbounded. */
+static size_t conn_paused_room(const struct qkd_conn *c)
+{
+    size_t bound = QKD_WIRE_HDR_LEN + (size_t)c->lim.max_payload;
+    size_t held = c->in_len - c->in_off;
+    return held < bound ? bound - held : 0;
+}
 
 /* Makes room for at least one SSL_read. Returns 0, 1 when the buffer is full (paused with
  * frames held), -1 when out of memory. */
@@ -398,12 +410,17 @@ static int conn_deliver(struct qkd_conn *c)
     return c->state == ST_OPEN && !c->paused ? 0 : -1;
 }
 
-/* Reads and delivers frames until the socket and OpenSSL's buffers are drained. */
+/* Reads and delivers frames until the socket and OpenSSL's buffers are drained. While paused
+ * it reads without delivering, up to conn_paused_room, so EOF and errors still close. */
 static void conn_read(struct qkd_conn *c)
 {
     int budget = CONN_READ_BUDGET;
     for (;;) {
-        if (conn_deliver(c) != 0 && !(c->state == ST_OPEN && c->write_wants_read)) return;
+        if (conn_deliver(c) != 0) {
+            if (c->state != ST_OPEN) return;
+            /* paused: go on reading while there is room (or a write waits for a read) */
+            if (conn_paused_room(c) == 0 && !c->write_wants_read) return;
+        }
         if (budget-- == 0) {
             conn_kick(c); /* OpenSSL may hold decrypted data the loop cannot see */
             return;
@@ -416,6 +433,8 @@ static void conn_read(struct qkd_conn *c)
         }
         if (room > 0) return; /* paused and full */
         size_t space = c->in_cap - c->in_len;
+        if (c->paused && !c->write_wants_read && space > conn_paused_room(c))
+            space = conn_paused_room(c);
         ERR_clear_error();
         int n = SSL_read(c->ssl, c->in + c->in_len, space > INT_MAX ? INT_MAX : (int)space);
         c->read_wants_write = 0;
@@ -436,8 +455,11 @@ static void conn_read(struct qkd_conn *c)
         }
         if (e == SSL_ERROR_ZERO_RETURN) {
             c->peer_closed = 1;
-            if (c->in_len > c->in_off)
+            if (c->in_len > c->in_off && !c->paused)
                 log_warn("connection %s: peer closed in the middle of a frame", c->peer);
+            else if (c->in_len > c->in_off)
+                log_debug("connection %s: peer closed while paused; %zu bytes of input dropped",
+                          c->peer, c->in_len - c->in_off);
             conn_begin_close(c, "peer closed", 1);
             return;
         }

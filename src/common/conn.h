@@ -64,7 +64,10 @@ void qkd_conn_abort(struct qkd_conn *c, const char *reason);
 size_t qkd_conn_pending_input(const struct qkd_conn *c);
 /* Bytes queued for output and not yet written. */
 size_t qkd_conn_pending_output(const struct qkd_conn *c);
-/* Stops reading frames until resumed (back-pressure, e.g. while a request waits). */
+/* Stops delivering frames until resumed (back-pressure, e.g. while a request waits). A
+ * paused connection still reads into its input buffer, at most max_payload + header bytes,
+ * so a peer that closes or fails is noticed (on_close, reason "peer closed" or the error)
+ * while paused; frames held are delivered in order after qkd_conn_resume. */
 void qkd_conn_pause(struct qkd_conn *c);
 void qkd_conn_resume(struct qkd_conn *c);
 

@@ -1,6 +1,7 @@
 /* kg.h: state of one qkd-keygen process (one end of one emulated QKD link) shared by its
  * parts: main.c (options, start-up), link.c (TLS link, HELLO/resync, heartbeat, stats),
- * sender.c (paced block generation, ACKs) and receiver.c (listener, BLOCK handling). */
+ * sender.c (paced block generation, ACKs, QBER rate and outage profile) and receiver.c
+ * (listener, BLOCK handling). */
 #ifndef KG_KG_H
 #define KG_KG_H
 
@@ -11,6 +12,7 @@
 
 #include "bytes.h"
 #include "conn.h"
+#include "emul.h"
 #include "evloop.h"
 #include "pacing.h"
 #include "proto.h"
@@ -48,6 +50,9 @@ struct kg_cfg {
     uint32_t stats_ms;
     uint32_t heartbeat_ms;
     uint32_t link_timeout_ms;
+    double qber_pct;         /* emulated QBER (sender decides); 0 = none */
+    struct kg_outage outage; /* emulated outage profile (sender decides); every_ms 0 = off */
+    const char *ready_file;  /* exists (written atomically) exactly while the link is up */
 };
 
 struct kg_inflight {
@@ -78,6 +83,12 @@ struct kg {
     bool hello_rcvd;
     bool synced; /* resynchronised: blocks may flow */
     uint64_t link_up_ms;
+    /* Emulated link state: sender: inside an outage window; receiver: the sender said so.
+     * The connection stays up (heartbeats) but the rings show the link down. */
+    bool outage;
+    uint64_t link_skr_bps;    /* the link's configured SKR (the sender's) */
+    uint64_t skr_current_bps; /* what is distilled: SKR after the QBER */
+    bool ready_known;         /* the ready file has been brought in line with the link */
 
     /* Sender. */
     struct kg_pacer pacer;
@@ -90,6 +101,8 @@ struct kg {
     uint64_t next_off;                            /* stream offset of the next block sent */
     uint64_t unreported_blocks, unreported_bytes; /* local discards not yet told the peer */
     uint64_t last_report_ms;
+    uint64_t start_ns;     /* the outage schedule counts from here */
+    uint64_t outage_timer; /* next change of the outage state */
 
     /* Receiver. */
     int listen_fd;
@@ -109,6 +122,8 @@ const struct qkd_conn_ops *kg_link_ops(void);
 struct qkd_conn_limits kg_link_limits(const struct kg *kg);
 int kg_link_send(struct kg *kg, uint8_t type); /* sends kg->out as a message */
 void kg_count_dropped(struct kg *kg, uint64_t bytes);
+/* Link up/down in the ring's stats (with the link's SKR) and in the --ready-file. */
+void kg_set_link(struct kg *kg, bool up);
 #define KG_DROPPED_REPORT_MS 100u /* sender: at most this often a DROPPED message */
 
 /* sender.c */
@@ -117,10 +132,16 @@ void kg_sender_stop(struct kg *kg);
 void kg_sender_link_up(struct kg *kg, uint64_t offset);
 void kg_sender_link_down(struct kg *kg, bool was_up);
 int kg_sender_on_ack(struct kg *kg, const uint8_t *p, size_t len);
+/* Tells the receiver the emulated link state and current SKR (only when a knob is set, so a
+ * receiver that predates STATE still works with a plain link). Returns 0 or -1. */
+int kg_sender_send_state(struct kg *kg);
+/* Whether the sender uses a knob the receiver must follow (QBER or outage profile). */
+bool kg_sender_has_knobs(const struct kg *kg);
 
 /* receiver.c */
 int kg_receiver_start(struct kg *kg);
 void kg_receiver_stop(struct kg *kg);
 int kg_receiver_on_block(struct kg *kg, const uint8_t *p, size_t len);
+int kg_receiver_on_state(struct kg *kg, const uint8_t *p, size_t len);
 
 #endif

@@ -1,11 +1,15 @@
 /* link.c: the keygen link common to both ends: connection callbacks (peer certificate CN
  * check, one link at a time), the HELLO exchange and resynchronisation of the two rings,
- * heartbeats, link up/down state in the ring, and the periodic statistics log line. */
+ * heartbeats, link up/down state and current SKR in the ring, and the periodic statistics log
+ * line. */
 #include "kg.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "tls.h"
@@ -50,6 +54,41 @@ int kg_link_send(struct kg *kg, uint8_t type)
         qkd_conn_send_msg(kg->conn, kg_proto_version, type, kg->out.buf, (uint32_t)kg->out.len);
     qkd_writer_reset(&kg->out);
     return rc;
+}
+
+/* The ready file mirrors the ring's link flag: written (atomically) when the link is up,
+ * removed when it is down, so scripts wait for it at any log level. */
+static void kg_ready_file(struct kg *kg, bool up)
+{
+    const char *path = kg->cfg.ready_file;
+    if (path == NULL || path[0] == '\0') return;
+    if (!up) {
+        if (unlink(path) != 0 && errno != ENOENT)
+            log_warn("cannot remove ready file %s: %s", path, strerror(errno));
+        return;
+    }
+    char tmp[4200];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
+        log_warn("ready file name too long: %s", path);
+        return;
+    }
+    FILE *f = fopen(tmp, "w");
+    bool ok = f != NULL && fprintf(f, "up %s %" PRIu64 "\n", kg->cfg.peer_name,
+                                   qkd_ring_write_offset(kg->ring)) > 0;
+    if (f != NULL && fclose(f) != 0) ok = false;
+    if (!ok || rename(tmp, path) != 0) {
+        log_warn("cannot write ready file %s: %s", path, strerror(errno));
+        unlink(tmp);
+    }
+}
+
+void kg_set_link(struct kg *kg, bool up)
+{
+    struct qkd_ring_stats st;
+    qkd_ring_get_stats(kg->ring, &st);
+    qkd_ring_set_link(kg->ring, up, kg->link_skr_bps);
+    if (st.link_up != up || !kg->ready_known) kg_ready_file(kg, up);
+    kg->ready_known = true;
 }
 
 void kg_count_dropped(struct kg *kg, uint64_t bytes)
@@ -151,14 +190,24 @@ static int kg_on_hello(struct kg *kg, const uint8_t *p, size_t len)
     uint64_t skr = kg->cfg.sender ? kg->cfg.skr_bps : peer.skr_bps;
     if (!kg->cfg.sender && peer.skr_bps != kg->cfg.skr_bps)
         log_info("link: following the sender's SKR of %" PRIu64 " bit/s", peer.skr_bps);
+    if (!kg->cfg.sender) {
+        /* The sender's STATE message (QBER, outage) follows when it uses a knob. */
+        kg->outage = false;
+        kg->skr_current_bps = peer.skr_bps;
+    }
+    kg->link_skr_bps = skr;
     kg->synced = true;
     kg->link_up_ms = qkd_now_ms();
-    qkd_ring_set_link(kg->ring, true, skr);
+    qkd_ring_set_current_skr(kg->ring, kg->skr_current_bps);
+    kg_set_link(kg, !kg->outage);
     log_info("link up with %s (%s): stream offset %" PRIu64 " (sender %" PRIu64
-             ", receiver %" PRIu64 "), SKR %" PRIu64 " bit/s",
+             ", receiver %" PRIu64 "), SKR %" PRIu64 " bit/s%s",
              kg->cfg.peer_name, qkd_conn_peer_addr(kg->conn), target, s->write_off, r->write_off,
-             skr);
-    if (kg->cfg.sender) kg_sender_link_up(kg, target);
+             skr, kg->outage ? " (in an emulated outage: shown down until it ends)" : "");
+    if (kg->cfg.sender) {
+        kg_sender_link_up(kg, target);
+        if (kg_sender_send_state(kg) != 0) return -1;
+    }
     return 0;
 }
 
@@ -233,6 +282,9 @@ static int kg_on_frame(struct qkd_conn *c, const struct qkd_wire_hdr *h, const u
         qkd_ring_count_dropped_n(kg->ring, blocks, bytes);
         return 0;
     }
+    case KG_MSG_STATE:
+        if (kg->cfg.sender) break;
+        return kg_receiver_on_state(kg, payload, h->payload_len);
     case KG_MSG_HEARTBEAT: {
         uint64_t ms;
         const char *why;
@@ -269,10 +321,9 @@ static void kg_on_close(struct qkd_conn *c, const char *reason, void *arg)
     kg->conn = NULL;
     kg->synced = false;
     kg->hello_rcvd = false;
+    if (!kg->cfg.sender) kg->outage = false; /* the next sender tells its state afresh */
     if (was_up) {
-        struct qkd_ring_stats st;
-        qkd_ring_get_stats(kg->ring, &st);
-        qkd_ring_set_link(kg->ring, false, st.skr_bps);
+        kg_set_link(kg, false);
         log_warn("link down with %s: %s (was up %.1f s)", kg->cfg.peer_name, reason,
                  (double)(qkd_now_ms() - kg->link_up_ms) / 1000.0);
     } else {
@@ -307,11 +358,16 @@ static void kg_stats_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     struct qkd_ring_stats st;
     qkd_ring_get_stats(kg->ring, &st);
     log_info("stats %s: link %s, distilled %" PRIu64 " bytes in %" PRIu64 " blocks (+%" PRIu64
-             " bytes in %.1f s = %.0f bit/s, SKR %" PRIu64 " bit/s), dropped %" PRIu64
-             " blocks / %" PRIu64 " bytes, ring %" PRIu64 " unconsumed of %zu",
-             kg->cfg.ring_name, kg->synced ? "up" : "down", kg->bytes_delivered,
-             kg->blocks_delivered, delta, secs, bps, st.skr_bps, kg->blocks_dropped,
-             kg->bytes_dropped, qkd_ring_capacity(kg->ring) - qkd_ring_free_space(kg->ring),
+             " bytes in %.1f s = %.0f bit/s, SKR %" PRIu64 " bit/s, current SKR %" PRIu64
+             " bit/s), dropped %" PRIu64 " blocks / %" PRIu64 " bytes, ring %" PRIu64
+             " unconsumed of %zu",
+             kg->cfg.ring_name,
+             !kg->synced  ? "down"
+             : kg->outage ? "down (emulated outage)"
+                          : "up",
+             kg->bytes_delivered, kg->blocks_delivered, delta, secs, bps, st.skr_bps,
+             st.skr_current_bps, kg->blocks_dropped, kg->bytes_dropped,
+             qkd_ring_capacity(kg->ring) - qkd_ring_free_space(kg->ring),
              qkd_ring_capacity(kg->ring));
     kg->stats_last_bytes = kg->bytes_delivered;
     kg->stats_last_ms = now;
@@ -320,7 +376,13 @@ static void kg_stats_cb(struct qkd_loop *loop, uint64_t id, void *arg)
 
 int kg_link_start(struct kg *kg)
 {
-    qkd_ring_set_link(kg->ring, false, kg->cfg.skr_bps);
+    kg->link_skr_bps = kg->cfg.skr_bps;
+    kg->skr_current_bps = kg_qber_skr(kg->cfg.skr_bps, kg->cfg.qber_pct);
+    qkd_ring_set_current_skr(kg->ring, kg->skr_current_bps);
+    kg_set_link(kg, false);
+    if (!kg->cfg.sender && (kg->cfg.qber_pct > 0.0 || kg->cfg.outage.every_ms != 0))
+        log_info("receiver: --qber and --outage-* are the sender's to decide; this end follows "
+                 "what the sender reports");
     kg->stats_last_ms = qkd_now_ms();
     kg->hb_timer = qkd_loop_add_timer(kg->loop, kg->cfg.heartbeat_ms, kg_heartbeat_cb, kg);
     kg->stats_timer = qkd_loop_add_timer(kg->loop, kg->cfg.stats_ms, kg_stats_cb, kg);
@@ -336,5 +398,5 @@ void kg_link_stop(struct kg *kg)
     else
         kg_receiver_stop(kg);
     if (kg->conn != NULL) qkd_conn_abort(kg->conn, "shutting down");
-    qkd_ring_set_link(kg->ring, false, kg->cfg.skr_bps);
+    kg_set_link(kg, false);
 }

@@ -33,6 +33,7 @@ int main(int argc, char **argv)
     struct kg_cfg *cfg = &kg.cfg;
     const char *log_level = "INFO";
     uint64_t skr_bps = 0, skr_bytes = 0;
+    const char *qber = NULL, *outage_every = NULL, *outage_for = NULL;
     cfg->host = "127.0.0.1";
     cfg->port = KG_DEFAULT_PORT;
     cfg->block_bytes = KG_DEFAULT_BLOCK_BYTES;
@@ -56,6 +57,16 @@ int main(int argc, char **argv)
          KG_MAX_SKR_BPS / 8},
         {"block-bytes", "BLOCK_BYTES", QKD_OPT_U32, &cfg->block_bytes,
          "distillation block size (smaller blocks when the rate is low)", 1, KG_MAX_BLOCK_BYTES},
+        {"qber", "QBER", QKD_OPT_STR, &qber,
+         "emulated quantum bit error rate in percent, 0 to 50 (default 0; the sender decides): "
+         "distils SKR x max(0, 1 - 2 h(QBER)); from about 11 % no key at all",
+         0, 0},
+        {"outage-every", "OUTAGE_EVERY", QKD_OPT_STR, &outage_every,
+         "emulated outage profile: an outage starts every this many seconds (decimals allowed; "
+         "default off; the sender decides)",
+         0, 0},
+        {"outage-for", "OUTAGE_FOR", QKD_OPT_STR, &outage_for,
+         "emulated outage profile: each outage lasts this many seconds (< --outage-every)", 0, 0},
         {"ring", "RING_NAME", QKD_OPT_STR, &cfg->ring_name,
          "shared-memory ring name, e.g. /qkd-alice-bob (required)", 0, 0},
         {"ring-bytes", "BUFFER_SIZE", QKD_OPT_U64, &cfg->ring_bytes,
@@ -68,6 +79,10 @@ int main(int argc, char **argv)
          "CN the other end's certificate must carry (required)", 0, 0},
         {"port-file", "PORT_FILE", QKD_OPT_STR, &cfg->port_file,
          "receiver: write the bound port here once listening", 0, 0},
+        {"ready-file", "READY_FILE", QKD_OPT_STR, &cfg->ready_file,
+         "exists exactly while the link is up (written atomically when it comes up, removed "
+         "when it goes down): readiness at any log level",
+         0, 0},
         {"max-inflight", "MAX_INFLIGHT", QKD_OPT_U32, &cfg->max_inflight,
          "sender: unacknowledged blocks on the link", 1, KG_MAX_MAX_INFLIGHT},
         {"stats-ms", "STATS_MS", QKD_OPT_U32, &cfg->stats_ms, "period of the statistics log line",
@@ -109,6 +124,20 @@ int main(int argc, char **argv)
         fatalx("qkd-keygen: invalid value '0' for --port (PORT): the sender needs the "
                "receiver's port");
     cfg->skr_bps = skr_bps ? skr_bps : skr_bytes ? skr_bytes * 8 : KG_DEFAULT_SKR_BPS;
+    if (qber != NULL && kg_parse_qber(qber, &cfg->qber_pct) != 0)
+        fatalx("qkd-keygen: invalid value '%s' for --qber (QBER): expected a percentage from 0 "
+               "to %.0f (e.g. 5 or 2.5)",
+               qber, KG_QBER_MAX_PCT);
+    if (outage_every != NULL && kg_parse_seconds_ms(outage_every, &cfg->outage.every_ms) != 0)
+        fatalx("qkd-keygen: invalid value '%s' for --outage-every (OUTAGE_EVERY): expected "
+               "seconds from %.2f to %u (at most 3 decimals), or 0 for off",
+               outage_every, KG_OUTAGE_MIN_MS / 1000.0, KG_OUTAGE_MAX_MS / 1000u);
+    if (outage_for != NULL && kg_parse_seconds_ms(outage_for, &cfg->outage.for_ms) != 0)
+        fatalx("qkd-keygen: invalid value '%s' for --outage-for (OUTAGE_FOR): expected "
+               "seconds from %.2f to %u (at most 3 decimals), or 0 for off",
+               outage_for, KG_OUTAGE_MIN_MS / 1000.0, KG_OUTAGE_MAX_MS / 1000u);
+    const char *why = kg_outage_check(&cfg->outage);
+    if (why != NULL) fatalx("qkd-keygen: invalid outage profile: %s", why);
     qkd_log_set_prefix(cfg->sender ? "keygen-sender" : "keygen-receiver");
 
     char err[512];

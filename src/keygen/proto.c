@@ -127,6 +127,28 @@ int kg_dropped_decode(const uint8_t *p, size_t len, uint64_t *blocks, uint64_t *
     return 0;
 }
 
+int kg_state_encode(struct qkd_writer *w, bool up, uint64_t skr_current_bps)
+{
+    qkd_write_u8(w, up ? 1 : 0);
+    qkd_write_u64(w, skr_current_bps);
+    return w->failed ? -1 : 0;
+}
+
+int kg_state_decode(const uint8_t *p, size_t len, bool *up, uint64_t *skr_current_bps,
+                    const char **why)
+{
+    if (len != KG_STATE_LEN) return kg_fail(why, "STATE length");
+    struct qkd_reader r;
+    qkd_reader_init(&r, p, len);
+    uint8_t u = 0;
+    qkd_read_u8(&r, &u);
+    qkd_read_u64(&r, skr_current_bps);
+    if (r.failed) return kg_fail(why, "STATE truncated");
+    if (u > 1) return kg_fail(why, "STATE link flag");
+    *up = u == 1;
+    return 0;
+}
+
 static uint64_t kg_max(uint64_t a, uint64_t b)
 {
     return a > b ? a : b;

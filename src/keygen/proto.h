@@ -19,6 +19,7 @@ enum kg_msg {
     KG_MSG_ACK = 3,       /* receiver -> sender, one per BLOCK, in order */
     KG_MSG_HEARTBEAT = 4, /* both ways */
     KG_MSG_DROPPED = 5,   /* sender -> receiver: blocks the sender discarded unsent */
+    KG_MSG_STATE = 6,     /* sender -> receiver: emulated link state (outage) and current SKR */
 };
 
 enum kg_role { KG_ROLE_SENDER = 0, KG_ROLE_RECEIVER = 1 };
@@ -36,6 +37,7 @@ enum kg_ack_status {
 #define KG_ACK_LEN         13u
 #define KG_HEARTBEAT_LEN   8u
 #define KG_DROPPED_LEN     16u
+#define KG_STATE_LEN       9u /* u8 up (0/1), u64 current SKR bit/s */
 #define KG_MAX_PAYLOAD     (KG_BLOCK_HDR_LEN + KG_MAX_BLOCK_BYTES)
 
 struct kg_hello {
@@ -67,6 +69,7 @@ int kg_block_encode(struct qkd_writer *w, const struct kg_block *b);
 int kg_ack_encode(struct qkd_writer *w, const struct kg_ack *a);
 int kg_heartbeat_encode(struct qkd_writer *w, uint64_t wall_ms);
 int kg_dropped_encode(struct qkd_writer *w, uint64_t blocks, uint64_t bytes);
+int kg_state_encode(struct qkd_writer *w, bool up, uint64_t skr_current_bps);
 
 /* Decoders: 0, or -1 with a short reason in *why when the payload does not match the layout
  * or carries a forbidden value. */
@@ -76,6 +79,8 @@ int kg_ack_decode(const uint8_t *p, size_t len, struct kg_ack *a, const char **w
 int kg_heartbeat_decode(const uint8_t *p, size_t len, uint64_t *wall_ms, const char **why);
 int kg_dropped_decode(const uint8_t *p, size_t len, uint64_t *blocks, uint64_t *bytes,
                       const char **why);
+int kg_state_decode(const uint8_t *p, size_t len, bool *up, uint64_t *skr_current_bps,
+                    const char **why);
 
 /* Resynchronisation from the two HELLOs: the offset both ends continue from. Never below
  * either end's consume offset and never below the sender's write offset (offsets are never

@@ -121,3 +121,36 @@ int kg_receiver_on_block(struct kg *kg, const uint8_t *p, size_t len)
     if (kg_send_ack(kg, &b, status) != 0) return -1;
     return 0;
 }
+
+int kg_receiver_on_state(struct kg *kg, const uint8_t *p, size_t len)
+{
+    bool up;
+    uint64_t skr;
+    const char *why = NULL;
+    if (kg_state_decode(p, len, &up, &skr, &why) != 0) {
+        log_error("link %s: bad STATE: %s", qkd_conn_peer_addr(kg->conn), why);
+        return -1;
+    }
+    if (skr > kg->link_skr_bps) {
+        log_error("link %s: current SKR %" PRIu64 " above the link's SKR %" PRIu64,
+                  qkd_conn_peer_addr(kg->conn), skr, kg->link_skr_bps);
+        return -1;
+    }
+    if (skr != kg->skr_current_bps) {
+        log_info("link: the sender distils %" PRIu64 " bit/s (SKR %" PRIu64 " bit/s)", skr,
+                 kg->link_skr_bps);
+        if (skr == 0)
+            log_warn("link: the sender's QBER leaves no secret key: the link stays up but "
+                     "distils nothing");
+    }
+    kg->skr_current_bps = skr;
+    qkd_ring_set_current_skr(kg->ring, skr);
+    if (kg->outage == !up) return 0;
+    kg->outage = !up;
+    kg_set_link(kg, up);
+    if (up)
+        log_info("link up: the sender's emulated outage is over");
+    else
+        log_warn("link down: the sender reports an emulated outage");
+    return 0;
+}

@@ -1,8 +1,10 @@
 /* sender.c: the primary end of the keygen link. Connects to the receiver (reconnecting with
- * back-off), distils key from the CSPRNG at the SKR through the token bucket, sends numbered
- * blocks, and appends a block to its own ring only when the receiver confirmed it, so every
- * byte visible at the primary exists at the secondary at the same offset. Blocks that find no
- * room in either ring are discarded at both ends and counted. */
+ * back-off), distils key from the CSPRNG at the SKR (scaled by the emulated QBER) through the
+ * token bucket, sends numbered blocks, and appends a block to its own ring only when the
+ * receiver confirmed it, so every byte visible at the primary exists at the secondary at the
+ * same offset. Blocks that find no room in either ring are discarded at both ends and counted.
+ * It also runs the emulated outage profile: during an outage window nothing is distilled and
+ * both rings show the link down (the receiver is told with a STATE message). */
 #include "kg.h"
 
 #include <inttypes.h>
@@ -15,6 +17,7 @@
 #include "log.h"
 
 static void kg_tick_cb(struct qkd_loop *loop, uint64_t id, void *arg);
+static void kg_outage_cb(struct qkd_loop *loop, uint64_t id, void *arg);
 
 static struct kg_inflight *kg_q_at(struct kg *kg, size_t i)
 {
@@ -68,16 +71,79 @@ static void kg_reconnect_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     kg_connect(kg);
 }
 
+bool kg_sender_has_knobs(const struct kg *kg)
+{
+    return kg->cfg.qber_pct > 0.0 || kg->cfg.outage.every_ms != 0;
+}
+
+int kg_sender_send_state(struct kg *kg)
+{
+    if (kg->conn == NULL || !kg->synced || !kg_sender_has_knobs(kg)) return 0;
+    qkd_writer_reset(&kg->out);
+    kg_state_encode(&kg->out, !kg->outage, kg->skr_current_bps);
+    return kg_link_send(kg, KG_MSG_STATE);
+}
+
+/* Enters or leaves an outage window. */
+static void kg_outage_set(struct kg *kg, bool on)
+{
+    if (kg->outage == on) return;
+    kg->outage = on;
+    if (on) {
+        log_warn("outage: link down for %.3f s (emulated outage profile: every %.3f s); "
+                 "nothing is distilled",
+                 kg->cfg.outage.for_ms / 1000.0, kg->cfg.outage.every_ms / 1000.0);
+    } else {
+        /* Start the bucket afresh: no burst for the time spent down. The stream goes on at
+         * the same offset. */
+        kg_pacer_restart(&kg->pacer, kg_mono_ns());
+        log_info("outage over: link up, distilling again from stream offset %" PRIu64,
+                 kg->synced ? kg->next_off : qkd_ring_write_offset(kg->ring));
+    }
+    if (kg->synced) {
+        kg_set_link(kg, !on);
+        if (kg_sender_send_state(kg) != 0) qkd_conn_close(kg->conn, "cannot queue STATE");
+    }
+}
+
+static void kg_outage_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct kg *kg = arg;
+    kg->outage_timer = 0;
+    uint64_t elapsed = (kg_mono_ns() - kg->start_ns) / 1000000u;
+    kg_outage_set(kg, kg_outage_active(&kg->cfg.outage, elapsed));
+    uint64_t next = kg_outage_next_change(&kg->cfg.outage, elapsed);
+    if (next > 0) kg->outage_timer = qkd_loop_add_timer(loop, next, kg_outage_cb, kg);
+}
+
 int kg_sender_start(struct kg *kg)
 {
     kg->q = calloc(kg->cfg.max_inflight, sizeof(*kg->q));
     if (kg->q == NULL) return -1;
     kg->backoff_ms = KG_BACKOFF_MIN_MS;
-    kg_pacer_init(&kg->pacer, kg->cfg.skr_bps, kg->cfg.block_bytes, kg_mono_ns());
+    kg->start_ns = kg_mono_ns();
+    kg->link_skr_bps = kg->cfg.skr_bps;
+    kg->skr_current_bps = kg_qber_skr(kg->cfg.skr_bps, kg->cfg.qber_pct);
+    /* The bucket needs a positive rate; at 0 the tick distils nothing. */
+    kg_pacer_init(&kg->pacer, kg->skr_current_bps > 0 ? kg->skr_current_bps : 1,
+                  kg->cfg.block_bytes, kg->start_ns);
     log_info("sender: SKR %" PRIu64 " bit/s, blocks of %zu bytes (at most %u), link to %s:%u "
              "(peer %s)",
              kg->cfg.skr_bps, kg->pacer.chunk, kg->cfg.block_bytes, kg->cfg.host, kg->cfg.port,
              kg->cfg.peer_name);
+    if (kg->cfg.qber_pct > 0.0)
+        log_info("sender: emulated QBER %.2f%%: distils %.4f of the SKR = %" PRIu64 " bit/s",
+                 kg->cfg.qber_pct, kg_qber_fraction(kg->cfg.qber_pct), kg->skr_current_bps);
+    if (kg->skr_current_bps == 0)
+        log_warn("sender: at a QBER of %.2f%% (about %.0f%% or more) no secret key can be "
+                 "distilled: the link stays up but distils nothing",
+                 kg->cfg.qber_pct, KG_QBER_NO_KEY_PCT);
+    if (kg->cfg.outage.every_ms != 0) {
+        log_info("sender: emulated outages of %.3f s every %.3f s", kg->cfg.outage.for_ms / 1000.0,
+                 kg->cfg.outage.every_ms / 1000.0);
+        kg->outage_timer = qkd_loop_add_timer(kg->loop, kg_outage_next_change(&kg->cfg.outage, 0),
+                                              kg_outage_cb, kg);
+    }
     kg_connect(kg);
     return 0;
 }
@@ -97,7 +163,8 @@ void kg_sender_stop(struct kg *kg)
     kg->stopping = true;
     qkd_loop_del_timer(kg->loop, kg->tick_timer);
     qkd_loop_del_timer(kg->loop, kg->reconnect_timer);
-    kg->tick_timer = kg->reconnect_timer = 0;
+    qkd_loop_del_timer(kg->loop, kg->outage_timer);
+    kg->tick_timer = kg->reconnect_timer = kg->outage_timer = 0;
     if (kg->q != NULL) {
         while (kg->q_len > 0)
             kg_q_pop(kg);
@@ -183,8 +250,10 @@ static void kg_tick_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     struct kg *kg = arg;
     kg->tick_timer = 0;
     if (kg->conn == NULL || !kg->synced) return;
-    kg_pacer_refill(&kg->pacer, kg_mono_ns());
-    while (kg->q_len < kg->cfg.max_inflight) {
+    /* In an outage, or at a QBER that leaves no key, nothing is distilled. */
+    bool distil = !kg->outage && kg->skr_current_bps > 0;
+    if (distil) kg_pacer_refill(&kg->pacer, kg_mono_ns());
+    while (distil && kg->q_len < kg->cfg.max_inflight) {
         size_t len = kg_pacer_take(&kg->pacer);
         if (len == 0) break;
         if (kg_send_block(kg, len) != 0) return; /* the link closed */

@@ -521,6 +521,12 @@ void qkd_ring_get_stats(const struct qkd_ring *r, struct qkd_ring_stats *s)
     s->heartbeat_ms = atomic_load_explicit(&h->heartbeat_ms, memory_order_relaxed);
     s->reader_pid = atomic_load_explicit(&h->reader_pid, memory_order_relaxed);
     s->link_changed_ms = atomic_load_explicit(&h->link_changed_ms, memory_order_relaxed);
+    s->skr_current_bps = atomic_load_explicit(&h->skr_current_bps, memory_order_relaxed);
+}
+
+void qkd_ring_set_current_skr(struct qkd_ring *r, uint64_t skr_bps)
+{
+    atomic_store_explicit(&r->hdr->skr_current_bps, skr_bps, memory_order_relaxed);
 }
 
 void qkd_ring_set_link(struct qkd_ring *r, bool up, uint64_t skr_bps)

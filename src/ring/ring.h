@@ -82,9 +82,13 @@ struct qkd_ring_stats {
     uint64_t heartbeat_ms; /* wall clock of the writer's last sign of life */
     uint64_t reader_pid;
     uint64_t link_changed_ms; /* wall clock of the last link up/down */
+    uint64_t skr_current_bps; /* rate being distilled: the SKR after the emulated QBER (0 =
+                                 distils nothing, or a writer that does not report it) */
 };
 void qkd_ring_get_stats(const struct qkd_ring *r, struct qkd_ring_stats *s);
 void qkd_ring_set_link(struct qkd_ring *r, bool up, uint64_t skr_bps);
+/* Writer: the current (effective) secret key rate, bits/s. */
+void qkd_ring_set_current_skr(struct qkd_ring *r, uint64_t skr_bps);
 void qkd_ring_count_dropped(struct qkd_ring *r, uint64_t bytes); /* one block */
 void qkd_ring_count_dropped_n(struct qkd_ring *r, uint64_t blocks, uint64_t bytes);
 void qkd_ring_heartbeat(struct qkd_ring *r);

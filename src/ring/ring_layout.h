@@ -2,7 +2,8 @@
  * test). One mapping: a 4 KiB header page, a side array of distillation timestamps (one u64 per
  * 256-byte granule of the stream), then the data area used modulo capacity. Offsets in the
  * header are absolute stream offsets (u64, never wrapping). Changing anything here means
- * bumping QKD_RING_LAYOUT_VERSION in ring.h. */
+ * bumping QKD_RING_LAYOUT_VERSION in ring.h, except appending a counter at the end of the
+ * header whose zero (what an older writer leaves there) means "not reported". */
 #ifndef QKD_RING_LAYOUT_H
 #define QKD_RING_LAYOUT_H
 
@@ -47,6 +48,8 @@ struct qkd_ring_shm {
     _Atomic uint64_t heartbeat_ms;
     _Atomic uint64_t reader_pid;
     _Atomic uint64_t link_changed_ms;
+    /* Appended within the header page (rings of older writers read 0 here: not reported). */
+    _Atomic uint64_t skr_current_bps;
 };
 
 _Static_assert(sizeof(struct qkd_ring_shm) <= QKD_RING_HDR_BYTES, "ring header too large");

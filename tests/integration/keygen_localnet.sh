@@ -2,11 +2,17 @@
 # keygen_localnet.sh: scripts/local-net.sh up/status/down with three nodes: certificates, the
 # three keygen links with identical rings, DIR/env with the contract's variables, SKR_BPS and
 # RING_BYTES honoured; down stops exactly its processes and unlinks its rings. Key servers are
-# started when qkd-kme is built (their addresses must then accept TCP).
+# started when qkd-kme is built (their addresses must then accept TCP). Then a second network
+# at LOG_LEVEL=WARN: it must come up (readiness is probed, not read from INFO logs) and serve
+# key at once.
 . "$(dirname "$0")/keygen_lib.sh"
 NET="$KG_DIR/net"
 LN="$QKD_SRC/scripts/local-net.sh"
-ln_down() { bash "$LN" down "$NET" >/dev/null 2>&1; }
+NET2="$KG_DIR/net-warn"
+ln_down() {
+    bash "$LN" down "$NET" >/dev/null 2>&1
+    [ -d "$NET2" ] && bash "$LN" down "$NET2" >/dev/null 2>&1
+}
 trap 'ln_down; kg_cleanup' EXIT
 
 NODES=alice,bob,charlie SKR_BPS=1600000 RING_BYTES=524288 LOCALNET_WAIT_S=20 \
@@ -55,4 +61,35 @@ for r in "$RING_ALICE_BOB" "$RING_CHARLIE_BOB"; do
     [ -e "/dev/shm/${r#/}" ] && fail "ring $r not unlinked"
 done
 grep -q "link up" "$NET/logs/keygen-alice-bob.log" || fail "no keygen log in DIR/logs"
+
+# LOG_LEVEL=WARN: readiness does not depend on INFO lines. The network comes up (bounded),
+# nothing below WARN is logged, and when key servers run, key is served at once and is the
+# same at both ends.
+LOG_LEVEL=WARN LOCALNET_WAIT_S=20 timeout 90 bash "$LN" up "$NET2" >"$KG_DIR/up-warn.log" 2>&1 ||
+    fail "local-net.sh up at LOG_LEVEL=WARN: $(tail -n 20 "$KG_DIR/up-warn.log")"
+bash "$LN" status "$NET2" >/dev/null || fail "status at WARN reports processes down"
+for f in "$NET2"/logs/keygen-*.log "$NET2"/logs/kme-*.log; do
+    [ -f "$f" ] || continue
+    grep -q '^\[INFO\]' "$f" && fail "INFO lines in $f at LOG_LEVEL=WARN"
+done
+[ -s "$NET2/run/keygen-alice-bob.ready" ] || fail "no keygen ready file"
+if [ -x "$QKD_BIN/qkd-kme" ]; then
+    (
+        . "$NET2/env"
+        cl() { # NODE ADDR args...
+            local n=$1 a=$2
+            shift 2
+            "$QKD_BIN/qkd-client" --server "$a" --cert "$NET2/certs/$n/client.pem" \
+                --key "$NET2/certs/$n/client.key" --ca "$CA_PEM" --timeout 2000 "$@"
+        }
+        ksid=$(cl alice "$ALICE_ADDR" open --destination server://bob --qos-timeout 1000) ||
+            exit 1
+        ka=$(cl alice "$ALICE_ADDR" get --ksid "$ksid" --count 1) || exit 2
+        kb=$(cl bob "$BOB_ADDR" get --ksid "$ksid" --count 1) || exit 3
+        [ -n "$ka" ] && [ "$ka" = "$kb" ] || exit 4
+        cl alice "$ALICE_ADDR" close --ksid "$ksid" >/dev/null || exit 5
+        cl bob "$BOB_ADDR" close --ksid "$ksid" >/dev/null || exit 6
+    ) || fail "key not served at LOG_LEVEL=WARN right after up (step $?)"
+fi
+bash "$LN" down "$NET2" >/dev/null || fail "down at WARN failed"
 echo "PASS keygen_localnet"

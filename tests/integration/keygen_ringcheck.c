@@ -114,9 +114,10 @@ int main(int argc, char **argv)
         qkd_ring_get_stats(r, &st);
         printf("write=%" PRIu64 "\nconsume=%" PRIu64 "\ncapacity=%zu\nlink_up=%d\nskr_bps=%" PRIu64
                "\nblocks_distilled=%" PRIu64 "\nblocks_dropped=%" PRIu64 "\nbytes_dropped=%" PRIu64
-               "\nwriter_pid=%" PRIu64 "\n",
+               "\nwriter_pid=%" PRIu64 "\nskr_current_bps=%" PRIu64 "\n",
                c > w ? c : w, c, qkd_ring_capacity(r), st.link_up ? 1 : 0, st.skr_bps,
-               st.blocks_distilled, st.blocks_dropped, st.bytes_dropped, st.writer_pid);
+               st.blocks_distilled, st.blocks_dropped, st.bytes_dropped, st.writer_pid,
+               st.skr_current_bps);
         if (!have_from) from = c;
         if (!have_to) to = w;
         char hex[65] = "";

@@ -5,3 +5,5 @@ qkd_unit_test(test_keygen_proto SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_ke
               LIBS qkdkeygen)
 qkd_unit_test(test_keygen_pacing SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_keygen_pacing.c
               LIBS qkdkeygen)
+qkd_unit_test(test_keygen_emul SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_keygen_emul.c
+              LIBS qkdkeygen)

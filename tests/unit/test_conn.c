@@ -2,7 +2,8 @@
  * loop over 127.0.0.1: handshake and peer names, 1000 frames of random sizes, the maximum
  * payload edge, refused peers (other CA, no certificate), the idle and handshake timers, a
  * plain-TCP garbage sender beside a good connection, closing from inside callbacks,
- * pause/resume, large frames, the output limit and the socket helpers. */
+ * pause/resume (a paused conn still notices a peer that hangs up and reads only up to one
+ * largest frame), large frames, the output limit and the socket helpers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -631,6 +632,84 @@ static void test_pause_resume(void **state)
     assert_int_equal(e->srv[0].bad, 0);
 }
 
+/* A paused connection (a call waits) still notices a client that hangs up: on_close comes at
+ * once, not at the call's timeout, and no held frame is delivered. */
+static void test_paused_peer_close(void **state)
+{
+    struct env *e = *state;
+    connect_client(e, e->cctx);
+    assert_true(run_until(e, both_open, 5000));
+    e->srv[0].pause_at = 1;
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(send_pattern(e->cli.c, i, 100), 0);
+    g_want_frames = 3;
+    assert_false(run_until(e, srv_has_frames, 100));
+    assert_int_equal(e->srv[0].frames, 1); /* paused inside the first */
+    assert_int_equal(e->srv[0].closed, 0);
+    uint64_t t0 = qkd_now_ms();
+    qkd_conn_close(e->cli.c, "client done"); /* close_notify, then FIN */
+    assert_true(run_until(e, srv_closed, 2000));
+    assert_true(qkd_now_ms() - t0 < 1000);
+    assert_string_equal(e->srv[0].reason, "peer closed");
+    assert_int_equal(e->srv[0].frames, 1); /* held frames were not delivered */
+    assert_int_equal(e->srv[0].bad, 0);
+}
+
+/* Same for a client that vanishes without close_notify, paused from outside with nothing held. */
+static void test_paused_peer_abort(void **state)
+{
+    struct env *e = *state;
+    connect_client(e, e->cctx);
+    assert_true(run_until(e, both_open, 5000));
+    qkd_conn_pause(e->srv[0].c);
+    run_loop_once(e->loop, 20);
+    qkd_conn_abort(e->cli.c, "gone");
+    assert_true(run_until(e, srv_closed, 2000));
+    assert_string_equal(e->srv[0].reason, "peer closed without close_notify");
+    assert_int_equal(e->srv[0].frames, 0);
+}
+
+/* A paused connection reads a client that keeps sending only up to max_payload + header bytes
+ * (it cannot make the server buffer without bound); after resume every frame arrives, in
+ * order. */
+static void test_paused_input_bounded(void **state)
+{
+    struct env *e = *state;
+    const uint32_t maxp = 4096, n = 200, len = 1000;
+    e->slim.max_payload = maxp;
+    connect_client(e, e->cctx);
+    assert_true(run_until(e, both_open, 5000));
+    e->srv[0].pause_at = 1;
+    for (uint32_t i = 0; i < n + 1; i++)
+        assert_int_equal(send_pattern(e->cli.c, i, i == 0 ? 10 : len), 0);
+    g_want_frames = n + 1;
+    assert_false(run_until(e, srv_has_frames, 300));
+    assert_int_equal(e->srv[0].frames, 1);
+    /* it read while paused, exactly up to the bound */
+    assert_int_equal(qkd_conn_pending_input(e->srv[0].c), (size_t)maxp + 8);
+    run_loop_once(e->loop, 100);
+    assert_int_equal(qkd_conn_pending_input(e->srv[0].c), (size_t)maxp + 8);
+    assert_int_equal(e->srv[0].closed, 0);
+    e->srv[0].pause_at = 0;
+    qkd_conn_resume(e->srv[0].c);
+    assert_true(run_until(e, srv_has_frames, 5000));
+    assert_int_equal(e->srv[0].frames, n + 1);
+    assert_int_equal(e->srv[0].bytes, 10 + (uint64_t)n * len);
+    assert_int_equal(e->srv[0].bad, 0); /* in order, intact */
+    assert_int_equal(e->srv[0].closed, 0);
+    /* paused again and the client closes with frames held (below the bound): noticed,
+     * nothing more delivered */
+    qkd_conn_pause(e->srv[0].c);
+    for (uint32_t i = n + 1; i < n + 4; i++)
+        assert_int_equal(send_pattern(e->cli.c, i, len), 0);
+    run_loop_once(e->loop, 50);
+    assert_true(qkd_conn_pending_input(e->srv[0].c) > 0);
+    qkd_conn_close(e->cli.c, "client done");
+    assert_true(run_until(e, srv_closed, 2000));
+    assert_string_equal(e->srv[0].reason, "peer closed");
+    assert_int_equal(e->srv[0].frames, n + 1);
+}
+
 static void test_large_frames(void **state)
 {
     struct env *e = *state;
@@ -762,6 +841,9 @@ int main(void)
         ENV_TEST(test_close_inside_on_open),
         ENV_TEST(test_peer_abort_without_close_notify),
         ENV_TEST(test_pause_resume),
+        ENV_TEST(test_paused_peer_close),
+        ENV_TEST(test_paused_peer_abort),
+        ENV_TEST(test_paused_input_bounded),
         ENV_TEST(test_large_frames),
         ENV_TEST(test_max_outbuf),
         ENV_TEST(test_connect_refused),

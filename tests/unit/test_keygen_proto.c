@@ -3,6 +3,7 @@
  * for every restart case (receiver ahead, receiver recreated, sender recreated). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -122,6 +123,24 @@ static void test_small_messages(void **state)
     qkd_writer_reset(&w);
     kg_dropped_encode(&w, 4, 3); /* more blocks than bytes */
     assert_int_equal(kg_dropped_decode(w.buf, w.len, &blocks, &bytes, &why), -1);
+
+    qkd_writer_reset(&w);
+    bool up = true;
+    uint64_t skr = 0;
+    assert_int_equal(kg_state_encode(&w, false, 854412), 0);
+    assert_int_equal(w.len, KG_STATE_LEN);
+    assert_int_equal(kg_state_decode(w.buf, w.len, &up, &skr, &why), 0);
+    assert_false(up);
+    assert_int_equal(skr, 854412);
+    qkd_writer_reset(&w);
+    assert_int_equal(kg_state_encode(&w, true, 0), 0);
+    assert_int_equal(kg_state_decode(w.buf, w.len, &up, &skr, &why), 0);
+    assert_true(up);
+    assert_int_equal(skr, 0);
+    assert_int_equal(kg_state_decode(w.buf, w.len - 1, &up, &skr, &why), -1);
+    w.buf[0] = 2; /* the link flag is 0 or 1 */
+    assert_int_equal(kg_state_decode(w.buf, w.len, &up, &skr, &why), -1);
+    assert_string_equal(why, "STATE link flag");
     qkd_writer_free(&w);
 }
 

@@ -433,6 +433,11 @@ static void test_timestamps_and_stats(void **state)
     qkd_ring_get_stats(r, &s);
     assert_true(s.link_up);
     assert_int_equal(s.skr_bps, 1000000);
+    assert_int_equal(s.skr_current_bps, 0); /* not reported yet */
+    qkd_ring_set_current_skr(w, 427206);
+    qkd_ring_get_stats(r, &s);
+    assert_int_equal(s.skr_current_bps, 427206);
+    assert_int_equal(s.skr_bps, 1000000); /* the configured rate stays apart */
     assert_int_equal(s.blocks_distilled, 3);
     assert_int_equal(s.blocks_dropped, 5);
     assert_int_equal(s.bytes_dropped, 1836);
