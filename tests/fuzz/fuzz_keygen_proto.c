@@ -22,6 +22,7 @@ enum fuzz_kg_case {
     FUZZ_KG_HEARTBEAT,
     FUZZ_KG_DROPPED,
     FUZZ_KG_RESYNC,
+    FUZZ_KG_STATE,
     FUZZ_KG_CASES,
 };
 
@@ -113,6 +114,21 @@ static void fuzz_kg_dropped(const uint8_t *p, size_t len, struct qkd_writer *w)
     FUZZ_CHECK(blocks == blocks2 && bytes == bytes2);
 }
 
+static void fuzz_kg_state(const uint8_t *p, size_t len, struct qkd_writer *w)
+{
+    bool up = false, up2 = false;
+    uint64_t skr = 0, skr2 = 0;
+    const char *why = NULL;
+    if (kg_state_decode(p, len, &up, &skr, &why) != 0) {
+        FUZZ_CHECK(why != NULL);
+        return;
+    }
+    FUZZ_CHECK(kg_state_encode(w, up, skr) == 0);
+    fuzz_kg_same(w, p, len);
+    FUZZ_CHECK(kg_state_decode(w->buf, w->len, &up2, &skr2, &why) == 0);
+    FUZZ_CHECK(up == up2 && skr == skr2);
+}
+
 static uint64_t fuzz_kg_u64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -167,6 +183,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case FUZZ_KG_DROPPED:
         fuzz_kg_dropped(p, len, &w);
+        break;
+    case FUZZ_KG_STATE:
+        fuzz_kg_state(p, len, &w);
         break;
     default:
         fuzz_kg_resync(p, len);
