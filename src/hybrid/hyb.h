@@ -35,6 +35,7 @@
 #define HYB_DEF_QKD_WORKERS 4       /* threads calling the key server */
 #define HYB_DEF_JSON_MAX    65536   /* largest JSON message */
 #define HYB_DEF_BACKOFF_MS  2000    /* longest pause between peer redials */
+#define HYB_DEF_PEER_BATCH  16      /* messages per signed peer frame (1 = no batching) */
 #define HYB_MAX_SOURCES     QKD_HYB_MAX_SOURCES
 #define HYB_OPEN_WAIT_MAX   256   /* responder OPEN_CONNECTs waiting for their announcement */
 #define HYB_QKD_CALL_MS     60000 /* longest blocking call a QKD worker makes */
@@ -44,6 +45,7 @@ struct hyb_settings {
     uint32_t max_streams, max_pending, window;
     uint32_t def_chunk, max_chunk, def_timeout_ms, def_ttl_s, max_ttl_s;
     uint32_t qkd_workers, json_max, backoff_ms;
+    uint32_t peer_batch;    /* 1..HYB_PM_BATCH_MAX messages under one signature */
     const char *test_fault; /* tests only: "badsig" or "replay" (once, on the first INIT) */
 };
 
@@ -170,7 +172,11 @@ struct hyb_xchg {
     size_t n;
     struct hyb_xsrc src[HYB_MAX_SOURCES];
     struct qkd_secbuf *key;
-    uint8_t tag_peer[HYB_PM_TAG_LEN];
+    uint8_t tag_peer[HYB_PM_TAG_LEN]; /* the tag expected from the peer */
+    /* early confirmation: the responder's REPLY carries its source set and tag_R over it */
+    bool reply_tagged;                 /* REPLY sent (responder) / received (initiator) a tag */
+    uint32_t reply_mask;               /* the source set that tag covers */
+    uint8_t tag_reply[HYB_PM_TAG_LEN]; /* initiator: tag_R from REPLY */
     struct hyb_xchg *prev, *next;
 };
 

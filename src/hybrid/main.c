@@ -101,6 +101,7 @@ int main(int argc, char **argv)
         .qkd_workers = HYB_DEF_QKD_WORKERS,
         .json_max = HYB_DEF_JSON_MAX,
         .backoff_ms = HYB_DEF_BACKOFF_MS,
+        .peer_batch = HYB_DEF_PEER_BATCH,
     };
     const struct qkd_opt opts[] = {
         {"config", "HYBRID_CONFIG", QKD_OPT_STR, &config, "node config file (JSON), required", 0,
@@ -146,6 +147,8 @@ int main(int argc, char **argv)
          16u * 1024 * 1024},
         {"peer-backoff-ms", "HYBRID_PEER_BACKOFF_MS", QKD_OPT_U32, &st->backoff_ms,
          "longest pause between peer redials", 100, 600000},
+        {"peer-batch", "HYBRID_PEER_BATCH", QKD_OPT_U32, &st->peer_batch,
+         "peer messages sent under one signature (1 = each signed alone)", 1, HYB_PM_BATCH_MAX},
         {"test-fault", "HYBRID_TEST_FAULT", QKD_OPT_STR, &st->test_fault,
          "TESTS ONLY: 'badsig' or 'replay' corrupts / repeats the first INIT sent", 0, 0},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},

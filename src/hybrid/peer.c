@@ -3,11 +3,13 @@
  * negotiate X25519MLKEM768 and the peer certificate's CN must be the configured peer name,
  * else the connection is refused and logged. Every message is signed and checked by
  * peer_msg.c; a bad signature, a replayed or out-of-sequence message is refused, logged and
- * the connection dropped (it is re-established). */
+ * the connection dropped (it is re-established). Messages queued in one event-loop pass leave
+ * together at its end: one as itself, several (up to --peer-batch) as one signed BATCH. */
 #include "hyb.h"
 
 #include "log.h"
 
+#include <openssl/crypto.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,13 @@
 #define PEER_GROUP          "X25519MLKEM768"
 #define PEER_BACKOFF_MIN_MS 100
 
+/* One message waiting for the end of the event-loop pass. */
+struct hyb_pout {
+    uint8_t type;
+    uint8_t *body;
+    size_t len;
+};
+
 struct hyb_pconn {
     struct hyb *h;
     struct qkd_conn *conn;
@@ -24,6 +33,9 @@ struct hyb_pconn {
     bool outbound, hello_rx;
     struct hyb_pm_session sess;
     char addr[QKD_HYB_CFG_ADDR_MAX];
+    struct hyb_pout *out; /* messages queued in this event-loop pass, sent by pc_flush */
+    size_t nout, out_cap;
+    uint64_t flush_timer; /* 0-ms timer: runs after this pass's events */
     struct hyb_pconn *prev, *next;
 };
 
@@ -42,7 +54,8 @@ struct hyb_peer *hyb_peer_by_name(struct hyb *h, const char *name_or_uuid)
     return NULL;
 }
 
-static int pc_send_frame(struct hyb_pconn *pc, uint8_t type, const uint8_t *body, size_t len)
+static int pc_send_frame(struct hyb_pconn *pc, uint8_t type, const uint8_t *body, size_t len,
+                         bool has_init)
 {
     struct hyb *h = pc->h;
     struct qkd_writer w;
@@ -57,28 +70,121 @@ static int pc_send_frame(struct hyb_pconn *pc, uint8_t type, const uint8_t *body
         return -1;
     }
     const char *fault = h->set.test_fault;
-    if (fault && !h->fault_done && type == HYB_PM_INIT) {
+    bool sent = false;
+    if (fault && !h->fault_done && has_init) {
         if (strcmp(fault, "badsig") == 0) {
             w.buf[w.len - 1] ^= 0x01; /* last signature byte */
             h->fault_done = true;
             log_warn("test fault: sending %s seq %llu with a corrupted signature",
                      hyb_pm_type_name(type), (unsigned long long)pc->sess.tx_seq);
         } else if (strcmp(fault, "replay") == 0) {
-            rc = qkd_conn_send(pc->conn, w.buf, w.len);
+            /* the copy right behind the original, in the same write: the receiver sees both
+             * in one pass, so nothing it answers to the original leaves before it drops */
+            uint8_t *two = malloc(2 * w.len);
+            if (two) {
+                memcpy(two, w.buf, w.len);
+                memcpy(two + w.len, w.buf, w.len);
+                rc = qkd_conn_send(pc->conn, two, 2 * w.len);
+                sent = true;
+                free(two);
+            }
             h->fault_done = true;
             log_warn("test fault: sending %s seq %llu twice", hyb_pm_type_name(type),
                      (unsigned long long)pc->sess.tx_seq);
         }
     }
-    if (rc == 0) rc = qkd_conn_send(pc->conn, w.buf, w.len);
+    if (rc == 0 && !sent) rc = qkd_conn_send(pc->conn, w.buf, w.len);
     qkd_writer_free(&w);
     return rc;
 }
 
+static void pc_out_clear(struct hyb_pconn *pc)
+{
+    for (size_t i = 0; i < pc->nout; i++)
+        OPENSSL_clear_free(pc->out[i].body, pc->out[i].len);
+    free(pc->out);
+    pc->out = NULL;
+    pc->nout = pc->out_cap = 0;
+}
+
+/* Sends out[first .. first + n): one message as itself, several as one BATCH. */
+static int pc_send_group(struct hyb_pconn *pc, size_t first, size_t n)
+{
+    const struct hyb_pout *o = &pc->out[first];
+    if (n == 1) return pc_send_frame(pc, o->type, o->body, o->len, o->type == HYB_PM_INIT);
+    static struct hyb_pm_batch b; /* ~1.5 KiB; one event loop thread */
+    bool has_init = false;
+    b.n = (uint8_t)n;
+    for (size_t i = 0; i < n; i++) {
+        b.m[i].type = o[i].type;
+        b.m[i].body = o[i].body;
+        b.m[i].len = (uint32_t)o[i].len;
+        has_init |= o[i].type == HYB_PM_INIT;
+    }
+    struct qkd_writer w;
+    qkd_writer_init(&w, HYB_PM_MAX_PAYLOAD);
+    int rc = hyb_pm_batch_encode(&b, &w);
+    if (rc == 0) rc = pc_send_frame(pc, HYB_PM_BATCH, w.buf, w.len, has_init);
+    qkd_writer_free(&w);
+    if (rc == 0) log_debug("peer %s: sent a BATCH of %zu messages", pc->addr, n);
+    return rc;
+}
+
+/* Sends everything queued in this pass, in order, at most --peer-batch messages (and
+ * HYB_PM_BATCH_BODY_MAX bytes) under one signature. */
+static int pc_flush(struct hyb_pconn *pc)
+{
+    int rc = 0;
+    size_t first = 0;
+    while (rc == 0 && first < pc->nout) {
+        size_t n = 1, bytes = 1 + hyb_pm_batch_entry_len(pc->out[first].len);
+        while (first + n < pc->nout && n < pc->h->set.peer_batch) {
+            size_t more = hyb_pm_batch_entry_len(pc->out[first + n].len);
+            if (bytes + more > HYB_PM_BATCH_BODY_MAX) break;
+            bytes += more;
+            n++;
+        }
+        rc = pc_send_group(pc, first, n);
+        first += n;
+    }
+    pc_out_clear(pc);
+    return rc;
+}
+
+static void flush_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct hyb_pconn *pc = arg;
+    pc->flush_timer = 0;
+    if (pc_flush(pc) != 0) {
+        log_warn("peer %s: cannot send queued messages; dropping the link", pc->addr);
+        qkd_conn_abort(pc->conn, "cannot send");
+    }
+}
+
+/* Queues one message; the pass's messages leave together at its end (flush_cb), so a message
+ * refused on this link in the same pass drops them with the link. */
 int hyb_peer_send(struct hyb_peer *p, uint8_t type, const uint8_t *body, size_t len)
 {
     if (!hyb_peer_up(p)) return -1;
-    return pc_send_frame(p->pc, type, body, len);
+    struct hyb_pconn *pc = p->pc;
+    if (type == HYB_PM_HELLO || type == HYB_PM_BATCH || len > HYB_PM_BATCH_BODY_MAX) return -1;
+    if (pc->nout == pc->out_cap) {
+        size_t cap = pc->out_cap ? 2 * pc->out_cap : 16;
+        struct hyb_pout *o = realloc(pc->out, cap * sizeof(*o));
+        if (!o) return -1;
+        pc->out = o;
+        pc->out_cap = cap;
+    }
+    uint8_t *copy = OPENSSL_malloc(len ? len : 1);
+    if (!copy) return -1;
+    if (len) memcpy(copy, body, len);
+    if (!pc->flush_timer) pc->flush_timer = qkd_loop_add_timer(p->h->loop, 0, flush_cb, pc);
+    if (!pc->flush_timer) {
+        OPENSSL_free(copy);
+        return -1;
+    }
+    pc->out[pc->nout++] = (struct hyb_pout){.type = type, .body = copy, .len = len};
+    return 0;
 }
 
 int hyb_peer_send_kex(struct hyb_peer *p, uint8_t type, const struct hyb_pm_kex *m)
@@ -152,7 +258,7 @@ static void pc_on_open(struct qkd_conn *c, void *arg)
     struct qkd_writer w;
     qkd_writer_init(&w, 1024);
     int rc = hyb_pm_hello_encode(&hello, &w);
-    if (rc == 0) rc = pc_send_frame(pc, HYB_PM_HELLO, w.buf, w.len);
+    if (rc == 0) rc = pc_send_frame(pc, HYB_PM_HELLO, w.buf, w.len, false);
     qkd_writer_free(&w);
     if (rc != 0) qkd_conn_close(c, "cannot send HELLO");
 }
@@ -169,6 +275,30 @@ static void peer_became_up(struct hyb_peer *p, struct hyb_pconn *pc)
     p->backoff_ms = PEER_BACKOFF_MIN_MS;
     log_info("peer link with %s (%s) up, group %s", p->cfg->name, pc->addr, PEER_GROUP);
     hyb_stream_peer_up(p);
+}
+
+/* One verified message (on its own or from a BATCH); -1 when it does not parse. */
+static int pc_dispatch(struct hyb_peer *p, uint8_t type, const uint8_t *body, size_t len)
+{
+    if (type == HYB_PM_ANNOUNCE) {
+        struct hyb_pm_announce a;
+        if (hyb_pm_announce_decode(body, len, &a) != 0) {
+            log_warn("peer %s: malformed ANNOUNCE; dropping the link", p->cfg->name);
+            return -1;
+        }
+        hyb_stream_on_announce(p, &a);
+        return 0;
+    }
+    struct hyb_pm_kex k;
+    if (type < HYB_PM_CLOSE || type > HYB_PM_CONFIRM || hyb_pm_kex_decode(body, len, &k) != 0) {
+        log_warn("peer %s: malformed %s; dropping the link", p->cfg->name, hyb_pm_type_name(type));
+        return -1;
+    }
+    if (type == HYB_PM_CLOSE)
+        hyb_stream_on_close(p, &k.ksid);
+    else
+        hyb_xchg_on_msg(p, type, &k);
+    return 0;
 }
 
 static int pc_on_frame(struct qkd_conn *c, const struct qkd_wire_hdr *hdr, const uint8_t *payload,
@@ -202,25 +332,16 @@ static int pc_on_frame(struct qkd_conn *c, const struct qkd_wire_hdr *hdr, const
         return 0;
     }
     if (p->pc != pc) return -1; /* a stale connection */
-    if (m.type == HYB_PM_ANNOUNCE) {
-        struct hyb_pm_announce a;
-        if (hyb_pm_announce_decode(m.body, m.body_len, &a) != 0) {
-            log_warn("peer %s: malformed ANNOUNCE; dropping the link", p->cfg->name);
-            return -1;
-        }
-        hyb_stream_on_announce(p, &a);
-        return 0;
-    }
-    struct hyb_pm_kex k;
-    if (hyb_pm_kex_decode(m.body, m.body_len, &k) != 0) {
-        log_warn("peer %s: malformed %s; dropping the link", p->cfg->name,
-                 hyb_pm_type_name(m.type));
+    if (m.type != HYB_PM_BATCH) return pc_dispatch(p, m.type, m.body, m.body_len);
+    static struct hyb_pm_batch b; /* ~1.5 KiB; one event loop thread */
+    if (hyb_pm_batch_decode(m.body, m.body_len, &b) != 0) {
+        log_warn("peer %s: malformed BATCH; dropping the link", p->cfg->name);
         return -1;
     }
-    if (m.type == HYB_PM_CLOSE)
-        hyb_stream_on_close(p, &k.ksid);
-    else
-        hyb_xchg_on_msg(p, m.type, &k);
+    for (uint8_t i = 0; i < b.n; i++) {
+        if (p->pc != pc) return -1;
+        if (pc_dispatch(p, b.m[i].type, b.m[i].body, b.m[i].len) != 0) return -1;
+    }
     return 0;
 }
 
@@ -244,6 +365,9 @@ static void pc_on_close(struct qkd_conn *c, const char *reason, void *arg)
     struct hyb_pconn *pc = arg;
     struct hyb_peer *p = pc->peer;
     pc_unlink(pc);
+    if (pc->flush_timer) qkd_loop_del_timer(pc->h->loop, pc->flush_timer);
+    pc->flush_timer = 0;
+    pc_out_clear(pc);
     if (p && pc->outbound) p->dialing = false;
     if (p && p->pc == pc) {
         p->pc = NULL;

@@ -18,8 +18,8 @@
 
 const char *hyb_pm_type_name(uint8_t type)
 {
-    static const char *const n[] = {"?",    "HELLO", "ANNOUNCE", "CLOSE",  "WANT",
-                                    "INIT", "REPLY", "RESULT",   "CONFIRM"};
+    static const char *const n[] = {"?",    "HELLO", "ANNOUNCE", "CLOSE",   "WANT",
+                                    "INIT", "REPLY", "RESULT",   "CONFIRM", "BATCH"};
     return type <= HYB_PM_TYPE_MAX ? n[type] : "?";
 }
 
@@ -290,4 +290,44 @@ int hyb_pm_kex_decode(const uint8_t *p, size_t len, struct hyb_pm_kex *m)
     m->has_tag = has_tag == 1;
     if (m->has_tag) qkd_read_bytes(&r, m->tag, HYB_PM_TAG_LEN);
     return r.failed || qkd_reader_left(&r) != 0 ? -1 : 0;
+}
+
+static bool pm_batch_type_ok(uint8_t type)
+{
+    return type >= HYB_PM_ANNOUNCE && type <= HYB_PM_CONFIRM;
+}
+
+size_t hyb_pm_batch_entry_len(size_t body_len)
+{
+    return 1 + 4 + body_len;
+}
+
+int hyb_pm_batch_encode(const struct hyb_pm_batch *b, struct qkd_writer *w)
+{
+    if (b->n < 2 || b->n > HYB_PM_BATCH_MAX) return -1;
+    int rc = qkd_write_u8(w, b->n);
+    for (uint8_t i = 0; i < b->n; i++) {
+        if (!pm_batch_type_ok(b->m[i].type)) return -1;
+        rc |= qkd_write_u8(w, b->m[i].type);
+        rc |= pm_lv(w, b->m[i].body, b->m[i].len);
+    }
+    return rc || w->failed ? -1 : 0;
+}
+
+int hyb_pm_batch_decode(const uint8_t *p, size_t len, struct hyb_pm_batch *b)
+{
+    struct qkd_reader r;
+    memset(b, 0, sizeof(*b));
+    qkd_reader_init(&r, p, len);
+    qkd_read_u8(&r, &b->n);
+    if (r.failed || b->n < 2 || b->n > HYB_PM_BATCH_MAX) return -1;
+    for (uint8_t i = 0; i < b->n; i++) {
+        struct hyb_pm_batch_msg *m = &b->m[i];
+        qkd_read_u8(&r, &m->type);
+        qkd_read_u32(&r, &m->len);
+        if (r.failed || !pm_batch_type_ok(m->type)) return -1;
+        m->body = m->len ? qkd_read_ptr(&r, m->len) : NULL;
+        if (r.failed) return -1;
+    }
+    return qkd_reader_left(&r) != 0 ? -1 : 0;
 }

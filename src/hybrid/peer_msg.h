@@ -38,8 +38,12 @@ enum hyb_pm_type {
     HYB_PM_REPLY = 6,    /* responder: per-source status, ciphertexts / shares */
     HYB_PM_RESULT = 7,   /* initiator: decision (status, source set) and its confirmation tag */
     HYB_PM_CONFIRM = 8,  /* responder: its confirmation tag (or failure) */
+    HYB_PM_BATCH = 9,    /* 2..HYB_PM_BATCH_MAX messages of types 2..8 under one signature */
 };
-#define HYB_PM_TYPE_MAX 8
+#define HYB_PM_TYPE_MAX  9
+#define HYB_PM_BATCH_MAX 64 /* messages per BATCH frame (sent and accepted) */
+/* Largest BATCH body a sender builds: the frame must hold it with seq, lengths and signature. */
+#define HYB_PM_BATCH_BODY_MAX (HYB_PM_MAX_PAYLOAD - 8 - 4 - 4 - HYB_PM_MAX_SIG)
 const char *hyb_pm_type_name(uint8_t type);
 
 /* Verifier results. */
@@ -126,5 +130,24 @@ struct hyb_pm_kex {
 };
 int hyb_pm_kex_encode(const struct hyb_pm_kex *m, struct qkd_writer *w);
 int hyb_pm_kex_decode(const uint8_t *p, size_t len, struct hyb_pm_kex *m);
+
+/* BATCH body: u8 n || n x (u8 type || lv(body)), 2 <= n <= HYB_PM_BATCH_MAX, each type one of
+ * ANNOUNCE .. CONFIRM (never HELLO or BATCH); the messages are used in order, as if each had
+ * come in its own frame. One message travels as itself, never as a batch of one. */
+struct hyb_pm_batch_msg {
+    uint8_t type;
+    const uint8_t *body;
+    uint32_t len;
+};
+struct hyb_pm_batch {
+    uint8_t n;
+    struct hyb_pm_batch_msg m[HYB_PM_BATCH_MAX];
+};
+/* Bytes one message adds to a BATCH body. */
+size_t hyb_pm_batch_entry_len(size_t body_len);
+int hyb_pm_batch_encode(const struct hyb_pm_batch *b, struct qkd_writer *w);
+/* Decodes and checks the whole batch (nothing is used unless all of it parses); bodies point
+ * into p. */
+int hyb_pm_batch_decode(const uint8_t *p, size_t len, struct hyb_pm_batch *b);
 
 #endif

@@ -202,6 +202,8 @@ static int derive(struct hyb_xchg *x, uint32_t mask, uint8_t tag_i[32], uint8_t 
         in[n].msg_len = src->msg_len;
         n++;
     }
+    qkd_secbuf_free(x->key); /* the responder may derive again over a smaller set */
+    x->key = NULL;
     struct qkd_comb_context ctx = {.ksid = s->ksid,
                                    .index = x->index,
                                    .initiator = initiator_uuid(s),
@@ -287,6 +289,17 @@ static void log_fail(struct hyb_xchg *x, uint32_t st, const char *why)
              st, why);
 }
 
+/* Key confirmed at this end: the key waits for (or goes to) the local application. */
+static void x_confirmed(struct hyb_xchg *x)
+{
+    del_timers(x);
+    for (size_t j = 0; j < x->n; j++)
+        xsrc_clear(&x->src[j]);
+    x->state = HYB_X_DONE;
+    stats_done(x, true);
+    deliver(x);
+}
+
 /* Initiator: fail the index at both ends. */
 static void i_fail(struct hyb_xchg *x, uint32_t st, const char *why)
 {
@@ -323,7 +336,14 @@ static void i_try_decide(struct hyb_xchg *x)
         return i_fail(x, QKD_STATUS_INSUFFICIENT_KEY, "combination failed");
     if (x->src_timer) qkd_loop_del_timer(s->h->loop, x->src_timer);
     x->src_timer = 0;
+    bool early = x->reply_tagged && x->reply_mask == mask;
+    if (early && CRYPTO_memcmp(x->tag_peer, x->tag_reply, HYB_PM_TAG_LEN) != 0) {
+        qkd_wipe(tag_i, sizeof(tag_i));
+        return i_fail(x, QKD_STATUS_INSUFFICIENT_KEY, "key confirmation tag mismatch");
+    }
     send_kex(s, HYB_PM_RESULT, x->index, 0, mask, tag_i);
+    qkd_wipe(tag_i, sizeof(tag_i));
+    if (early) return x_confirmed(x); /* REPLY's tag_R covered this very set: no CONFIRM */
     x->state = HYB_X_I_RESULT;
 }
 
@@ -355,17 +375,35 @@ static void r_maybe_reply(struct hyb_xchg *x)
     m.ksid = s->ksid;
     m.index = x->index;
     m.n = (uint8_t)x->n;
+    uint32_t mask = 0;
+    bool required_ok = true;
     for (size_t j = 0; j < x->n; j++) {
         m.item[j].status = x->src[j].st == HYB_SRC_OK ? 0 : x->src[j].fail_status;
         if (x->src[j].st == HYB_SRC_OK) {
             m.item[j].data = x->src[j].msg;
             m.item[j].len = (uint32_t)x->src[j].msg_len;
+            mask |= 1u << j;
+        } else if (s->req.sources[j].required) {
+            required_ok = false;
         }
     }
+    /* Early confirmation: K over every source that succeeded here and tag_R over it. The key
+     * is released here only after RESULT's tag_I; the initiator releases on this tag_R when
+     * it decides the same set. */
+    uint8_t tag_r[HYB_PM_TAG_LEN];
+    if (required_ok && mask != 0 && derive(x, mask, x->tag_peer, tag_r) == 0) {
+        m.mask = mask;
+        m.has_tag = true;
+        memcpy(m.tag, tag_r, HYB_PM_TAG_LEN);
+        x->reply_tagged = true;
+        x->reply_mask = mask;
+    }
+    qkd_wipe(tag_r, sizeof(tag_r));
     if (x->src_timer) qkd_loop_del_timer(s->h->loop, x->src_timer);
     x->src_timer = 0;
     x->state = HYB_X_R_REPLIED;
     hyb_peer_send_kex(s->peer, HYB_PM_REPLY, &m);
+    qkd_wipe(m.tag, sizeof(m.tag));
 }
 
 static void deadline_cb(struct qkd_loop *loop, uint64_t id, void *arg)
@@ -592,6 +630,11 @@ static void on_reply(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_
     }
     if (m->n != x->n) return i_fail(x, QKD_STATUS_INSUFFICIENT_KEY, "malformed REPLY");
     x->have_reply = true;
+    if (m->has_tag) {
+        x->reply_tagged = true;
+        x->reply_mask = m->mask;
+        memcpy(x->tag_reply, m->tag, HYB_PM_TAG_LEN);
+    }
     for (size_t j = 0; j < x->n; j++) {
         struct hyb_xsrc *xs = &x->src[j];
         const struct hyb_pm_item *it = &m->item[j];
@@ -642,7 +685,10 @@ static void on_result(struct hyb_peer *p, struct hyb_stream *s, const struct hyb
     }
     if (!why && (m->mask >> x->n) != 0) why = "source set out of range";
     uint8_t tag_i[32], tag_r[32];
-    if (!why && derive(x, m->mask, tag_i, tag_r) != 0) why = "combination failed";
+    /* the set REPLY's tag covered: K and the expected tag_I are already here, no CONFIRM */
+    bool early = x->reply_tagged && m->mask == x->reply_mask;
+    if (!why && early) memcpy(tag_i, x->tag_peer, sizeof(tag_i));
+    if (!why && !early && derive(x, m->mask, tag_i, tag_r) != 0) why = "combination failed";
     if (!why && CRYPTO_memcmp(tag_i, m->tag, 32) != 0) why = "key confirmation tag mismatch";
     if (why) {
         log_warn("peer %s: %s index %u: %s; failing the index at both ends", p->cfg->name,
@@ -651,13 +697,15 @@ static void on_result(struct hyb_peer *p, struct hyb_stream *s, const struct hyb
         stats_done(x, false);
         return hyb_xchg_free(x, QKD_STATUS_INSUFFICIENT_KEY);
     }
-    send_kex(s, HYB_PM_CONFIRM, m->index, 0, m->mask, tag_r);
-    del_timers(x);
-    for (size_t j = 0; j < x->n; j++)
-        xsrc_clear(&x->src[j]);
-    x->state = HYB_X_DONE;
-    stats_done(x, true);
-    deliver(x);
+    if (!early) {
+        log_debug("stream %s index %u: the initiator's source set differs from REPLY's; CONFIRM "
+                  "over its set",
+                  s->ksid_str, m->index);
+        send_kex(s, HYB_PM_CONFIRM, m->index, 0, m->mask, tag_r);
+    }
+    qkd_wipe(tag_r, sizeof(tag_r));
+    qkd_wipe(tag_i, sizeof(tag_i));
+    x_confirmed(x);
 }
 
 /* Initiator: CONFIRM. */
@@ -671,12 +719,7 @@ static void on_confirm(struct hyb_peer *p, struct hyb_stream *s, const struct hy
         stats_done(x, false);
         return hyb_xchg_free(x, QKD_STATUS_INSUFFICIENT_KEY);
     }
-    del_timers(x);
-    for (size_t j = 0; j < x->n; j++)
-        xsrc_clear(&x->src[j]);
-    x->state = HYB_X_DONE;
-    stats_done(x, true);
-    deliver(x);
+    x_confirmed(x);
 }
 
 /* Initiator: WANT (the responder's application asked first). */

@@ -7,7 +7,10 @@
  *     sequence number, bytes 9..16 the frame header (its length replaced by the real remaining
  *     size), the rest the payload. The session has no peer key, so the real verifier refuses
  *     every signature: the envelope parser, sequence and HELLO rules run on arbitrary bytes and
- *     the session must be left exactly as it was. */
+ *     the session must be left exactly as it was;
+ *   4 the BATCH body: one that decodes has 2..HYB_PM_BATCH_MAX messages of types ANNOUNCE ..
+ *     CONFIRM inside the input, re-encodes to the same bytes and decodes again the same; each
+ *     inner body then goes through its own decoder as the daemon does. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,7 +26,14 @@
 #define FUZZ_PM_MY_UUID   "a1a1a1a1-0000-4000-8000-000000000001"
 #define FUZZ_PM_PEER_UUID "b2b2b2b2-0000-4000-8000-000000000002"
 
-enum fuzz_pm_case { FUZZ_PM_HELLO = 0, FUZZ_PM_ANNOUNCE, FUZZ_PM_KEX, FUZZ_PM_OPEN, FUZZ_PM_CASES };
+enum fuzz_pm_case {
+    FUZZ_PM_HELLO = 0,
+    FUZZ_PM_ANNOUNCE,
+    FUZZ_PM_KEX,
+    FUZZ_PM_OPEN,
+    FUZZ_PM_BATCH,
+    FUZZ_PM_CASES
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -133,6 +143,33 @@ static void fuzz_pm_open(const uint8_t *p, size_t len)
                strcmp(s.my_uuid, FUZZ_PM_MY_UUID) == 0);
 }
 
+static void fuzz_pm_batch(const uint8_t *p, size_t len, struct qkd_writer *w)
+{
+    static struct hyb_pm_batch a, b; /* ~1.5 KiB each */
+    if (hyb_pm_batch_decode(p, len, &a) != 0) return;
+    FUZZ_CHECK(a.n >= 2 && a.n <= HYB_PM_BATCH_MAX);
+    for (uint8_t i = 0; i < a.n; i++) {
+        FUZZ_CHECK(a.m[i].type >= HYB_PM_ANNOUNCE && a.m[i].type <= HYB_PM_CONFIRM);
+        FUZZ_CHECK((a.m[i].len == 0) == (a.m[i].body == NULL));
+        FUZZ_CHECK(a.m[i].len == 0 || (a.m[i].body >= p && a.m[i].body + a.m[i].len <= p + len));
+    }
+    FUZZ_CHECK(hyb_pm_batch_encode(&a, w) == 0);
+    fuzz_pm_same(w, p, len);
+    FUZZ_CHECK(hyb_pm_batch_decode(w->buf, w->len, &b) == 0 && b.n == a.n);
+    for (uint8_t i = 0; i < a.n; i++)
+        FUZZ_CHECK(b.m[i].type == a.m[i].type && b.m[i].len == a.m[i].len &&
+                   (a.m[i].len == 0 || memcmp(b.m[i].body, a.m[i].body, a.m[i].len) == 0));
+    for (uint8_t i = 0; i < a.n; i++) {
+        struct qkd_writer iw;
+        qkd_writer_init(&iw, 2 * HYB_PM_MAX_PAYLOAD);
+        if (a.m[i].type == HYB_PM_ANNOUNCE)
+            fuzz_pm_announce(a.m[i].body, a.m[i].len, &iw);
+        else
+            fuzz_pm_kex(a.m[i].body, a.m[i].len, &iw);
+        qkd_writer_free(&iw);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size - 1 > 8 + QKD_WIRE_HDR_LEN + HYB_PM_MAX_PAYLOAD + 64) return 0;
@@ -149,6 +186,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case FUZZ_PM_KEX:
         fuzz_pm_kex(p, len, &w);
+        break;
+    case FUZZ_PM_BATCH:
+        fuzz_pm_batch(p, len, &w);
         break;
     default:
         fuzz_pm_open(p, len);

@@ -12,6 +12,10 @@ if(QKD_PYTHON3)
   qkd_integration_test(hybrid_matrix TIMEOUT 400 COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_matrix.py)
   qkd_integration_test(hybrid_qkd_faults TIMEOUT 240
     COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_qkd_faults.py)
+  qkd_integration_test(hybrid_qkd_faults_initiator TIMEOUT 240
+    COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_qkd_faults_initiator.py)
+  qkd_integration_test(hybrid_peer_batch TIMEOUT 180
+    COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_peer_batch.py)
   qkd_integration_test(hybrid_three_nodes TIMEOUT 240
     COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_three_nodes.py)
 endif()

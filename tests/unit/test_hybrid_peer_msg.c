@@ -1,6 +1,6 @@
 /* test_hybrid_peer_msg.c: the peer protocol's signed envelope and verifier (anti-replay, gaps,
  * HELLO rules, bad signatures, wrong keys, binding to the connection nonces and node
- * identities) and the body codecs with their limits. */
+ * identities) and the body codecs with their limits, BATCH included. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -302,13 +302,116 @@ static void test_announce_codec(void **state)
     qkd_writer_free(&w);
 }
 
+/* BATCH: several messages under one signature; 2..HYB_PM_BATCH_MAX, inner types 2..8 only. */
+static void test_batch_codec(void **state)
+{
+    (void)state;
+    static struct hyb_pm_batch b, d;
+    static const char *const bodies[] = {"result-7", "init-8", ""};
+    memset(&b, 0, sizeof(b));
+    b.n = 3;
+    b.m[0] = (struct hyb_pm_batch_msg){HYB_PM_RESULT, (const uint8_t *)bodies[0], 8};
+    b.m[1] = (struct hyb_pm_batch_msg){HYB_PM_INIT, (const uint8_t *)bodies[1], 6};
+    b.m[2] = (struct hyb_pm_batch_msg){HYB_PM_CLOSE, NULL, 0};
+    struct qkd_writer w;
+    qkd_writer_init(&w, 0);
+    assert_int_equal(hyb_pm_batch_encode(&b, &w), 0);
+    assert_int_equal(w.len, 1 + hyb_pm_batch_entry_len(8) + hyb_pm_batch_entry_len(6) +
+                                hyb_pm_batch_entry_len(0));
+    assert_int_equal(hyb_pm_batch_decode(w.buf, w.len, &d), 0);
+    assert_int_equal(d.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(d.m[i].type, b.m[i].type);
+        assert_int_equal(d.m[i].len, b.m[i].len);
+        if (d.m[i].len) assert_memory_equal(d.m[i].body, bodies[i], d.m[i].len);
+    }
+    /* truncated, trailing byte */
+    assert_int_equal(hyb_pm_batch_decode(w.buf, w.len - 1, &d), -1);
+    assert_int_equal(qkd_write_u8(&w, 0), 0);
+    assert_int_equal(hyb_pm_batch_decode(w.buf, w.len, &d), -1);
+    /* inner HELLO, BATCH or unknown types refused both ways */
+    static const uint8_t bad_types[] = {0, HYB_PM_HELLO, HYB_PM_BATCH, HYB_PM_TYPE_MAX + 1};
+    for (size_t t = 0; t < sizeof(bad_types); t++) {
+        b.m[1].type = bad_types[t];
+        qkd_writer_reset(&w);
+        assert_int_equal(hyb_pm_batch_encode(&b, &w), -1);
+        uint8_t raw[] = {2, HYB_PM_WANT, 0, 0, 0, 1, 'x', bad_types[t], 0, 0, 0, 0};
+        assert_int_equal(hyb_pm_batch_decode(raw, sizeof(raw), &d), -1);
+        raw[7] = HYB_PM_CONFIRM;
+        assert_int_equal(hyb_pm_batch_decode(raw, sizeof(raw), &d), 0);
+    }
+    b.m[1].type = HYB_PM_INIT;
+    /* count at its edges: 1 and HYB_PM_BATCH_MAX + 1 refused, 2 and HYB_PM_BATCH_MAX pass */
+    for (int i = 0; i < HYB_PM_BATCH_MAX; i++)
+        b.m[i] = (struct hyb_pm_batch_msg){HYB_PM_WANT, (const uint8_t *)"w", 1};
+    const unsigned counts[] = {1, 2, HYB_PM_BATCH_MAX, HYB_PM_BATCH_MAX + 1};
+    const int want[] = {-1, 0, 0, -1};
+    for (int k = 0; k < 4; k++) {
+        b.n = (uint8_t)counts[k];
+        qkd_writer_reset(&w);
+        assert_int_equal(hyb_pm_batch_encode(&b, &w), want[k]);
+        /* the same count written by hand */
+        qkd_writer_reset(&w);
+        qkd_write_u8(&w, (uint8_t)counts[k]);
+        for (unsigned i = 0; i < counts[k]; i++) {
+            qkd_write_u8(&w, HYB_PM_WANT);
+            qkd_write_u32(&w, 1);
+            qkd_write_u8(&w, 'w');
+        }
+        assert_int_equal(hyb_pm_batch_decode(w.buf, w.len, &d), want[k]);
+    }
+    qkd_writer_free(&w);
+}
+
+/* A BATCH travels in the ordinary envelope: one sequence number, one signature; replay and
+ * a bad signature are refused as for any message. */
+static void test_batch_envelope(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_up(&p);
+    static struct hyb_pm_batch b, d;
+    memset(&b, 0, sizeof(b));
+    b.n = 2;
+    b.m[0] = (struct hyb_pm_batch_msg){HYB_PM_RESULT, (const uint8_t *)"r", 1};
+    b.m[1] = (struct hyb_pm_batch_msg){HYB_PM_INIT, (const uint8_t *)"i", 1};
+    struct qkd_writer body, w;
+    qkd_writer_init(&body, 0);
+    qkd_writer_init(&w, 0);
+    assert_int_equal(hyb_pm_batch_encode(&b, &body), 0);
+    assert_int_equal(hyb_pm_seal(&p.a, HYB_PM_BATCH, body.buf, body.len, &w), 0);
+    struct frame f;
+    frame_from(&w, &f);
+    struct hyb_pm_msg m;
+    assert_int_equal(open_f(&p.b, &f, &m), HYB_PM_OK);
+    assert_int_equal(m.type, HYB_PM_BATCH);
+    assert_string_equal(hyb_pm_type_name(m.type), "BATCH");
+    assert_int_equal(hyb_pm_batch_decode(m.body, m.body_len, &d), 0);
+    assert_int_equal(d.n, 2);
+    assert_int_equal(d.m[1].type, HYB_PM_INIT);
+    assert_int_equal(open_f(&p.b, &f, &m), HYB_PM_ERR_REPLAY);
+    free(f.payload);
+    qkd_writer_reset(&w);
+    assert_int_equal(hyb_pm_seal(&p.a, HYB_PM_BATCH, body.buf, body.len, &w), 0);
+    w.buf[w.len - 1] ^= 1;
+    frame_from(&w, &f);
+    assert_int_equal(open_f(&p.b, &f, &m), HYB_PM_ERR_SIG);
+    free(f.payload);
+    /* a batch body fits one frame with the largest signature */
+    assert_true(HYB_PM_BATCH_BODY_MAX + 8 + 4 + 4 + HYB_PM_MAX_SIG <= HYB_PM_MAX_PAYLOAD);
+    qkd_writer_free(&body);
+    qkd_writer_free(&w);
+    pair_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_and_replay), cmocka_unit_test(test_gap_and_bad_signature),
         cmocka_unit_test(test_bound_to_connection),  cmocka_unit_test(test_hello_rules),
         cmocka_unit_test(test_malformed_envelope),   cmocka_unit_test(test_kex_codec),
-        cmocka_unit_test(test_announce_codec),
+        cmocka_unit_test(test_announce_codec),       cmocka_unit_test(test_batch_codec),
+        cmocka_unit_test(test_batch_envelope),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
