@@ -16,6 +16,7 @@ GEN=${GENERATE_CERTS:-/usr/local/share/qkd/generate_certs.sh}
 HYBRID_CONFIG=${HYBRID_CONFIG_SCRIPT:-/usr/local/share/qkd/hybrid-config.sh}
 HYBRID_NODES=${HYBRID_NODES-$NODES}   # nodes that get a qkd-hybrid config ("" = none)
 HYBRID_KME=${HYBRID_KME:-}            # NODE=HOST:PORT of each node's key server, comma-separated
+HYBRID_JSON=${HYBRID_JSON:-}          # NODE=HOST:PORT of each node's JSON listener ("" = none)
 MOUNT=${CERTS_MOUNT:-/certs}          # where runtime containers mount their node volume
 log() { printf '[INFO] certs: %s\n' "$*" >&2; }
 die() { printf '[ERROR] certs: %s\n' "$*" >&2; exit 1; }
@@ -66,6 +67,8 @@ if [ -n "$HYBRID_NODES" ] && [ -x "$HYBRID_CONFIG" ]; then
   hargs=(--out "$hy" --certs "$tree" --nodes "$HYBRID_NODES" --layout compose)
   IFS=',' read -r -a kmes <<<"$HYBRID_KME"
   for k in "${kmes[@]}"; do [ -n "$k" ] && hargs+=(--kme "$k"); done
+  IFS=',' read -r -a jsons <<<"$HYBRID_JSON"
+  for j in "${jsons[@]}"; do [ -n "$j" ] && hargs+=(--json "$j"); done
   "$HYBRID_CONFIG" "${hargs[@]}" >&2 || die "hybrid-config.sh failed"
   IFS=',' read -r -a hnodes <<<"$HYBRID_NODES"
   for node in "${hnodes[@]}"; do

@@ -4,7 +4,9 @@
 #                          CLOSE on the all-zero KSID with the node's application certificate
 #                          must come back with status 3 (unknown KSID: qkd-client exits 13).
 #                          It creates no stream, so it can run every few seconds forever.
-#   healthcheck.sh hybrid  the same probe against the node's hybrid daemon (port 25577).
+#   healthcheck.sh hybrid  the same probe against the node's hybrid daemon (port 25577); with
+#                          HEALTH_JSON=HOST:PORT also its JSON listener (CLOSE on the all-zero
+#                          KSID sent with qkd-json must come back with status 3).
 #   healthcheck.sh keygen  healthy when the node's shared-memory ring exists in /dev/shm.
 # Paths default to the compose layout (/certs/<node>/client.pem, /certs/ca.pem) and can be
 # overridden with HEALTH_CERT, HEALTH_KEY, HEALTH_CA, HEALTH_SERVER.
@@ -24,9 +26,19 @@ case "$what" in
     timeout 8 qkd-client --server "$server" --cert "$cert" --key "$key" --ca "$ca" \
       --timeout 5000 close --ksid 00000000-0000-0000-0000-000000000000 >/dev/null 2>&1
     rc=$?
-    if [ "$rc" -eq 13 ]; then exit 0; fi
-    echo "ETSI 004 CLOSE probe on $server: qkd-client exit $rc (want 13 = status 3)"
-    exit 1
+    if [ "$rc" -ne 13 ]; then
+      echo "ETSI 004 CLOSE probe on $server: qkd-client exit $rc (want 13 = status 3)"
+      exit 1
+    fi
+    if [ "$what" = hybrid ] && [ -n "${HEALTH_JSON:-}" ]; then
+      reply=$(timeout 8 qkd-json --server "$HEALTH_JSON" --timeout 5 \
+        '{"command": "CLOSE", "data": {"key_stream_id": "00000000-0000-0000-0000-000000000000"}}' 2>&1)
+      case "$reply" in
+        '{"status": 3'*) ;;
+        *) echo "JSON CLOSE probe on $HEALTH_JSON: '$reply' (want status 3)"; exit 1 ;;
+      esac
+    fi
+    exit 0
     ;;
   keygen)
     ring=${RING_NAME:?RING_NAME not set}
