@@ -150,4 +150,20 @@ else
 fi
 "$CLIENT" "${A[@]}" close --ksid "$KI" >/dev/null 2>&1 || true
 
+# --- progress bar: on a terminal only (script(1) gives the client a pseudo-terminal) ---
+if command -v script >/dev/null 2>&1; then
+    printf '%q ' "$CLIENT" "${A[@]}" flow --count 2000 --out "$T_DIR/tty.keys" >"$T_DIR/tty.cmd"
+    script -qec "bash $T_DIR/tty.cmd" /dev/null </dev/null >"$T_DIR/tty.out" 2>&1 || true
+    if tr '\r' '\n' <"$T_DIR/tty.out" | grep -F '2000/2000 keys' >/dev/null; then
+        ok "progress bar shown on a terminal"
+    else
+        fail "no progress bar on a terminal: $(head -c 300 "$T_DIR/tty.out")"
+    fi
+    "$CLIENT" "${A[@]}" flow --count 2000 --out "$T_DIR/pipe.keys" 2>"$T_DIR/pipe.err" | cat >/dev/null
+    [ ! -s "$T_DIR/pipe.err" ] && ok "no progress bar when not a terminal" ||
+        fail "stderr not empty when piped: $(head -c 300 "$T_DIR/pipe.err")"
+else
+    echo "skip: script(1) not installed; progress bar not checked"
+fi
+
 [ "$T_FAILS" -eq 0 ] && echo "client_cli: all checks passed"
