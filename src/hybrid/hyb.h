@@ -46,7 +46,8 @@ struct hyb_settings {
     uint32_t def_chunk, max_chunk, def_timeout_ms, def_ttl_s, max_ttl_s;
     uint32_t qkd_workers, json_max, backoff_ms;
     uint32_t peer_batch;    /* 1..HYB_PM_BATCH_MAX messages under one signature */
-    const char *test_fault; /* tests only: "badsig" or "replay" (once, on the first INIT) */
+    const char *test_fault; /* tests only, once: "badsig" or "replay" (first INIT), or
+                               "drop-optional" (an initiator drops an optional source) */
 };
 
 /* Where the time goes (milliseconds, summed; printed at exit and on SIGUSR1-free demand via

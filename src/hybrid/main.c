@@ -150,7 +150,9 @@ int main(int argc, char **argv)
         {"peer-batch", "HYBRID_PEER_BATCH", QKD_OPT_U32, &st->peer_batch,
          "peer messages sent under one signature (1 = each signed alone)", 1, HYB_PM_BATCH_MAX},
         {"test-fault", "HYBRID_TEST_FAULT", QKD_OPT_STR, &st->test_fault,
-         "TESTS ONLY: 'badsig' or 'replay' corrupts / repeats the first INIT sent", 0, 0},
+         "TESTS ONLY: 'badsig' or 'replay' corrupts / repeats the first INIT sent; "
+         "'drop-optional' makes an initiator drop one optional source once",
+         0, 0},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},
         {NULL, NULL, 0, NULL, NULL, 0, 0},
     };
@@ -164,8 +166,8 @@ int main(int argc, char **argv)
     if (st->def_chunk > st->max_chunk)
         fatalx("--default-chunk %u is above --max-chunk %u", st->def_chunk, st->max_chunk);
     if (st->test_fault && strcmp(st->test_fault, "badsig") != 0 &&
-        strcmp(st->test_fault, "replay") != 0)
-        fatalx("--test-fault: unknown fault '%s' (badsig, replay)", st->test_fault);
+        strcmp(st->test_fault, "replay") != 0 && strcmp(st->test_fault, "drop-optional") != 0)
+        fatalx("--test-fault: unknown fault '%s' (badsig, replay, drop-optional)", st->test_fault);
 
     char err[1024];
     h.json_fd = h.peer_fd = -1;

@@ -325,9 +325,24 @@ static void i_try_decide(struct hyb_xchg *x)
         }
     }
     if (!x->have_reply) return;
+    for (size_t j = 0; j < x->n; j++)
+        if (x->src[j].st == HYB_SRC_PENDING) return; /* our own QKD key is still coming */
+    const char *fault = s->h->set.test_fault;
+    if (fault && strcmp(fault, "drop-optional") == 0 && !s->h->fault_done) {
+        /* tests only: the first optional source that worked here is taken as failed, so the
+         * decided set is smaller than REPLY's and the RESULT -> CONFIRM path runs */
+        for (size_t j = 0; j < x->n; j++) {
+            if (!s->req.sources[j].required && x->src[j].st == HYB_SRC_OK) {
+                fail_src(&x->src[j], QKD_STATUS_INSUFFICIENT_KEY);
+                s->h->fault_done = true;
+                log_warn("test fault: stream %s index %u: optional source #%zu dropped here",
+                         s->ksid_str, x->index, j + 1);
+                break;
+            }
+        }
+    }
     uint32_t mask = 0;
     for (size_t j = 0; j < x->n; j++) {
-        if (x->src[j].st == HYB_SRC_PENDING) return; /* our own QKD key is still coming */
         if (x->src[j].st == HYB_SRC_OK) mask |= 1u << j;
     }
     if (mask == 0) return i_fail(x, QKD_STATUS_INSUFFICIENT_KEY, "no source produced a secret");

@@ -16,6 +16,8 @@ if(QKD_PYTHON3)
     COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_qkd_faults_initiator.py)
   qkd_integration_test(hybrid_peer_batch TIMEOUT 180
     COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_peer_batch.py)
+  qkd_integration_test(hybrid_confirm_path TIMEOUT 120
+    COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_confirm_path.py)
   qkd_integration_test(hybrid_three_nodes TIMEOUT 240
     COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_three_nodes.py)
 endif()
