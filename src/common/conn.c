@@ -519,6 +519,14 @@ static void conn_handshake(struct qkd_conn *c)
         return;
     }
     char why[160], reason[CONN_REASON_LEN];
+    if (c->server && BIO_number_read(SSL_get_rbio(c->ssl)) == 0) {
+        /* Connected and went away without sending a byte: a port probe or TCP health check,
+         * not a TLS failure worth a warning. */
+        snprintf(reason, sizeof(reason), "closed before the TLS handshake (port probe)");
+        log_debug("connection %s: %s", c->peer, reason);
+        conn_begin_close(c, reason, 0);
+        return;
+    }
     conn_ssl_error(c, r, e, why, sizeof(why));
     snprintf(reason, sizeof(reason), "TLS handshake failed: %s", why);
     log_warn("connection %s: %s", c->peer, reason);

@@ -310,7 +310,10 @@ static void kg_on_close(struct qkd_conn *c, const char *reason, void *arg)
     free(cs);
     if (c != kg->conn) {
         if (!opened && !kg->cfg.sender && kg->pending > 0) kg->pending--;
-        if (!opened) log_warn("link %s: %s", qkd_conn_peer_addr(c), reason);
+        /* The receiver's conn.c already warned about a failed handshake; the dialing sender
+         * hears of connect failures only here. */
+        if (!opened && kg->cfg.sender) log_warn("link %s: %s", qkd_conn_peer_addr(c), reason);
+        if (!opened && !kg->cfg.sender) log_debug("link %s: %s", qkd_conn_peer_addr(c), reason);
         if (kg->cfg.sender && kg->connecting) {
             kg->connecting = false;
             kg_sender_link_down(kg, false);

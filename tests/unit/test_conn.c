@@ -530,6 +530,28 @@ static void test_garbage_beside_good(void **state)
     close(fd);
 }
 
+static int probe_done(struct env *e)
+{
+    return e->nsrv >= 1 && e->srv[0].closed;
+}
+
+/* A TCP connect-and-close without a byte (a port probe, a TCP health check) is told apart
+ * from a failed handshake: a reason of its own (logged at DEBUG, not WARN). */
+static void test_port_probe(void **state)
+{
+    struct env *e = *state;
+    char addr[64], err[256];
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", e->port);
+    int fd = qkd_tcp_connect_nb(addr, err, sizeof(err));
+    assert_true(fd >= 0);
+    run_loop_once(e->loop, 20); /* connected and accepted */
+    close(fd);
+    assert_true(run_until(e, probe_done, 5000));
+    assert_int_equal(e->srv[0].opened, 0);
+    assert_non_null(strstr(e->srv[0].reason, "closed before the TLS handshake"));
+    assert_null(strstr(e->srv[0].reason, "TLS handshake failed"));
+}
+
 static void test_close_inside_on_frame(void **state)
 {
     struct env *e = *state;
@@ -836,6 +858,7 @@ int main(void)
         ENV_TEST(test_idle_half_frame),
         ENV_TEST(test_handshake_timeout),
         ENV_TEST(test_garbage_beside_good),
+        ENV_TEST(test_port_probe),
         ENV_TEST(test_close_inside_on_frame),
         ENV_TEST(test_abort_inside_on_frame),
         ENV_TEST(test_close_inside_on_open),
