@@ -52,6 +52,4 @@ int bench_open_close(const struct bench_load_cfg *cfg);
 /* Watches a ring for seconds without consuming; prints delivered bits/s vs the SKR. */
 int bench_ring(const char *name, uint32_t seconds);
 
-uint64_t bench_now_us(void);
-
 #endif

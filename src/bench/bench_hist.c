@@ -2,15 +2,6 @@
  * memory is fixed whatever the run length) and its quantiles. */
 #include "bench.h"
 
-#include <time.h>
-
-uint64_t bench_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static unsigned hist_bucket(uint64_t us)
 {
     if (us < BENCH_SUB) return (unsigned)us;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "evloop.h"
 #include "secbuf.h"
 
 enum bench_mode { BENCH_GETKEY, BENCH_OPEN_CLOSE };
@@ -32,7 +33,7 @@ static struct bench_shared bench_g;
 
 static bool bench_ticket(const struct bench_load_cfg *cfg)
 {
-    if (bench_now_us() >= bench_g.deadline_us) return false;
+    if (qkd_now_us() >= bench_g.deadline_us) return false;
     return atomic_fetch_add(&bench_g.issued, 1) < cfg->count;
 }
 
@@ -84,9 +85,9 @@ static void bench_run_getkey(struct bench_worker *w, struct qkd004_conn *c,
     while (bench_ticket(w->cfg)) {
         uint32_t at = idx++, mds = 0, st = 0;
         size_t klen = 0;
-        uint64_t t0 = bench_now_us();
+        uint64_t t0 = qkd_now_us();
         int rc = qkd004_get_key(c, ksid, &at, kb->data, kb->len, &klen, NULL, &mds, &st);
-        uint64_t t1 = bench_now_us();
+        uint64_t t1 = qkd_now_us();
         qkd_wipe(kb->data, kb->len);
         if (w->cfg->per_call_connection) qkd004_disconnect(c);
         if (rc != QKD004_OK) {
@@ -121,10 +122,10 @@ static void bench_run_open_close(struct bench_worker *w, struct qkd004_conn *c)
         struct qkd_ksid k;
         memset(&k, 0, sizeof k);
         uint32_t st = 0, cst = 0;
-        uint64_t t0 = bench_now_us();
+        uint64_t t0 = qkd_now_us();
         int rc = qkd004_open_connect(c, w->cfg->source, w->cfg->destination, &qos, &k, &st);
         if (rc == QKD004_OK && qkd_status_ok(st)) rc = qkd004_close(c, &k, &cst);
-        uint64_t t1 = bench_now_us();
+        uint64_t t1 = qkd_now_us();
         if (w->cfg->per_call_connection) qkd004_disconnect(c);
         if (rc != QKD004_OK) {
             w->res.transport_errors++;
@@ -218,7 +219,7 @@ static int bench_load(const struct bench_load_cfg *cfg, enum bench_mode mode)
         fprintf(stderr, "qkd-bench: cannot start %u threads\n", n);
         exit(1);
     }
-    bench_g.start_us = bench_now_us();
+    bench_g.start_us = qkd_now_us();
     bench_g.deadline_us = bench_g.start_us + (uint64_t)cfg->seconds * 1000000u;
     pthread_barrier_wait(&bench_g.start);
     struct bench_result total;
@@ -238,7 +239,7 @@ static int bench_load(const struct bench_load_cfg *cfg, enum bench_mode mode)
             failed |= ws[i].failed;
         }
     }
-    double secs = (double)(bench_now_us() - bench_g.start_us) / 1e6;
+    double secs = (double)(qkd_now_us() - bench_g.start_us) / 1e6;
     pthread_barrier_destroy(&bench_g.start);
     bench_print(mode == BENCH_GETKEY ? "getkey" : "open-close", cfg, &total, secs);
     free(ws);

@@ -6,11 +6,12 @@
 #include <time.h>
 
 #include "bench.h"
+#include "evloop.h"
 #include "ring.h"
 
 static void ring_sleep_until(uint64_t t_us)
 {
-    uint64_t now = bench_now_us();
+    uint64_t now = qkd_now_us();
     if (t_us <= now) return;
     uint64_t d = t_us - now;
     struct timespec ts = {(time_t)(d / 1000000u), (long)(d % 1000000u) * 1000L};
@@ -31,7 +32,7 @@ int bench_ring(const char *name, uint32_t seconds)
     struct qkd_ring_stats s0, s;
     qkd_ring_get_stats(r, &s0);
     uint64_t w0 = qkd_ring_write_offset(r), c0 = qkd_ring_consume_offset(r);
-    uint64_t start = bench_now_us(), wprev = w0, cprev = c0, dprev = s0.bytes_dropped;
+    uint64_t start = qkd_now_us(), wprev = w0, cprev = c0, dprev = s0.bytes_dropped;
     printf("qkd-bench ring %s: capacity %zu bytes, SKR %llu bits/s, link %s\n", name,
            qkd_ring_capacity(r), (unsigned long long)s0.skr_bps, s0.link_up ? "up" : "down");
     printf("%6s %14s %14s %14s %12s %8s %6s\n", "t(s)", "written b/s", "consumed b/s",
@@ -50,7 +51,7 @@ int bench_ring(const char *name, uint32_t seconds)
         cprev = c;
         dprev = s.bytes_dropped;
     }
-    double secs = (double)(bench_now_us() - start) / 1e6;
+    double secs = (double)(qkd_now_us() - start) / 1e6;
     qkd_ring_get_stats(r, &s);
     double wbps = 8.0 * (double)(wprev - w0) / secs;
     double cbps = 8.0 * (double)(cprev - c0) / secs;

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -17,6 +16,7 @@
 #include <openssl/evp.h>
 
 #include "cli.h"
+#include "evloop.h"
 
 #define CLI_OUT_BUF 65536
 
@@ -234,13 +234,6 @@ void cli_out_free(struct cli_out *o)
     free(o);
 }
 
-static uint64_t cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void cli_progress_start(struct cli_progress *p, uint64_t total)
 {
     p->total = total;
@@ -251,7 +244,7 @@ void cli_progress_start(struct cli_progress *p, uint64_t total)
 void cli_progress_update(struct cli_progress *p, uint64_t done)
 {
     if (!p->on) return;
-    uint64_t now = cli_now_ms();
+    uint64_t now = qkd_now_ms();
     if (done < p->total && now - p->last_ms < 100) return;
     p->last_ms = now;
     enum { W = 40 };

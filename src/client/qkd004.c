@@ -12,22 +12,16 @@
 
 #include <openssl/crypto.h>
 
+#include "evloop.h"
 #include "qkd004_int.h"
 #include "tls.h"
 #include "wire.h"
 
 #define QKD004_REQ_MAX (64u * 1024u + QKD_WIRE_HDR_LEN) /* largest request frame we build */
 
-uint64_t qkd004_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 uint64_t qkd004_deadline(uint32_t ms)
 {
-    return ms ? qkd004_now_ms() + ms : 0;
+    return ms ? qkd_now_ms() + ms : 0;
 }
 
 int qkd004_fail(struct qkd004_conn *c, int code, const char *fmt, ...)

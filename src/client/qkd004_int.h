@@ -37,7 +37,6 @@ struct qkd004_conn {
 };
 
 /* Monotonic clock in milliseconds. */
-QKD004_HIDDEN uint64_t qkd004_now_ms(void);
 /* Deadline ms from now (0 = none when ms is 0). */
 QKD004_HIDDEN uint64_t qkd004_deadline(uint32_t ms);
 

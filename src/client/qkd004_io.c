@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "evloop.h"
 #include "qkd004_int.h"
 
 /* Waits until fd is ready for events or the deadline passes. Returns 1 ready, 0 timed out,
@@ -28,7 +29,7 @@ static int io_wait(int fd, short events, uint64_t deadline)
     for (;;) {
         int tmo = -1;
         if (deadline) {
-            uint64_t now = qkd004_now_ms();
+            uint64_t now = qkd_now_ms();
             if (now >= deadline) return 0;
             uint64_t left = deadline - now;
             tmo = left > (uint64_t)INT32_MAX ? INT32_MAX : (int)left;

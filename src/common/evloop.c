@@ -63,11 +63,21 @@ struct qkd_loop {
     uint64_t next_id;
 };
 
-uint64_t qkd_now_ms(void)
+uint64_t qkd_now_ns(void)
 {
     struct timespec ts;
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t qkd_now_us(void)
+{
+    return qkd_now_ns() / 1000u;
+}
+
+uint64_t qkd_now_ms(void)
+{
+    return qkd_now_ns() / 1000000u;
 }
 
 uint64_t qkd_wall_ms(void)

@@ -32,7 +32,9 @@ void qkd_loop_stop(struct qkd_loop *loop);
 /* Stops the loop on SIGINT/SIGTERM (signalfd). */
 int qkd_loop_stop_on_signals(struct qkd_loop *loop);
 
-/* Monotonic clock in milliseconds. */
+/* The project's one clock: monotonic time in nanoseconds, microseconds, milliseconds. */
+uint64_t qkd_now_ns(void);
+uint64_t qkd_now_us(void);
 uint64_t qkd_now_ms(void);
 /* Wall clock (CLOCK_REALTIME) in milliseconds since the epoch. */
 uint64_t qkd_wall_ms(void);

@@ -248,6 +248,5 @@ void hyb_etsi_stop(struct hyb *h);
 void hyb_json_stop(struct hyb *h);
 
 /* Stats helper: milliseconds between two qkd_now_us() values. */
-uint64_t hyb_now_us(void);
 
 #endif

@@ -60,9 +60,9 @@ static int pc_send_frame(struct hyb_pconn *pc, uint8_t type, const uint8_t *body
     struct hyb *h = pc->h;
     struct qkd_writer w;
     qkd_writer_init(&w, HYB_PM_MAX_PAYLOAD + QKD_WIRE_HDR_LEN);
-    uint64_t t0 = hyb_now_us();
+    uint64_t t0 = qkd_now_us();
     int rc = hyb_pm_seal(&pc->sess, type, body, len, &w);
-    h->stats.ms_sign += (double)(hyb_now_us() - t0) / 1000.0;
+    h->stats.ms_sign += (double)(qkd_now_us() - t0) / 1000.0;
     h->stats.n_sign++;
     if (rc != 0) {
         log_error("peer %s: cannot sign a %s message", pc->addr, hyb_pm_type_name(type));
@@ -309,9 +309,9 @@ static int pc_on_frame(struct qkd_conn *c, const struct qkd_wire_hdr *hdr, const
     if (!pc->peer) return -1;
     struct hyb_pm_msg m;
     char err[200] = "";
-    uint64_t t0 = hyb_now_us();
+    uint64_t t0 = qkd_now_us();
     int rc = hyb_pm_open(&pc->sess, hdr, payload, &m, err, sizeof(err));
-    h->stats.ms_verify += (double)(hyb_now_us() - t0) / 1000.0;
+    h->stats.ms_verify += (double)(qkd_now_us() - t0) / 1000.0;
     h->stats.n_verify++;
     if (rc != HYB_PM_OK) {
         log_warn("peer %s (%s): %s refused: %s; dropping the link", pc->peer->cfg->name, pc->addr,

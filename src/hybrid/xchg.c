@@ -20,13 +20,6 @@
 
 #define CONFIRM_LABEL "QKD-HYBRID-v1 confirm"
 
-uint64_t hyb_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static const char *initiator_uuid(const struct hyb_stream *s)
 {
     return s->role == HYB_INITIATOR ? s->h->cfg->uuid : s->peer->cfg->uuid;
@@ -187,7 +180,7 @@ static int derive(struct hyb_xchg *x, uint32_t mask, uint8_t tag_i[32], uint8_t 
 {
     struct hyb_stream *s = x->s;
     struct hyb *h = s->h;
-    uint64_t t0 = hyb_now_us();
+    uint64_t t0 = qkd_now_us();
     struct qkd_comb_input in[HYB_MAX_SOURCES];
     size_t n = 0;
     for (size_t j = 0; j < x->n; j++) {
@@ -256,7 +249,7 @@ static int derive(struct hyb_xchg *x, uint32_t mask, uint8_t tag_i[32], uint8_t 
         rc = qkd_kdf_hmac_parts(kc, 32, pi, 2, tag_i) | qkd_kdf_hmac_parts(kc, 32, pr, 2, tag_r);
     }
     qkd_wipe(kc, sizeof(kc));
-    h->stats.ms_combine += (double)(hyb_now_us() - t0) / 1000.0;
+    h->stats.ms_combine += (double)(qkd_now_us() - t0) / 1000.0;
     if (rc != 0) {
         qkd_secbuf_free(x->key);
         x->key = NULL;
@@ -485,10 +478,10 @@ static void initiator_start(struct hyb_xchg *x)
             if (submit_qkd(x, j) != 0) fail_src(&x->src[j], QKD_STATUS_INSUFFICIENT_KEY);
             continue;
         }
-        uint64_t t0 = hyb_now_us();
+        uint64_t t0 = qkd_now_us();
         if (qkd_kem_initiate(src, &x->src[j].kem, &x->src[j].pub, &x->src[j].pub_len) != 0)
             fail_src(&x->src[j], QKD_STATUS_INSUFFICIENT_KEY);
-        h->stats.ms_kem += (double)(hyb_now_us() - t0) / 1000.0;
+        h->stats.ms_kem += (double)(qkd_now_us() - t0) / 1000.0;
     }
     arm_timers(x, hyb_stream_timeout(s));
     send_init(x);
@@ -614,7 +607,7 @@ static void on_init(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_p
         }
         memcpy(xs->pub, it->data, it->len);
         xs->pub_len = it->len;
-        uint64_t t0 = hyb_now_us();
+        uint64_t t0 = qkd_now_us();
         if (qkd_kem_respond(src, xs->pub, xs->pub_len, &xs->msg, &xs->msg_len, &xs->secret) == 0) {
             xs->st = HYB_SRC_OK;
         } else {
@@ -622,7 +615,7 @@ static void on_init(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_p
                      m->index, qkd_hyb_source_name(src));
             fail_src(xs, QKD_STATUS_INSUFFICIENT_KEY);
         }
-        h->stats.ms_kem += (double)(hyb_now_us() - t0) / 1000.0;
+        h->stats.ms_kem += (double)(qkd_now_us() - t0) / 1000.0;
     }
     uint64_t t = hyb_stream_timeout(s);
     arm_timers(x, 2 * t);
@@ -666,7 +659,7 @@ static void on_reply(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_
         }
         memcpy(xs->msg, it->data, it->len);
         xs->msg_len = it->len;
-        uint64_t t0 = hyb_now_us();
+        uint64_t t0 = qkd_now_us();
         if (qkd_kem_finish(xs->kem, xs->msg, xs->msg_len, &xs->secret) == 0) {
             xs->st = HYB_SRC_OK;
         } else {
@@ -674,7 +667,7 @@ static void on_reply(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_
                      qkd_hyb_source_name(src));
             fail_src(xs, QKD_STATUS_INSUFFICIENT_KEY);
         }
-        h->stats.ms_kem += (double)(hyb_now_us() - t0) / 1000.0;
+        h->stats.ms_kem += (double)(qkd_now_us() - t0) / 1000.0;
         qkd_kem_initiator_free(xs->kem);
         xs->kem = NULL;
     }

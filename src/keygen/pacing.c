@@ -1,15 +1,6 @@
 /* pacing.c: token bucket of the keygen sender (pacing.h). */
 #include "pacing.h"
 
-#include <time.h>
-
-uint64_t kg_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void kg_pacer_init(struct kg_pacer *p, uint64_t skr_bps, size_t block_bytes, uint64_t now_ns)
 {
     p->rate = (double)skr_bps / 8.0;

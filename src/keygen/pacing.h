@@ -30,7 +30,5 @@ void kg_pacer_restart(struct kg_pacer *p, uint64_t now_ns);
 void kg_pacer_refill(struct kg_pacer *p, uint64_t now_ns);
 /* Takes one block's worth if available: returns its size, or 0 when the bucket holds less. */
 size_t kg_pacer_take(struct kg_pacer *p);
-/* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t kg_mono_ns(void);
 
 #endif

@@ -96,7 +96,7 @@ static void kg_outage_set(struct kg *kg, bool on)
     } else {
         /* Start the bucket afresh: no burst for the time spent down. The stream goes on at
          * the same offset. */
-        kg_pacer_restart(&kg->pacer, kg_mono_ns());
+        kg_pacer_restart(&kg->pacer, qkd_now_ns());
         log_info("outage over: link up, distilling again from stream offset %" PRIu64,
                  kg->synced ? kg->next_off : qkd_ring_write_offset(kg->ring));
     }
@@ -110,7 +110,7 @@ static void kg_outage_cb(struct qkd_loop *loop, uint64_t id, void *arg)
 {
     struct kg *kg = arg;
     kg->outage_timer = 0;
-    uint64_t elapsed = (kg_mono_ns() - kg->start_ns) / 1000000u;
+    uint64_t elapsed = (qkd_now_ns() - kg->start_ns) / 1000000u;
     kg_outage_set(kg, kg_outage_active(&kg->cfg.outage, elapsed));
     uint64_t next = kg_outage_next_change(&kg->cfg.outage, elapsed);
     if (next > 0) kg->outage_timer = qkd_loop_add_timer(loop, next, kg_outage_cb, kg);
@@ -121,7 +121,7 @@ int kg_sender_start(struct kg *kg)
     kg->q = calloc(kg->cfg.max_inflight, sizeof(*kg->q));
     if (kg->q == NULL) return -1;
     kg->backoff_ms = KG_BACKOFF_MIN_MS;
-    kg->start_ns = kg_mono_ns();
+    kg->start_ns = qkd_now_ns();
     kg->link_skr_bps = kg->cfg.skr_bps;
     kg->skr_current_bps = kg_qber_skr(kg->cfg.skr_bps, kg->cfg.qber_pct);
     /* The bucket needs a positive rate; at 0 the tick distils nothing. */
@@ -177,7 +177,7 @@ void kg_sender_link_up(struct kg *kg, uint64_t offset)
 {
     kg->backoff_ms = KG_BACKOFF_MIN_MS;
     kg->next_off = offset;
-    kg_pacer_restart(&kg->pacer, kg_mono_ns());
+    kg_pacer_restart(&kg->pacer, qkd_now_ns());
     if (kg->tick_timer == 0)
         kg->tick_timer = qkd_loop_add_timer(kg->loop, KG_PACE_TICK_MS, kg_tick_cb, kg);
 }
@@ -252,7 +252,7 @@ static void kg_tick_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     if (kg->conn == NULL || !kg->synced) return;
     /* In an outage, or at a QBER that leaves no key, nothing is distilled. */
     bool distil = !kg->outage && kg->skr_current_bps > 0;
-    if (distil) kg_pacer_refill(&kg->pacer, kg_mono_ns());
+    if (distil) kg_pacer_refill(&kg->pacer, qkd_now_ns());
     while (distil && kg->q_len < kg->cfg.max_inflight) {
         size_t len = kg_pacer_take(&kg->pacer);
         if (len == 0) break;

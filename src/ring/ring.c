@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "evloop.h"
 #include "log.h"
 #include "ring_layout.h"
 #include "secbuf.h"
@@ -69,13 +70,6 @@ const char *qkd_ring_err_str(int err)
     default:
         return "unknown ring error";
     }
-}
-
-static uint64_t ring_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static void ring_sleep_ms(unsigned ms)
@@ -155,7 +149,7 @@ static int ring_create(struct qkd_ring *r, int fd, uint64_t capacity)
     h->ts_off = ts_off;
     h->data_off = data_off;
     h->total_bytes = total;
-    h->created_ms = ring_wall_ms();
+    h->created_ms = qkd_wall_ms();
     atomic_store_explicit(&h->write_off, 0, memory_order_relaxed);
     atomic_store_explicit(&h->consume_off, 0, memory_order_relaxed);
     atomic_store_explicit(&h->magic, QKD_RING_MAGIC, memory_order_release);
@@ -534,7 +528,7 @@ void qkd_ring_set_link(struct qkd_ring *r, bool up, uint64_t skr_bps)
     uint64_t was = atomic_exchange_explicit(&r->hdr->link_up, up ? 1 : 0, memory_order_relaxed);
     atomic_store_explicit(&r->hdr->skr_bps, skr_bps, memory_order_relaxed);
     if (was != (up ? 1u : 0u))
-        atomic_store_explicit(&r->hdr->link_changed_ms, ring_wall_ms(), memory_order_relaxed);
+        atomic_store_explicit(&r->hdr->link_changed_ms, qkd_wall_ms(), memory_order_relaxed);
     qkd_ring_heartbeat(r);
 }
 
@@ -551,5 +545,5 @@ void qkd_ring_count_dropped_n(struct qkd_ring *r, uint64_t blocks, uint64_t byte
 
 void qkd_ring_heartbeat(struct qkd_ring *r)
 {
-    atomic_store_explicit(&r->hdr->heartbeat_ms, ring_wall_ms(), memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->heartbeat_ms, qkd_wall_ms(), memory_order_relaxed);
 }
