@@ -12,6 +12,7 @@
 
 #include <openssl/crypto.h>
 
+#include "conn.h"
 #include "evloop.h"
 #include "qkd004_int.h"
 #include "tls.h"
@@ -35,29 +36,11 @@ int qkd004_fail(struct qkd004_conn *c, int code, const char *fmt, ...)
 
 int qkd004_split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
 {
-    if (!addr || !*addr) return -1;
-    const char *colon, *hs, *he;
-    if (addr[0] == '[') {
-        he = strchr(addr, ']');
-        if (!he || he[1] != ':') return -1;
-        hs = addr + 1;
-        colon = he + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (!colon || strchr(addr, ':') != colon) return -1;
-        hs = addr;
-        he = colon;
-    }
-    size_t hl = (size_t)(he - hs), pl = strlen(colon + 1);
-    if (hl == 0 || hl >= hostlen || pl == 0 || pl >= portlen) return -1;
-    for (const char *p = colon + 1; *p; p++)
-        if (*p < '0' || *p > '9') return -1;
-    long pv = strtol(colon + 1, NULL, 10);
-    if (pv < 1 || pv > 65535) return -1;
-    memcpy(host, hs, hl);
-    host[hl] = '\0';
-    memcpy(port, colon + 1, pl + 1);
-    return 0;
+    unsigned p;
+    if (qkd_addr_split(addr, host, hostlen, &p, NULL, 0) != 0 || host[0] == '\0' || p == 0)
+        return -1;
+    int n = snprintf(port, portlen, "%u", p);
+    return n > 0 && (size_t)n < portlen ? 0 : -1;
 }
 
 const char *qkd004_strerror(int err)

@@ -75,6 +75,11 @@ SSL *qkd_conn_ssl(struct qkd_conn *c);
 const char *qkd_conn_peer_addr(struct qkd_conn *c); /* "ip:port" */
 void qkd_conn_set_arg(struct qkd_conn *c, void *arg);
 
+/* The project's one address parser: splits "host:port" or "[v6]:port" into host (brackets
+ * removed; may be empty) and port (0..65535). Returns 0, or -1 with the reason in err (err may
+ * be NULL). Callers add their own rules (host required, port 0 refused, ...). */
+int qkd_addr_split(const char *addr, char *host, size_t hostlen, unsigned *port, char *err,
+                   size_t errlen);
 /* Sockets. addr is "host:port" (host may be a name, IPv4 or [IPv6]). Return fd or -1 with
  * err filled. */
 int qkd_tcp_listen(const char *addr, int backlog, char *err, size_t errlen);

@@ -18,10 +18,14 @@ static void sock_set_nodelay(int fd)
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-/* Splits "host:port" / "[v6]:port" into host (may be empty) and a numeric port. */
-static int sock_split(const char *addr, char *host, size_t hostlen, char *port, size_t portlen,
-                      char *err, size_t errlen)
+int qkd_addr_split(const char *addr, char *host, size_t hostlen, unsigned *port, char *err,
+                   size_t errlen)
 {
+    char scratch[1];
+    if (err == NULL || errlen == 0) {
+        err = scratch;
+        errlen = sizeof(scratch);
+    }
     const char *h, *he, *p;
     if (addr == NULL || addr[0] == '\0') {
         snprintf(err, errlen, "empty address");
@@ -53,14 +57,13 @@ static int sock_split(const char *addr, char *host, size_t hostlen, char *port, 
         snprintf(err, errlen, "bad port in address %s", addr);
         return -1;
     }
-    if (hl >= hostlen || pl >= portlen) {
+    if (hl >= hostlen) {
         snprintf(err, errlen, "address too long: %s", addr);
         return -1;
     }
     memcpy(host, h, hl);
     host[hl] = '\0';
-    memcpy(port, p, pl);
-    port[pl] = '\0';
+    *port = (unsigned)atol(p);
     return 0;
 }
 
@@ -68,7 +71,9 @@ static int sock_resolve(const char *addr, int passive, struct addrinfo **res, ch
                         size_t errlen)
 {
     char host[256], port[8];
-    if (sock_split(addr, host, sizeof(host), port, sizeof(port), err, errlen) != 0) return -1;
+    unsigned portnum;
+    if (qkd_addr_split(addr, host, sizeof(host), &portnum, err, errlen) != 0) return -1;
+    snprintf(port, sizeof(port), "%u", portnum);
     struct addrinfo hints;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;

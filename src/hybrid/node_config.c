@@ -1,6 +1,8 @@
 /* node_config.c: loading and checking a node's JSON configuration (cJSON). */
 #include "node_config.h"
 
+#include "conn.h"
+
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -40,33 +42,12 @@ static int cfg_fail(struct cfg_ctx *x, const char *field, const char *fmt, ...)
 int qkd_hyb_split_hostport(const char *s, char *host, size_t hostlen, unsigned *port,
                            unsigned port_min)
 {
-    const char *colon, *h = s;
-    size_t hl;
-    char *end;
-    unsigned long v;
-
-    if (s == NULL || *s == '\0') return -1;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':') return -1;
-        h = s + 1;
-        hl = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL) return -1;
-        hl = (size_t)(colon - s);
-    }
-    if (hl == 0 || hl >= hostlen) return -1;
-    for (size_t i = 0; i < hl; i++)
-        if (!(isalnum((unsigned char)h[i]) || strchr("-._:", h[i]) != NULL)) return -1;
-    if (!isdigit((unsigned char)colon[1])) return -1;
-    errno = 0;
-    v = strtoul(colon + 1, &end, 10);
-    if (errno != 0 || *end != '\0' || v > 65535 || v < port_min) return -1;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (unsigned)v;
+    unsigned v;
+    if (qkd_addr_split(s, host, hostlen, &v, NULL, 0) != 0 || host[0] == '\0' || v < port_min)
+        return -1;
+    for (const char *c = host; *c; c++)
+        if (!(isalnum((unsigned char)*c) || strchr("-._:", *c) != NULL)) return -1;
+    *port = v;
     return 0;
 }
 
