@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "bytes.h"
 #include "cli.h"
 #include "evloop.h"
 
@@ -155,16 +156,11 @@ static size_t cli_text_len(enum cli_format fmt, size_t len)
 
 static void cli_text(enum cli_format fmt, const uint8_t *key, size_t len, char *dst)
 {
-    static const char hexd[] = "0123456789abcdef";
     if (fmt == CLI_FMT_BASE64) {
         EVP_EncodeBlock((unsigned char *)dst, key, (int)len);
         return;
     }
-    for (size_t i = 0; i < len; i++) {
-        dst[2 * i] = hexd[key[i] >> 4];
-        dst[2 * i + 1] = hexd[key[i] & 15];
-    }
-    dst[2 * len] = '\0';
+    qkd_hex(key, len, dst);
 }
 
 int cli_out_key(struct cli_out *o, uint32_t index, const uint8_t *key, size_t len,

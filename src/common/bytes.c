@@ -222,3 +222,13 @@ int qkd_write_u32_at(struct qkd_writer *w, size_t off, uint32_t v)
     qkd_put_u32(w->buf + off, v);
     return 0;
 }
+
+void qkd_hex(const uint8_t *p, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[p[i] >> 4];
+        out[2 * i + 1] = digits[p[i] & 0x0f];
+    }
+    out[2 * len] = '\0';
+}

@@ -49,6 +49,9 @@ int qkd_write_zeros(struct qkd_writer *w, size_t n);
 /* Overwrites 4 bytes at offset off (already written) with v. */
 int qkd_write_u32_at(struct qkd_writer *w, size_t off, uint32_t v);
 
+/* Lower-case hex of len bytes into out (2 * len + 1 bytes, NUL-terminated). */
+void qkd_hex(const uint8_t *p, size_t len, char *out);
+
 uint32_t qkd_get_u32(const uint8_t *p);
 void qkd_put_u32(uint8_t *p, uint32_t v);
 

@@ -1,5 +1,6 @@
 /* log.c: stderr logging, one write(2) per "[LEVEL] prefix: message" line so that lines of
  * concurrent processes never interleave; OpenSSL error draining; key fingerprints. */
+#include "bytes.h"
 #include "log.h"
 
 #include <errno.h>
@@ -134,7 +135,6 @@ void qkd_log_openssl(const char *what)
 
 void qkd_fingerprint(const uint8_t *data, size_t len, char out[9])
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 4) {
@@ -142,10 +142,6 @@ void qkd_fingerprint(const uint8_t *data, size_t len, char out[9])
         memcpy(out, "????????", 9);
         return;
     }
-    for (int i = 0; i < 4; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0xf];
-    }
-    out[8] = '\0';
+    qkd_hex(md, 4, out);
     OPENSSL_cleanse(md, sizeof(md));
 }

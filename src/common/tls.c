@@ -3,6 +3,8 @@
  * session resumption or renegotiation, and reports the verified peer's identity. */
 #include "tls.h"
 
+#include "bytes.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -221,7 +223,6 @@ int qkd_tls_peer_name(SSL *ssl, char *out, size_t outlen)
 
 int qkd_tls_peer_id(SSL *ssl, char *out, size_t outlen)
 {
-    static const char hex[] = "0123456789abcdef";
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
 
@@ -235,11 +236,7 @@ int qkd_tls_peer_id(SSL *ssl, char *out, size_t outlen)
     }
     if (outlen < 7 + 2 * (size_t)mdlen + 1) return -1;
     memcpy(out, "sha256:", 7);
-    for (unsigned int i = 0; i < mdlen; i++) {
-        out[7 + 2 * i] = hex[md[i] >> 4];
-        out[7 + 2 * i + 1] = hex[md[i] & 0x0f];
-    }
-    out[7 + 2 * mdlen] = '\0';
+    qkd_hex(md, mdlen, out + 7);
     return 0;
 }
 

@@ -181,6 +181,19 @@ static void test_writer_reset_wipes(void **state)
     qkd_writer_free(&w);
 }
 
+static void test_hex(void **state)
+{
+    (void)state;
+    static const uint8_t b[] = {0x00, 0x0f, 0xa5, 0xff};
+    char out[9];
+    memset(out, 'x', sizeof(out));
+    qkd_hex(b, sizeof(b), out);
+    assert_string_equal(out, "000fa5ff");
+    char empty[1] = {'x'};
+    qkd_hex(b, 0, empty);
+    assert_int_equal(empty[0], '\0');
+}
+
 static void test_put_get(void **state)
 {
     (void)state;
@@ -203,6 +216,7 @@ int main(void)
         cmocka_unit_test(test_writer_growth),
         cmocka_unit_test(test_writer_max),
         cmocka_unit_test(test_writer_reset_wipes),
+        cmocka_unit_test(test_hex),
         cmocka_unit_test(test_put_get),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
