@@ -368,7 +368,7 @@ static int cli_get_range(struct qkd004_conn *c, struct cli_out *o, const struct 
     cli_progress_start(&pg, a->count);
     int ex = CLI_EXIT_OK;
     *fetched = 0;
-    for (uint32_t i = 0; i < a->count && !cli_interrupted; i++) {
+    for (uint32_t i = 0; i < a->count && !cli_interrupted;) {
         uint32_t idx = a->index + i, mdsz = a->metadata_size, st = 0;
         size_t klen = 0;
         int rc = qkd004_get_key(c, ksid, &idx, kb->data, kb->len, &klen, md, &mdsz, &st);
@@ -385,8 +385,7 @@ static int cli_get_range(struct qkd004_conn *c, struct cli_out *o, const struct 
                 break;
             }
             if (j == 1) {
-                i--; /* retry this index, now attached */
-                continue;
+                continue; /* the same index again, now attached */
             }
         }
         may_join = false;
@@ -413,6 +412,7 @@ static int cli_get_range(struct qkd004_conn *c, struct cli_out *o, const struct 
             break;
         }
         (*fetched)++;
+        i++;
         cli_progress_update(&pg, *fetched);
     }
     cli_progress_end(&pg);
