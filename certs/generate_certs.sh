@@ -19,7 +19,7 @@ usage: generate_certs.sh [--out DIR] [--algo ecdsa|mldsa65] [--nodes alice,bob[,
 Writes DIR/ca.pem, DIR/ca.key, DIR/<node>/node.pem|node.key (CN=<node>, serverAuth+clientAuth),
 DIR/<node>/client.pem|client.key (CN=<node>-app, clientAuth), DIR/clients/<name>.pem|.key.
 Existing files are never overwritten. Private keys are mode 0600. Certificates are valid for
-10 years. The openssl binary is $OPENSSL, else /opt/qkd/openssl/bin/openssl, else openssl.
+10 years. The openssl binary is $OPENSSL, else $QKD_DEPS_ROOT/openssl/bin/openssl (default /opt/qkd), else openssl.
 EOF
 }
 
@@ -85,8 +85,8 @@ done
 # The openssl binary.
 if [ -n "${OPENSSL:-}" ]; then
     ossl=$OPENSSL
-elif [ -x /opt/qkd/openssl/bin/openssl ]; then
-    ossl=/opt/qkd/openssl/bin/openssl
+elif [ -x "${QKD_DEPS_ROOT:-/opt/qkd}/openssl/bin/openssl" ]; then
+    ossl=${QKD_DEPS_ROOT:-/opt/qkd}/openssl/bin/openssl
 else
     ossl=openssl
 fi

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # bootstrap-deps.sh: install the build and test dependencies of the QKD node (Debian/Ubuntu).
 # Where the system OpenSSL is older than 3.5, build OpenSSL 3.5 from Debian 13's source
-# package into a cached prefix (QKD_OPENSSL_PREFIX, default /opt/qkd/openssl-<version>) with
-# a stable symlink /opt/qkd/openssl that CMake finds by itself. Idempotent: fast when
-# nothing is missing.
+# package into a cached prefix keyed by the Debian version built
+# ($QKD_DEPS_ROOT/openssl-<version>, QKD_DEPS_ROOT default /opt/qkd) with a stable symlink
+# $QKD_DEPS_ROOT/openssl that CMake finds by itself. The source is fetched by
+# scripts/lib/debsrc.sh: the newest listed version whose files the archive really has.
+# Idempotent: a machine with a working prefix never downloads again.
 set -euo pipefail
 
 SUDO=""
@@ -42,52 +44,53 @@ if [ -n "$clang_major" ] && ! dpkg-query -W -f='${Status}' "libclang-rt-$clang_m
 fi
 
 # --- OpenSSL >= 3.5 -------------------------------------------------------------------
-ossl_ok() { # $1 = openssl binary; true when it reports version 3.5.0 or newer
-  local v
-  v=$("$1" version 2>/dev/null | awk '{print $2}')
-  [ -n "$v" ] && [ "$(printf '3.5.0\n%s\n' "$v" | sort -V | head -n 1)" = "3.5.0" ]
+. "$(dirname "$0")/lib/debsrc.sh"
+
+ossl_version() { # $1 = prefix; prints its OpenSSL version when that build runs
+  LD_LIBRARY_PATH="$1/lib" "$1/bin/openssl" version 2>/dev/null | awk '{print $2}'
+}
+ossl_ok() { # $1 = version string; true when 3.5.0 or newer
+  [ -n "$1" ] && [ "$(printf '3.5.0\n%s\n' "$1" | sort -V | head -n 1)" = "3.5.0" ]
+}
+prefix_ok() { # $1 = prefix: complete (marker written after install) and runs as >= 3.5
+  [ -f "$1/.qkd-built" ] && [ -x "$1/bin/openssl" ] && ossl_ok "$(ossl_version "$1")"
 }
 
-if ossl_ok "$(command -v openssl || echo /nonexistent)"; then
+if ossl_ok "$(openssl version 2>/dev/null | awk '{print $2}')"; then
   log "system OpenSSL is >= 3.5; no local build needed"
   exit 0
 fi
-if [ -x "$QKD_DEPS_ROOT/openssl/bin/openssl" ] && \
-   LD_LIBRARY_PATH="$QKD_DEPS_ROOT/openssl/lib" ossl_ok "$QKD_DEPS_ROOT/openssl/bin/openssl"; then
-  log "OpenSSL $(LD_LIBRARY_PATH=$QKD_DEPS_ROOT/openssl/lib $QKD_DEPS_ROOT/openssl/bin/openssl version | awk '{print $2}') already at $QKD_DEPS_ROOT/openssl"
+if prefix_ok "$QKD_DEPS_ROOT/openssl"; then
+  log "OpenSSL $(ossl_version "$QKD_DEPS_ROOT/openssl") ($(cat "$QKD_DEPS_ROOT/openssl/.qkd-built")) already at $QKD_DEPS_ROOT/openssl"
   exit 0
 fi
+# A complete prefix of any version already built here: link it, download nothing.
+for p in $(ls -d "$QKD_DEPS_ROOT"/openssl-* 2>/dev/null | sort -rV); do
+  if prefix_ok "$p"; then
+    $SUDO ln -sfn "$p" "$QKD_DEPS_ROOT/openssl"
+    log "OpenSSL $(ossl_version "$p") found at $p; linked $QKD_DEPS_ROOT/openssl"
+    exit 0
+  fi
+done
 
 log "system OpenSSL is older than 3.5: building 3.5 from Debian 13 (trixie) source"
-SRC_LIST=/etc/apt/sources.list.d/qkd-trixie-src.sources
-if [ ! -f "$SRC_LIST" ]; then
-  $SUDO tee "$SRC_LIST" >/dev/null <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-  apt_updated=0
-fi
-apt_update
-
-work=$(mktemp -d /tmp/qkd-openssl-src.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-( cd "$work" && apt-get source -qq openssl/trixie >&2 )
-srcdir=$(find "$work" -maxdepth 1 -type d -name 'openssl-*' | head -1)
-[ -n "$srcdir" ] || { log "ERROR: apt-get source openssl/trixie produced no source tree"; exit 1; }
-ver=${srcdir##*/openssl-}
+DEBSRC_DIR=$(mktemp -d /tmp/qkd-debsrc.XXXXXX)
+DEBSRC_SUITE=trixie
+trap 'rm -rf "$DEBSRC_DIR"' EXIT
+debsrc_init
+IFS=$'\t' read -r ver srcdir < <(debsrc_fetch openssl) || true
+[ -n "${srcdir:-}" ] || exit 1
 prefix=${QKD_OPENSSL_PREFIX:-$QKD_DEPS_ROOT/openssl-$ver}
-if [ ! -x "$prefix/bin/openssl" ]; then
-  log "configuring OpenSSL $ver into $prefix"
-  $SUDO mkdir -p "$prefix"
-  ( cd "$srcdir" &&
-    ./Configure --prefix="$prefix" --openssldir="$prefix/ssl" --libdir=lib \
-        shared no-tests no-docs "-Wl,-rpath,$prefix/lib" >&2 &&
-    make -s -j"$(nproc)" >&2 &&
-    $SUDO make -s install_sw install_ssldirs >&2 )
-fi
+log "configuring OpenSSL $ver into $prefix"
+$SUDO rm -rf "$prefix"
+$SUDO mkdir -p "$prefix"
+( cd "$srcdir" &&
+  ./Configure --prefix="$prefix" --openssldir="$prefix/ssl" --libdir=lib \
+      shared no-tests no-docs "-Wl,-rpath,$prefix/lib" >&2 &&
+  make -s -j"$(nproc)" >&2 &&
+  $SUDO make -s install_sw install_ssldirs >&2 )
+prefix_v=$(ossl_version "$prefix")
+ossl_ok "$prefix_v" || { log "ERROR: the OpenSSL built at $prefix does not run as >= 3.5 (got '$prefix_v')"; exit 1; }
+printf 'debian source openssl %s\n' "$ver" | $SUDO tee "$prefix/.qkd-built" >/dev/null
 $SUDO ln -sfn "$prefix" "$QKD_DEPS_ROOT/openssl"
-LD_LIBRARY_PATH="$QKD_DEPS_ROOT/openssl/lib" "$QKD_DEPS_ROOT/openssl/bin/openssl" version >&2
-log "OpenSSL $ver installed at $prefix (symlink $QKD_DEPS_ROOT/openssl)"
+log "OpenSSL $prefix_v (Debian source $ver) installed at $prefix (symlink $QKD_DEPS_ROOT/openssl)"

@@ -14,7 +14,7 @@
 # key server 127.0.0.1:(25575+i) for the i-th node (0-based). Compose layout: listeners
 # 0.0.0.0:25577 (ETSI) and 0.0.0.0:25590 (peers), peers at hybrid_<peer>:25590, key server
 # kme_<node>:25575. --json enables the JSON listener of a node (off by default).
-# The openssl binary is $OPENSSL, else /opt/qkd/openssl/bin/openssl when present, else openssl.
+# The openssl binary is $OPENSSL, else $QKD_DEPS_ROOT/openssl/bin/openssl (default /opt/qkd) when present, else openssl.
 set -euo pipefail
 
 die() {
@@ -44,7 +44,8 @@ case "$layout" in local | compose) ;; *) die "--layout must be local or compose"
 [ -f "$certs/ca.pem" ] || die "$certs/ca.pem not found (run certs/generate_certs.sh first)"
 
 if [ -z "${OPENSSL:-}" ]; then
-    if [ -x /opt/qkd/openssl/bin/openssl ]; then OPENSSL=/opt/qkd/openssl/bin/openssl; else OPENSSL=openssl; fi
+    d=${QKD_DEPS_ROOT:-/opt/qkd}/openssl/bin/openssl
+    if [ -x "$d" ]; then OPENSSL=$d; else OPENSSL=openssl; fi
 fi
 mkdir -p "$out/identity"
 out=$(cd "$out" && pwd)
