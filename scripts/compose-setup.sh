@@ -32,8 +32,13 @@ APT=(apt-get -q -o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::Source
      -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" -o "APT::Sandbox::User=root")
 log "reading the $SUITE package list from $MIRROR (private to this run)"
 "${APT[@]}" update >"$tmp/update.log" 2>&1 || { cat "$tmp/update.log" >&2; die "apt-get update of $SUITE failed"; }
-( cd "$tmp/deb" && "${APT[@]}" download "docker-compose" ) >"$tmp/download.log" 2>&1 ||
-  { cat "$tmp/download.log" >&2; die "could not download docker-compose from $SUITE"; }
+# The index may name a version its pool no longer has: try the listed ones newest first.
+DEBSRC_LOG_TAG=compose-setup; . "$(dirname "$0")/lib/debsrc.sh"
+list_bin() { "${APT[@]/apt-get/apt-cache}" madison "$1" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}'; }
+download_bin() { ( cd "$tmp/deb" && "${APT[@]}" download "$1=$2" ) >"$tmp/download.log" 2>&1 ||
+  { grep -E '^(E|Err):' "$tmp/download.log" | head -n 2 >&2; rm -f "$tmp"/deb/*.deb; return 1; }; }
+ver=$(debsrc_pick docker-compose list_bin download_bin) || die "could not download docker-compose from $SUITE"
+log "docker-compose $ver from $SUITE"
 deb=$(ls "$tmp"/deb/docker-compose_*.deb)
 log "unpacking $(basename "$deb")"
 dpkg-deb -x "$deb" "$tmp/root"

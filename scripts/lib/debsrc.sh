@@ -1,8 +1,14 @@
-# debsrc.sh: fetch a Debian source package robustly (sourced by bootstrap-deps.sh).
+# debsrc.sh: fetch a Debian package robustly (sourced by bootstrap-deps.sh, compose-setup.sh).
 # An archive's Sources index may name a version whose files its pool no longer has (or does
 # not have yet). debsrc_pick tries the listed versions newest first and keeps the first one
 # whose files download; debsrc_fetch wires it to a private apt configuration for one suite.
 # Shell functions only; nothing runs when this file is sourced.
+
+debsrc_log() { # FORMAT ARGS...: one line on stderr, tagged with the calling script's name
+  local fmt=$1
+  shift
+  printf "[%s] $fmt" "${DEBSRC_LOG_TAG:-bootstrap}" "$@" >&2
+}
 
 # debsrc_sort_newest: read versions (one per line), print them unique, newest first, by
 # Debian's version ordering (dpkg --compare-versions; "~" sorts before anything).
@@ -35,7 +41,7 @@ debsrc_pick() {
   local versions
   versions=$("$lister" "$pkg" | debsrc_sort_newest) || true
   if [ -z "$versions" ]; then
-    printf '[bootstrap] ERROR: no source version of %s is listed for the suite (is the deb-src index reachable?)\n' "$pkg" >&2
+    debsrc_log 'ERROR: no version of %s is listed for the suite (is its index reachable?)\n' "$pkg"
     return 1
   fi
   while IFS= read -r v; do
@@ -44,9 +50,9 @@ debsrc_pick() {
       printf '%s\n' "$v"
       return 0
     fi
-    printf '[bootstrap] %s %s is listed but its files cannot be downloaded; trying an older version\n' "$pkg" "$v" >&2
+    debsrc_log '%s %s is listed but its files cannot be downloaded; trying an older version\n' "$pkg" "$v"
   done <<<"$versions"
-  printf '[bootstrap] ERROR: no listed source version of %s could be downloaded; tried: %s. The archive index and its pool disagree: retry later, or set DEBIAN_MIRROR to another mirror.\n' \
+  debsrc_log 'ERROR: no listed version of %s could be downloaded; tried: %s. The archive index and its pool disagree: retry later, or set DEBIAN_MIRROR to another mirror.\n' \
     "$pkg" "${tried[*]}" >&2
   return 1
 }
@@ -74,7 +80,7 @@ debsrc_init() {
   printf 'deb-src%s %s %s main\n' "$signed" "$mirror" "$suite" >"$DEBSRC_DIR/sources.list"
   debsrc_apt update >"$DEBSRC_DIR/update.log" 2>&1 || {
     cat "$DEBSRC_DIR/update.log" >&2
-    printf '[bootstrap] ERROR: cannot read the %s source index from %s\n' "$suite" "$mirror" >&2
+    debsrc_log 'ERROR: cannot read the %s source index from %s\n' "$suite" "$mirror"
     return 1
   }
 }
@@ -83,7 +89,7 @@ debsrc_download_apt() { # into $DEBSRC_DIR/src/<pkg>_<ver>/, unpacked with Debia
   local dir="$DEBSRC_DIR/src/$1_$2"
   rm -rf "$dir" && mkdir -p "$dir"
   (cd "$dir" && debsrc_apt source -qq "$1=$2") >"$dir.log" 2>&1 && return 0
-  grep -E '^(E|Err):' "$dir.log" | head -n 3 | sed 's/^/[bootstrap]   /' >&2
+  grep -E '^(E|Err):' "$dir.log" | head -n 3 | while IFS= read -r l; do debsrc_log '  %s\n' "$l"; done
   rm -rf "$dir"
   return 1
 }
@@ -93,7 +99,7 @@ debsrc_fetch() {
   local pkg=$1 ver tree
   ver=$(debsrc_pick "$pkg" debsrc_list_apt debsrc_download_apt) || return 1
   tree=$(find "$DEBSRC_DIR/src/${pkg}_$ver" -mindepth 1 -maxdepth 1 -type d | head -n 1)
-  [ -n "$tree" ] || { printf '[bootstrap] ERROR: %s %s downloaded but did not unpack\n' "$pkg" "$ver" >&2; return 1; }
-  printf '[bootstrap] using %s %s from %s\n' "$pkg" "$ver" "${DEBSRC_SUITE:-trixie}" >&2
+  [ -n "$tree" ] || { debsrc_log 'ERROR: %s %s downloaded but did not unpack\n' "$pkg" "$ver"; return 1; }
+  debsrc_log 'using %s %s from %s\n' "$pkg" "$ver" "${DEBSRC_SUITE:-trixie}"
   printf '%s\t%s\n' "$ver" "$tree"
 }

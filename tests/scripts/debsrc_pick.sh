@@ -50,7 +50,7 @@ pick
 check "none: rc" 1 "$RC"
 check "none: no version printed" "" "$OUT"
 check "none: every version tried" " 3.5.9-1~deb13u1 3.5.8-1 3.5.7-1~deb13u2" "$ATTEMPTS"
-case "$ERR" in *"ERROR: no listed source version of openssl could be downloaded; tried: 3.5.9-1~deb13u1 3.5.8-1 3.5.7-1~deb13u2."*) r=named ;; *) r="not named: $ERR" ;; esac
+case "$ERR" in *"ERROR: no listed version of openssl could be downloaded; tried: 3.5.9-1~deb13u1 3.5.8-1 3.5.7-1~deb13u2."*) r=named ;; *) r="not named: $ERR" ;; esac
 check "none: message names them all" named "$r"
 check "none: one ERROR line" 1 "$(grep -c ERROR "$tmp/err")"
 
@@ -59,7 +59,13 @@ LISTED=""; AVAILABLE="3.5.7-1"
 pick
 check "unlisted: rc" 1 "$RC"
 check "unlisted: no attempt" "" "$ATTEMPTS"
-case "$ERR" in *"no source version of openssl is listed"*) r=said ;; *) r="not said: $ERR" ;; esac
+case "$ERR" in *"no version of openssl is listed"*) r=said ;; *) r="not said: $ERR" ;; esac
 check "unlisted: message" said "$r"
+
+# Messages carry the calling script's tag (compose-setup.sh uses the same helper).
+LISTED="1.0-1"; AVAILABLE=""
+DEBSRC_LOG_TAG=compose-setup pick
+case "$ERR" in *"[compose-setup] ERROR: no listed version of openssl"*) r=tagged ;; *) r="untagged: $ERR" ;; esac
+check "tag: the caller's" tagged "$r"
 
 [ "$fails" -eq 0 ] && echo "debsrc_pick: all passed" || { echo "debsrc_pick: $fails failed"; exit 1; }
