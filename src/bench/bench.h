@@ -46,9 +46,21 @@ struct bench_load_cfg {
     const char *source, *destination;
 };
 
+struct bench_idle_cfg {
+    struct qkd004_config conn;
+    uint32_t connections;  /* idle TLS connections to hold */
+    uint32_t hold_seconds; /* how long to hold them after the last handshake */
+    uint32_t probes;       /* new-client probes before and while they are held */
+    int server_pid;        /* for the server's RSS (0 = not reported) */
+    const char *source, *destination;
+};
+#define BENCH_MAX_IDLE 100000
+
 /* Runs the GET_KEY load / the OPEN+CLOSE load; prints the numbers. Returns an exit status. */
 int bench_getkey(const struct bench_load_cfg *cfg);
 int bench_open_close(const struct bench_load_cfg *cfg);
+/* Holds N idle TLS connections; prints the server's RSS and a new client's latency. */
+int bench_idle(const struct bench_idle_cfg *cfg);
 /* Watches a ring for seconds without consuming; prints delivered bits/s vs the SKR. */
 int bench_ring(const char *name, uint32_t seconds);
 

@@ -15,6 +15,8 @@ static const char bench_usage_text[] =
     "       qkd-bench open-close [connection options] [--connections N] [--seconds S]\n"
     "                            [--count N] [--per-call-connection]\n"
     "       qkd-bench ring       --ring NAME [--seconds S]\n"
+    "       qkd-bench idle       [connection options] [--connections N] [--server-pid PID]\n"
+    "                            [--hold S] [--probes N]\n"
     "       qkd-bench COMMAND --help   (every option of COMMAND)\n"
     "\n"
     "getkey: one stream per connection (N threads, one TLS connection each), GET_KEY on\n"
@@ -23,6 +25,8 @@ static const char bench_usage_text[] =
     "open-close: OPEN_CONNECT+CLOSE pairs/s, same limits.\n"
     "ring: attaches to a key ring without consuming and prints the bits/s written into it\n"
     "  (and consumed, dropped) against the configured SKR, every second and as a summary.\n"
+    "idle: holds N idle TLS connections to a key server; prints the server's RSS before and\n"
+    "  with them (--server-pid) and a new client's connect+OPEN+CLOSE latency before and with.\n"
     "Exit status: 0 done, 1 usage or local error, 2 a connection could not be set up.\n";
 
 static void bench_top_usage(FILE *f)
@@ -32,13 +36,23 @@ static void bench_top_usage(FILE *f)
 
 struct bench_args {
     const char *server, *cert, *key, *ca, *server_name, *framing, *ring, *source, *destination;
-    uint32_t connections, seconds, count, chunk_size, timeout_ms;
+    uint32_t connections, seconds, count, chunk_size, timeout_ms, hold, probes, server_pid;
     bool per_call;
     char server_buf[300];
 };
 
-static int bench_cmd_load(int argc, char **argv, bool getkey)
+enum bench_load_kind { BENCH_CMD_GETKEY, BENCH_CMD_OPEN_CLOSE, BENCH_CMD_IDLE };
+
+static const char *const bench_cmd_names[] = {"qkd-bench getkey", "qkd-bench open-close",
+                                              "qkd-bench idle"};
+static const char *const bench_cmd_descr[] = {
+    "GET_KEY throughput and latency over N connections",
+    "OPEN_CONNECT+CLOSE pairs per second over N connections",
+    "the server's memory and a new client's latency with N idle TLS connections held"};
+
+static int bench_cmd_load(int argc, char **argv, enum bench_load_kind kind)
 {
+    const bool getkey = kind == BENCH_CMD_GETKEY, idle = kind == BENCH_CMD_IDLE;
     struct bench_args a;
     memset(&a, 0, sizeof a);
     a.framing = "q";
@@ -49,6 +63,9 @@ static int bench_cmd_load(int argc, char **argv, bool getkey)
     a.timeout_ms = 10000;
     a.source = "client://localhost";
     a.destination = "server://localhost";
+    a.hold = 5;
+    a.probes = 20;
+    if (idle) a.connections = 1000;
     const struct qkd_opt t[] = {
         {"server", NULL, QKD_OPT_STR, &a.server,
          "key server HOST:PORT (env SERVER_ADDRESS + SERVER_PORT)", 0, 0},
@@ -61,7 +78,14 @@ static int bench_cmd_load(int argc, char **argv, bool getkey)
         {"timeout", "CLIENT_TIMEOUT_MS", QKD_OPT_U32, &a.timeout_ms,
          "ms bounding each connect and each call", 1, 600000},
         {"connections", "BENCH_CONNECTIONS", QKD_OPT_U32, &a.connections,
-         "concurrent connections (threads)", 1, BENCH_MAX_CONNECTIONS},
+         idle ? "idle TLS connections to hold" : "concurrent connections (threads)", 1,
+         idle ? BENCH_MAX_IDLE : BENCH_MAX_CONNECTIONS},
+        {"server-pid", "BENCH_SERVER_PID", QKD_OPT_U32, &a.server_pid,
+         "idle: the key server's pid, for its RSS (0 = not reported)", 0, 0},
+        {"hold", "BENCH_HOLD", QKD_OPT_U32, &a.hold, "idle: seconds to hold them", 0,
+         BENCH_MAX_SECONDS},
+        {"probes", "BENCH_PROBES", QKD_OPT_U32, &a.probes,
+         "idle: new-client probes before and while they are held", 1, 10000},
         {"seconds", "BENCH_SECONDS", QKD_OPT_U32, &a.seconds, "time limit of the load", 1,
          BENCH_MAX_SECONDS},
         {"count", "BENCH_COUNT", QKD_OPT_U32, &a.count,
@@ -76,12 +100,13 @@ static int bench_cmd_load(int argc, char **argv, bool getkey)
         {NULL, NULL, QKD_OPT_STR, NULL, NULL, 0, 0},
     };
     const struct qkd_prog prog = {
-        .name = getkey ? "qkd-bench getkey" : "qkd-bench open-close",
+        .name = bench_cmd_names[kind],
         .usage = "[options]",
-        .description = getkey ? "GET_KEY throughput and latency over N connections"
-                              : "OPEN_CONNECT+CLOSE pairs per second over N connections",
+        .description = bench_cmd_descr[kind],
         .examples = getkey ? "  qkd-bench getkey --server 127.0.0.1:25575 --cert c.pem --key "
                              "c.key --ca ca.pem --connections 4 --seconds 5\n"
+                    : idle ? "  qkd-bench idle --server 127.0.0.1:25575 --cert c.pem --key c.key "
+                             "--ca ca.pem --connections 10000 --server-pid 1234\n"
                            : "  qkd-bench open-close --server 127.0.0.1:25575 --cert c.pem "
                              "--key c.key --ca ca.pem --seconds 5\n",
     };
@@ -107,15 +132,27 @@ static int bench_cmd_load(int argc, char **argv, bool getkey)
                 a.framing);
         return 1;
     }
+    const struct qkd004_config conn = {.server = a.server,
+                                       .cert = a.cert,
+                                       .key = a.key,
+                                       .ca = a.ca,
+                                       .server_name = a.server_name,
+                                       .framing = a.framing[0] == 'e' ? QKD004_FRAMING_E
+                                                                      : QKD004_FRAMING_Q,
+                                       .connect_timeout_ms = a.timeout_ms,
+                                       .call_timeout_ms = a.timeout_ms};
+    if (idle) {
+        const struct bench_idle_cfg icfg = {.conn = conn,
+                                            .connections = a.connections,
+                                            .hold_seconds = a.hold,
+                                            .probes = a.probes,
+                                            .server_pid = (int)a.server_pid,
+                                            .source = a.source,
+                                            .destination = a.destination};
+        return bench_idle(&icfg);
+    }
     struct bench_load_cfg cfg = {
-        .conn = {.server = a.server,
-                 .cert = a.cert,
-                 .key = a.key,
-                 .ca = a.ca,
-                 .server_name = a.server_name,
-                 .framing = a.framing[0] == 'e' ? QKD004_FRAMING_E : QKD004_FRAMING_Q,
-                 .connect_timeout_ms = a.timeout_ms,
-                 .call_timeout_ms = a.timeout_ms},
+        .conn = conn,
         .connections = a.connections,
         .seconds = a.seconds,
         .count = a.count,
@@ -167,10 +204,13 @@ int main(int argc, char **argv)
         printf("qkd-bench %s\n", QKD_VERSION);
         return 0;
     }
-    if (strcmp(argv[1], "getkey") == 0) return bench_cmd_load(argc - 1, argv + 1, true);
-    if (strcmp(argv[1], "open-close") == 0) return bench_cmd_load(argc - 1, argv + 1, false);
+    if (strcmp(argv[1], "getkey") == 0) return bench_cmd_load(argc - 1, argv + 1, BENCH_CMD_GETKEY);
+    if (strcmp(argv[1], "open-close") == 0)
+        return bench_cmd_load(argc - 1, argv + 1, BENCH_CMD_OPEN_CLOSE);
+    if (strcmp(argv[1], "idle") == 0) return bench_cmd_load(argc - 1, argv + 1, BENCH_CMD_IDLE);
     if (strcmp(argv[1], "ring") == 0) return bench_cmd_ring(argc - 1, argv + 1);
-    fprintf(stderr, "qkd-bench: unknown command '%s' (getkey, open-close, ring; see --help)\n",
+    fprintf(stderr,
+            "qkd-bench: unknown command '%s' (getkey, open-close, ring, idle; see --help)\n",
             argv[1]);
     return 1;
 }

@@ -26,12 +26,11 @@
 #include "log.h"
 #include "tls.h"
 
-#define CONN_READ_CHUNK   (16u * 1024u)  /* free space kept for one SSL_read (a TLS record) */
-#define CONN_WRITE_MAX    (256u * 1024u) /* most bytes handed to one SSL_write */
-#define CONN_READ_BUDGET  64             /* SSL_reads per wake-up before yielding to the loop */
-#define CONN_SHRINK_ABOVE (64u * 1024u)  /* buffers larger than this are released when empty */
-#define CONN_ADDR_LEN     (INET6_ADDRSTRLEN + 8)
-#define CONN_REASON_LEN   200
+#define CONN_READ_CHUNK  (16u * 1024u)  /* free space kept for one SSL_read (a TLS record) */
+#define CONN_WRITE_MAX   (256u * 1024u) /* most bytes handed to one SSL_write */
+#define CONN_READ_BUDGET 64             /* SSL_reads per wake-up before yielding to the loop */
+#define CONN_ADDR_LEN    (INET6_ADDRSTRLEN + 8)
+#define CONN_REASON_LEN  200
 
 enum conn_state {
     ST_CONNECTING, /* client: TCP connect in progress */
@@ -306,7 +305,8 @@ static void conn_in_settle(struct qkd_conn *c)
 {
     if (c->in_off != c->in_len) return;
     c->in_off = c->in_len = 0;
-    if (c->in_cap > CONN_SHRINK_ABOVE) {
+    /* Everything read was handled: an idle connection keeps no input buffer. */
+    if (c->in_cap > 0) {
         OPENSSL_clear_free(c->in, c->in_cap);
         c->in = NULL;
         c->in_cap = 0;
@@ -373,7 +373,7 @@ static void conn_flush(struct qkd_conn *c)
         return;
     }
     c->out_off = c->out_len = 0;
-    if (c->out_cap > CONN_SHRINK_ABOVE) {
+    if (c->out_cap > 0) { /* all written: an idle connection keeps no output buffer */
         OPENSSL_clear_free(c->out, c->out_cap);
         c->out = NULL;
         c->out_cap = 0;
@@ -448,7 +448,10 @@ static void conn_read(struct qkd_conn *c)
             continue;
         }
         int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_READ) return;
+        if (e == SSL_ERROR_WANT_READ) {
+            conn_in_settle(c); /* drained: an idle connection holds no input buffer */
+            return;
+        }
         if (e == SSL_ERROR_WANT_WRITE) {
             c->read_wants_write = 1;
             return;

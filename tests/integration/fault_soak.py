@@ -373,6 +373,7 @@ def stream_worker(wid, lib, net, certs, stats, stop, seed):
 
     ksid = open_pair()
     index = 0
+    both_refused_run = 0
     deadline_per_index = 20.0
     while ksid is not None and not stop.is_set():
         got = {}
@@ -412,12 +413,16 @@ def stream_worker(wid, lib, net, certs, stats, stop, seed):
             else:
                 stats.abandoned += 1
         index += 1
-        # a stream that keeps failing is replaced by a fresh one
-        if len(got) == 0 and not refused and not stop.is_set():
+        both_refused_run = both_refused_run + 1 if len(refused) == 2 else 0
+        # An index one end never answered stays undelivered there, and a stream's window
+        # (WINDOW_BYTES past its lowest undelivered index) then stops short of it: an
+        # application that gives up on an index moves to a fresh stream, as this one does.
+        if (len(got) + len(refused) < 2 or both_refused_run >= 64) and not stop.is_set():
             for end in ("alice", "bob"):
                 ends[end].close(ksid)
             ksid = open_pair()
             index = 0
+            both_refused_run = 0
             with stats.lock:
                 stats.new_streams += 1
     if ksid is not None:
