@@ -131,7 +131,9 @@ struct hyb_stream {
      * it also asked for a key of it: then its end closes the stream (hyb_app_gone) */
     void *app_fe;
     bool app_fe_got;
-    bool orphan; /* initiator: the application left before its OPEN_CONNECT was answered */
+    bool orphan;      /* initiator: the application left before its OPEN_CONNECT was answered */
+    bool unconfirmed; /* responder: the peer link broke since it was announced, and the
+                         initiator has not announced it again (it may be gone there) */
     struct hyb_qkd_src qkd[HYB_MAX_SOURCES]; /* indexed by source position */
     /* delivered indices: all below low, and bits for [low, low + window) */
     uint32_t low;

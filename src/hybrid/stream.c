@@ -234,6 +234,14 @@ static bool announce_matches(const struct hyb_stream *s, const struct hyb_call *
            strcmp(s->dest_app, c->dest_app) == 0;
 }
 
+/* Responder: may an application that pairs by request join s? Only while its initiator's
+ * application is there: not claimed yet, not closed by the initiator, and (after a broken
+ * peer link) announced again by the initiator, which re-announces the streams it still has. */
+static bool joinable(const struct hyb_stream *s)
+{
+    return !s->claimed && !s->peer_closed && !s->unconfirmed;
+}
+
 static void claim(struct hyb_stream *s, struct hyb_call *c)
 {
     s->claimed = true;
@@ -356,8 +364,7 @@ void hyb_app_open(struct hyb *h, struct hyb_call *c, const char *source, const c
         } else {
             /* by request: the oldest live one; never one its initiator closed */
             for (struct hyb_stream *s = h->streams; s && !found; s = s->next)
-                if (!s->claimed && !s->peer_closed && s->peer == p && announce_matches(s, c))
-                    found = s;
+                if (joinable(s) && s->peer == p && announce_matches(s, c)) found = s;
         }
         if (found) return claim(found, c);
         if (h->nopen_waiters >= HYB_OPEN_WAIT_MAX)
@@ -456,6 +463,23 @@ void hyb_stream_on_close(struct hyb_peer *p, const struct qkd_ksid *ksid)
     }
 }
 
+/* A live announcement: an application already waiting for it? (oldest first) */
+static void serve_waiter(struct hyb_stream *s)
+{
+    struct hyb *h = s->h;
+    if (!joinable(s)) return;
+    struct hyb_call *match = NULL;
+    for (struct hyb_call *c = h->open_waiters; c; c = c->next)
+        if (announce_matches(s, c) && hyb_peer_by_name(h, c->req.node) == s->peer &&
+            (qkd_ksid_is_zero(&c->want_ksid) ||
+             memcmp(c->want_ksid.b, s->ksid.b, QKD_KSID_LEN) == 0))
+            match = c;
+    if (match) {
+        open_wait_unlink(match);
+        claim(s, match);
+    }
+}
+
 void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a)
 {
     struct hyb *h = p->h;
@@ -463,9 +487,12 @@ void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a)
     char ks[QKD_KSID_STRLEN];
     qkd_ksid_to_str(&a->ksid, ks);
     if (s) {
-        if (s->role != HYB_RESPONDER || s->peer != p)
+        if (s->role != HYB_RESPONDER || s->peer != p) {
             log_warn("peer %s announced %s, which is in use here; ignored", p->cfg->name, ks);
-        return; /* a re-announcement after a reconnect */
+            return;
+        }
+        s->unconfirmed = false; /* a re-announcement after a reconnect: still live there */
+        return serve_waiter(s);
     }
     struct qkd_hyb_request req;
     char err[256];
@@ -504,17 +531,7 @@ void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a)
         jb->slot = (unsigned)j;
         if (hyb_qkdw_submit(h->qw, jb) != 0) hyb_qjob_free(jb);
     }
-    /* an application already waiting for it? (oldest first) */
-    struct hyb_call *match = NULL;
-    for (struct hyb_call *c = h->open_waiters; c; c = c->next)
-        if (announce_matches(s, c) && hyb_peer_by_name(h, c->req.node) == p &&
-            (qkd_ksid_is_zero(&c->want_ksid) ||
-             memcmp(c->want_ksid.b, s->ksid.b, QKD_KSID_LEN) == 0))
-            match = c;
-    if (match) {
-        open_wait_unlink(match);
-        claim(s, match);
-    }
+    serve_waiter(s);
 }
 
 void hyb_stream_peer_up(struct hyb_peer *p)
@@ -530,6 +547,7 @@ void hyb_stream_peer_down(struct hyb_peer *p)
 {
     for (struct hyb_stream *s = p->h->streams; s; s = s->next) {
         if (s->peer != p) continue;
+        if (s->role == HYB_RESPONDER) s->unconfirmed = true; /* its CLOSE may be lost */
         for (struct hyb_xchg *x = s->xs, *next; x; x = next) {
             next = x->next;
             bool keep = x->state == HYB_X_DONE || x->state == HYB_X_WANT_SENT ||

@@ -10,12 +10,17 @@ application ran alone or alice's application died), which the responder must nev
           alone waits for its Timeout (0 = the daemon's default) and gets the Python module's
           reply; of two live streams the oldest is joined first (FIFO)
   dead    an initiator application that dies after GET_KEY without CLOSE: its stream is closed
-          at both ends, then a fresh pair gets identical keys
+          at both ends, then a fresh pair gets identical keys; one that leaves while its
+          OPEN_CONNECT waits for the key server: its stream is never announced
+  restart the initiator's daemon restarts (its applications and streams are gone): bob's
+          stream from before the broken link is not joined, a fresh pair gets identical keys
   bulk    10 concurrent lifecycles with distinct SPIs (bulk_driver.py): every pair identical,
           every SPI its own stream
   repeat  the same request sent by both applications 100 times in a row: identical every time"""
+import json
 import os
 import re
+import socket
 import sys
 import threading
 import time
@@ -24,13 +29,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hybrid_lib import JsonApp, Net, check, fail, json_lifecycle, json_qos  # noqa: E402
 
 CASE = sys.argv[1] if len(sys.argv) > 1 else ""
-if CASE not in ("stale", "dead", "bulk", "repeat"):
-    fail("usage: hybrid_pairing.py stale|dead|bulk|repeat")
+if CASE not in ("stale", "dead", "restart", "bulk", "repeat"):
+    fail("usage: hybrid_pairing.py stale|dead|restart|bulk|repeat")
 DEFAULT_TIMEOUT_MS = 2000  # bob's --default-timeout-ms: a responder's wait for Timeout 0
 NOT_STARTED = b'{"status": 1, "message": "The client peer did not start the session"}'
 
 net = Net("pair-" + CASE, json_nodes=("alice", "bob"))
-net.start("alice")
+# "dead": alice's key server is a socket that never answers (a QKD OPEN_CONNECT hangs ~3 s)
+mute_kme = socket.socket()
+mute_kme.bind(("127.0.0.1", 0))
+mute_kme.listen(8)
+net.start("alice", "--kme", "127.0.0.1:%d" % mute_kme.getsockname()[1])
 net.start("bob", "--default-timeout-ms", str(DEFAULT_TIMEOUT_MS))
 net.wait_peers("alice", "bob")
 UA, UB = net.node_uuid("alice"), net.node_uuid("bob")
@@ -186,6 +195,37 @@ elif CASE == "dead":
           "an OPEN_CONNECT on a connection of its own, then the responder's: joined")
     for n in ("alice", "bob"):
         net.json_call(n, {"command": "CLOSE", "data": {"key_stream_id": ks}})
+    # an application that leaves while its OPEN_CONNECT waits for the key server
+    osrc, odst = request("orphan")
+    osrc += "&opt_key_sources=QKD"
+    app = JsonApp(net, "alice")
+    app.sock.sendall(json.dumps({"command": "OPEN_CONNECT", "data": {
+        "source": osrc, "destination": odst, "qos": json_qos()}}).encode())
+    time.sleep(0.5)
+    app.drop()
+    gone = wait_log("alice", "its application left before the answer; closed", must=False)
+    r, raw = JsonApp(net, "bob").open(osrc, odst, timeout=1000)
+    check(raw == NOT_STARTED and
+          re.search(r"announcement \S+ from alice: hybrid://SPI_orphan", net.log("bob")) is None,
+          "its stream is never announced nor joined (%r)" % raw)
+    check(gone, "alice closed it when its QKD OPEN_CONNECT ended")
+
+elif CASE == "restart":
+    src, dst = request("9")
+    app = JsonApp(net, "alice")
+    s1 = app.open(src, dst)[0]["key_stream_id"]
+    check(app.get(s1)[0]["status"] == 0, "alice's application gets index 0 of %s" % s1)
+    ups = net.log("bob").count("peer link with alice")
+    net.stop("alice")  # its applications and streams are gone with it
+    app.drop()
+    net.start("alice")
+    end = time.time() + 20
+    while net.log("bob").count("peer link with alice") < ups + 2 and time.time() < end:
+        time.sleep(0.05)  # one "down", one "up"
+    a, b = run_pair("9")
+    check(ok_pair(a, b), "after alice's restart a fresh pair gets the same KSID and key (%s / %s)"
+          % (a["open"], b["open"]))
+    check(a["open"]["key_stream_id"] != s1, "... not the stream from before the restart")
 
 elif CASE == "bulk":
     N = 10
