@@ -138,6 +138,9 @@ if CASE == "stale":
     # a responder alone never joins the stale streams; it waits for its Timeout
     alone_at_bob("1", 0, DEFAULT_TIMEOUT_MS)
     alone_at_bob("1", 700, 700)
+    r = net.client("bob", "open", "--source", src, "--destination", dst, "--qos-timeout", "700")
+    check(r.returncode == 16, "an ETSI 004 responder alone gets status 6 at its Timeout (rc %d)"
+          % r.returncode)
     # a stream the initiator opened while the responder waits is joined at once
     app_b = JsonApp(net, "bob")
     result = {}
