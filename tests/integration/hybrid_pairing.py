@@ -258,7 +258,10 @@ else:  # repeat
     for rnd in range(N):
         a, b = run_pair("R")
         if not ok_pair(a, b) or a["key"] in stale:
-            fail("round %d: alice %s, bob %s" % (rnd, a, b))
+            fail("round %d: alice %s, bob %s, keys %s%s" % (
+                rnd, a.get("error") or a["open"], b.get("error") or b["open"],
+                "equal" if a["key"] == b.get("key") else "differ",
+                ", a stale stream's" if a["key"] in stale else ""))
         seen_ks.add(a["open"]["key_stream_id"])
         seen_keys.add(a["key"])
     check(len(seen_ks) == N and len(seen_keys) == N,
