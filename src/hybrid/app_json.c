@@ -50,6 +50,7 @@ static void jc_kill(struct json_client *cl, const char *why)
     cl->dead = true;
     struct hyb *h = cl->h;
     if (cl->call.kind != HYB_CALL_NONE) hyb_call_cancel(&cl->call);
+    if (h->json_fd >= 0) hyb_app_gone(h, cl); /* (not at shutdown) */
     if (cl->partial_timer) qkd_loop_del_timer(h->loop, cl->partial_timer);
     if (cl->idle_timer) qkd_loop_del_timer(h->loop, cl->idle_timer);
     qkd_loop_del_fd(h->loop, cl->fd);

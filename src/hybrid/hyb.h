@@ -127,6 +127,13 @@ struct hyb_stream {
     bool claimed; /* a local application opened it */
     char owner[QKD_TLS_ID_LEN + 8];
     bool peer_closed;
+    /* JSON: the connection whose OPEN_CONNECT claimed it (NULL: none, or it ended) and whether
+     * it also asked for a key of it: then its end closes the stream (hyb_app_gone) */
+    void *app_fe;
+    bool app_fe_got;
+    bool orphan;      /* initiator: the application left before its OPEN_CONNECT was answered */
+    bool unconfirmed; /* responder: the peer link broke since it was announced, and the
+                         initiator has not announced it again (it may be gone there) */
     struct hyb_qkd_src qkd[HYB_MAX_SOURCES]; /* indexed by source position */
     /* delivered indices: all below low, and bits for [low, low + window) */
     uint32_t low;
@@ -232,6 +239,8 @@ void hyb_stream_qkd_get_job(struct hyb_stream *s, size_t j, struct hyb_qjob *jb)
 uint32_t hyb_stream_timeout(const struct hyb_stream *s);
 /* Cancels a pending call (its front-end connection went away). */
 void hyb_call_cancel(struct hyb_call *c);
+/* A JSON connection ended: the streams it opened and asked keys of are closed as by CLOSE. */
+void hyb_app_gone(struct hyb *h, const void *fe);
 
 /* xchg.c */
 void hyb_app_get(struct hyb *h, struct hyb_call *c, const struct qkd_ksid *ksid, uint32_t index);

@@ -1,7 +1,7 @@
 /* stream.c: hybrid streams (KSIDs): OPEN_CONNECT at the initiator (new KSID, QKD streams at the
- * node's key server, ANNOUNCE to the peer) and at the responder (claims the matching
- * announcement, or waits for it), CLOSE (local, and from the peer), re-announcement when a peer
- * link comes back, and the TTL sweep. */
+ * node's key server, ANNOUNCE to the peer) and at the responder (claims the oldest live matching
+ * announcement, or waits for one), CLOSE (local, from the peer, or when a JSON application's
+ * connection ends), re-announcement when a peer link comes back, and the TTL sweep. */
 #include "hyb.h"
 
 #include "log.h"
@@ -14,6 +14,8 @@
 #include <uuid/uuid.h>
 
 #define SWEEP_MS 1000
+/* The Python module's reply to a responder whose initiator never came (its status 1). */
+#define NOT_STARTED_MSG "The client peer did not start the session"
 
 uint32_t hyb_stream_timeout(const struct hyb_stream *s)
 {
@@ -92,6 +94,17 @@ void hyb_stream_free(struct hyb_stream *s)
     free(s);
 }
 
+/* Ends this end of s as CLOSE does: tells the peer, closes its QKD streams, frees it. */
+static void stream_end(struct hyb_stream *s)
+{
+    struct hyb_pm_kex m;
+    memset(&m, 0, sizeof(m));
+    m.ksid = s->ksid;
+    hyb_peer_send_kex(s->peer, HYB_PM_CLOSE, &m);
+    qkd_close_jobs(s);
+    hyb_stream_free(s);
+}
+
 static void qkd_uris(struct hyb_stream *s, struct hyb_qjob *jb)
 {
     snprintf(jb->source, sizeof(jb->source), "hybrid://qkd-hybrid@%s", s->h->cfg->name);
@@ -134,6 +147,12 @@ static void send_announce(struct hyb_stream *s)
 /* Initiator: QKD streams are open (or failed); announce and answer the application. */
 static void initiator_ready(struct hyb_stream *s, uint32_t status)
 {
+    if (s->orphan) { /* nobody has its KSID: never announced, never joined */
+        log_info("OPEN_CONNECT %s: its application left before the answer; closed", s->ksid_str);
+        qkd_close_jobs(s);
+        hyb_stream_free(s);
+        return;
+    }
     for (size_t j = 0; j < s->req.n_sources; j++) {
         if (s->req.sources[j].source == QKD_HYB_SRC_QKD && s->req.sources[j].required &&
             !s->qkd[j].open) {
@@ -215,10 +234,19 @@ static bool announce_matches(const struct hyb_stream *s, const struct hyb_call *
            strcmp(s->dest_app, c->dest_app) == 0;
 }
 
+/* Responder: may an application that pairs by request join s? Only while its initiator's
+ * application is there: not claimed yet, not closed by the initiator, and (after a broken
+ * peer link) announced again by the initiator, which re-announces the streams it still has. */
+static bool joinable(const struct hyb_stream *s)
+{
+    return !s->claimed && !s->peer_closed && !s->unconfirmed;
+}
+
 static void claim(struct hyb_stream *s, struct hyb_call *c)
 {
     s->claimed = true;
     snprintf(s->owner, sizeof(s->owner), "%s", c->identity);
+    s->app_fe = c->json ? c->fe : NULL;
     s->last_call_ms = qkd_now_ms();
     log_info("OPEN_CONNECT %s: responder, peer %s, %s", s->ksid_str, s->peer->cfg->name,
              s->req_text);
@@ -246,8 +274,13 @@ static void open_wait_timeout(struct qkd_loop *loop, uint64_t id, void *arg)
     struct hyb_call *c = arg;
     c->timer = 0;
     open_wait_unlink(c);
-    c->ops->open_done(c, QKD_STATUS_TIMEOUT, NULL, NULL,
-                      "no announcement from the initiator within the timeout");
+    log_info("OPEN_CONNECT %s: responder, no live stream from %s within the Timeout", c->req_text,
+             c->req.node);
+    if (c->json) /* as the Python module answers */
+        c->ops->open_done(c, QKD_STATUS_PEER_NOT_CONNECTED, NULL, NULL, NOT_STARTED_MSG);
+    else
+        c->ops->open_done(c, QKD_STATUS_TIMEOUT, NULL, NULL,
+                          "no announcement from the initiator within the timeout");
 }
 
 void hyb_call_cancel(struct hyb_call *c)
@@ -256,6 +289,7 @@ void hyb_call_cancel(struct hyb_call *c)
     open_wait_unlink(c);
     if (c->open_stream) {
         c->open_stream->open_call = NULL;
+        c->open_stream->orphan = true;
         c->open_stream = NULL;
     }
     if (c->x) {
@@ -328,8 +362,9 @@ void hyb_app_open(struct hyb *h, struct hyb_call *c, const char *source, const c
                     c, found->claimed ? QKD_STATUS_KSID_IN_USE : QKD_STATUS_NO_QKD_CONNECTION, "%s",
                     "KSID in use or announced for another request");
         } else {
+            /* by request: the oldest live one; never one its initiator closed */
             for (struct hyb_stream *s = h->streams; s && !found; s = s->next)
-                if (!s->claimed && s->peer == p && announce_matches(s, c)) found = s;
+                if (joinable(s) && s->peer == p && announce_matches(s, c)) found = s;
         }
         if (found) return claim(found, c);
         if (h->nopen_waiters >= HYB_OPEN_WAIT_MAX)
@@ -362,6 +397,7 @@ void hyb_app_open(struct hyb *h, struct hyb_call *c, const char *source, const c
     s->qos = q;
     s->claimed = true;
     snprintf(s->owner, sizeof(s->owner), "%s", c->identity);
+    s->app_fe = c->json ? c->fe : NULL;
     s->open_call = c;
     c->open_stream = s;
     for (size_t j = 0; j < s->req.n_sources; j++) {
@@ -387,13 +423,21 @@ uint32_t hyb_app_close(struct hyb *h, const char *identity, const struct qkd_ksi
     if (!s || !s->claimed || strcmp(s->owner, identity) != 0 || s->open_call)
         return QKD_STATUS_PEER_APP_NOT_CONNECTED;
     log_info("CLOSE %s (%s)", s->ksid_str, s->role == HYB_INITIATOR ? "initiator" : "responder");
-    struct hyb_pm_kex m;
-    memset(&m, 0, sizeof(m));
-    m.ksid = s->ksid;
-    hyb_peer_send_kex(s->peer, HYB_PM_CLOSE, &m);
-    qkd_close_jobs(s);
-    hyb_stream_free(s);
+    stream_end(s);
     return QKD_STATUS_SUCCESS;
+}
+
+void hyb_app_gone(struct hyb *h, const void *fe)
+{
+    for (struct hyb_stream *s = h->streams, *next; s; s = next) {
+        next = s->next;
+        if (s->app_fe != fe) continue;
+        s->app_fe = NULL;
+        if (!s->app_fe_got) continue; /* opened on a connection of its own (one per call) */
+        log_info("stream %s: its application's connection ended without CLOSE; closed (%s)",
+                 s->ksid_str, s->role == HYB_INITIATOR ? "initiator" : "responder");
+        stream_end(s);
+    }
 }
 
 static bool stream_has_held(const struct hyb_stream *s)
@@ -419,6 +463,23 @@ void hyb_stream_on_close(struct hyb_peer *p, const struct qkd_ksid *ksid)
     }
 }
 
+/* A live announcement: an application already waiting for it? (oldest first) */
+static void serve_waiter(struct hyb_stream *s)
+{
+    struct hyb *h = s->h;
+    if (!joinable(s)) return;
+    struct hyb_call *match = NULL;
+    for (struct hyb_call *c = h->open_waiters; c; c = c->next)
+        if (announce_matches(s, c) && hyb_peer_by_name(h, c->req.node) == s->peer &&
+            (qkd_ksid_is_zero(&c->want_ksid) ||
+             memcmp(c->want_ksid.b, s->ksid.b, QKD_KSID_LEN) == 0))
+            match = c;
+    if (match) {
+        open_wait_unlink(match);
+        claim(s, match);
+    }
+}
+
 void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a)
 {
     struct hyb *h = p->h;
@@ -426,9 +487,12 @@ void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a)
     char ks[QKD_KSID_STRLEN];
     qkd_ksid_to_str(&a->ksid, ks);
     if (s) {
-        if (s->role != HYB_RESPONDER || s->peer != p)
+        if (s->role != HYB_RESPONDER || s->peer != p) {
             log_warn("peer %s announced %s, which is in use here; ignored", p->cfg->name, ks);
-        return; /* a re-announcement after a reconnect */
+            return;
+        }
+        s->unconfirmed = false; /* a re-announcement after a reconnect: still live there */
+        return serve_waiter(s);
     }
     struct qkd_hyb_request req;
     char err[256];
@@ -467,17 +531,7 @@ void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a)
         jb->slot = (unsigned)j;
         if (hyb_qkdw_submit(h->qw, jb) != 0) hyb_qjob_free(jb);
     }
-    /* an application already waiting for it? (oldest first) */
-    struct hyb_call *match = NULL;
-    for (struct hyb_call *c = h->open_waiters; c; c = c->next)
-        if (announce_matches(s, c) && hyb_peer_by_name(h, c->req.node) == p &&
-            (qkd_ksid_is_zero(&c->want_ksid) ||
-             memcmp(c->want_ksid.b, s->ksid.b, QKD_KSID_LEN) == 0))
-            match = c;
-    if (match) {
-        open_wait_unlink(match);
-        claim(s, match);
-    }
+    serve_waiter(s);
 }
 
 void hyb_stream_peer_up(struct hyb_peer *p)
@@ -493,6 +547,7 @@ void hyb_stream_peer_down(struct hyb_peer *p)
 {
     for (struct hyb_stream *s = p->h->streams; s; s = s->next) {
         if (s->peer != p) continue;
+        if (s->role == HYB_RESPONDER) s->unconfirmed = true; /* its CLOSE may be lost */
         for (struct hyb_xchg *x = s->xs, *next; x; x = next) {
             next = x->next;
             bool keep = x->state == HYB_X_DONE || x->state == HYB_X_WANT_SENT ||
@@ -520,12 +575,7 @@ static void sweep_cb(struct qkd_loop *loop, uint64_t id, void *arg)
         if (stream_busy(s) || now - s->last_call_ms < ttl_ms) continue;
         log_info("stream %s: no call for %" PRIu32 " s (TTL); closed, its keys wiped", s->ksid_str,
                  s->qos.ttl);
-        struct hyb_pm_kex m;
-        memset(&m, 0, sizeof(m));
-        m.ksid = s->ksid;
-        hyb_peer_send_kex(s->peer, HYB_PM_CLOSE, &m);
-        qkd_close_jobs(s);
-        hyb_stream_free(s);
+        stream_end(s);
     }
     h->sweep_timer = qkd_loop_add_timer(h->loop, SWEEP_MS, sweep_cb, h);
 }

@@ -523,6 +523,7 @@ void hyb_app_get(struct hyb *h, struct hyb_call *c, const struct qkd_ksid *ksid,
         return c->ops->get_done(c, QKD_STATUS_PEER_APP_NOT_CONNECTED, index, NULL, 0,
                                 "unknown Key_stream_ID");
     s->last_call_ms = qkd_now_ms();
+    if (c->json && c->fe == s->app_fe) s->app_fe_got = true; /* its session (hyb_app_gone) */
     struct hyb_xchg *x = xchg_find(s, index);
     if (x) {
         if (x->waiter)

@@ -10,8 +10,10 @@
 #      three links' keys differ; the same through the hybrid daemons (alice-bob, alice-charlie
 #      and bob-charlie with QKD + ML-KEM-768, keys differ between pairs; alice-charlie with
 #      ML-KEM + X25519); the Python-module-style JSON requests of docs/hybrid.md (OPEN_CONNECT,
-#      GET_KEY, CLOSE) at alice's and bob's JSON listeners give the same 32-int key_buffers; the
-#      JSON listener is reachable only in its node's network;
+#      GET_KEY, CLOSE) at alice's and bob's JSON listeners give the same 32-int key_buffers; after
+#      a mirrored run whose stream alice closed, the same request sent at both ends gets one KSID
+#      and key, never the closed stream's (issue 14); the JSON listener is reachable only in its
+#      node's network;
 #   3. `stop keygen_bob`: once the ring is drained, a GET_KEY needing new key answers 6 at its
 #      QoS Timeout; `start keygen_bob`: keys flow again and match;
 #   4. `stop kme_bob`: alice's calls that need the peer answer 6 at their Timeout;
@@ -378,6 +380,37 @@ check "JSON OPEN_CONNECT at json_alice:25585 (from alice's network): status 0 an
 check "JSON OPEN_CONNECT at json_bob:25585 with node UUIDs: the same KSID" json_open_bob
 check "JSON GET_KEY indices 0, 1 at alice and bob: equal 32-int key_buffers" json_keys_match
 check "JSON CLOSE at both ends: {\"status\": 0}" json_close
+# Pairing by request as the Python module's applications do it (both send the SAME request): run 1
+# by mistake mirrored (alice's stream S1 gets K1 at index 0 and is closed), run 2 the same request
+# at both ends at the same time. bob's application must never be joined to S1.
+JSPI='hybrid://spi14@alice?hybridization=xoring&key_sources=QKD,ML-KEM-768'
+jksid() { [[ "$1" =~ \"key_stream_id\":\ \"([0-9a-f-]{36})\" ]] && printf '%s' "${BASH_REMATCH[1]}"; }
+json_stale_pair() {
+    local s1 sb k pid rc
+    s1=$(jksid "$(J "$CLI_A" "$(jopen "$JSPI" 'hybrid://spi14@bob')")")
+    sb=$(jksid "$(J "$CLI_B" "$(jopen 'hybrid://spi14@bob?key_sources=ML-KEM-768' 'hybrid://spi14@alice')")")
+    [ -n "$s1" ] && [ -n "$sb" ] || { say "  run 1: OPEN_CONNECT failed"; return 1; }
+    J "$CLI_A" "$(jget "$s1" 0)" "$(jclose "$s1")" >"$WORK/stale.k1" &&
+        J "$CLI_B" "$(jget "$sb" 0)" "$(jclose "$sb")" >/dev/null || { say "  run 1: GET_KEY/CLOSE failed"; return 1; }
+    J "$CLI_A" "$(jopen "$JSPI" 'hybrid://spi14@bob')" >"$WORK/stale.oa" &
+    pid=$!
+    J "$CLI_B" "$(jopen "$JSPI" 'hybrid://spi14@bob')" >"$WORK/stale.ob"
+    rc=$?
+    wait "$pid" || rc=1
+    say "  run 2: alice <- $(cat "$WORK/stale.oa"), bob <- $(cat "$WORK/stale.ob") (S1 $s1)"
+    [ "$rc" -eq 0 ] && cmp -s "$WORK/stale.oa" "$WORK/stale.ob" || { say "  run 2: not the same KSID"; return 1; }
+    k=$(jksid "$(cat "$WORK/stale.oa")")
+    J "$CLI_A" "$(jget "$k" 0)" >"$WORK/stale.a" &
+    pid=$!
+    J "$CLI_B" "$(jget "$k" 0)" >"$WORK/stale.b"
+    rc=$?
+    wait "$pid" || rc=1
+    [ "$rc" -eq 0 ] && cmp -s "$WORK/stale.a" "$WORK/stale.b" || { say "  run 2: key_buffers differ"; return 1; }
+    [ "$(cat "$WORK/stale.b")" != "$(head -n1 "$WORK/stale.k1")" ] || { say "  run 2: S1's key K1 again"; return 1; }
+    [ "$(J "$CLI_A" "$(jclose "$k")")" = '{"status": 0}' ] && [ "$(J "$CLI_B" "$(jclose "$k")")" = '{"status": 0}' ]
+}
+check "JSON pairing by request: after a mirrored run (S1 closed), the same request at both ends: one KSID and key, never S1's" \
+    json_stale_pair
 json_unreachable() { # json_unreachable SERVICE|CONTAINER HOST:PORT: qkd-json there cannot connect
     local where=$1 to=$2 out rc
     if [ "${where#"$PROJECT"}" != "$where" ]; then

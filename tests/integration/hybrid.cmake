@@ -20,6 +20,10 @@ if(QKD_PYTHON3)
     COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_confirm_path.py)
   qkd_integration_test(hybrid_three_nodes TIMEOUT 240
     COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_three_nodes.py)
+  foreach(_case stale dead restart bulk repeat)
+    qkd_integration_test(hybrid_pairing_${_case} TIMEOUT 180
+      COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_pairing.py ${_case})
+  endforeach()
 endif()
 qkd_integration_test(hybrid_config TIMEOUT 120 COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/hybrid_config.sh)
 

@@ -188,15 +188,11 @@ class Net:
         host, port = self.json_addr[node].rsplit(":", 1)
         with socket.create_connection((host, int(port)), timeout=30) as s:
             s.sendall(raw if raw is not None else json.dumps(msg).encode())
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                data += chunk
-                try:
-                    return json.loads(data), data
-                except ValueError:
-                    if not chunk:
-                        fail("JSON reply cut short: %r" % data)
+            return json_reply(s)
+
+    def node_uuid(self, node):
+        with open(self.config(node)) as f:
+            return json.load(f)["uuid"]
 
     def cleanup(self):
         for n in list(self.procs):
@@ -211,6 +207,72 @@ class Net:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def json_qos(chunk=32):
+def json_qos(chunk=32, timeout=0):
     return {"key_chunk_size": chunk, "max_bps": 40000, "min_bps": 5000, "jitter": 10,
-            "priority": 0, "timeout": 0, "ttl": 0, "metadata_mimetype": "application/json"}
+            "priority": 0, "timeout": timeout, "ttl": 0, "metadata_mimetype": "application/json"}
+
+
+def json_reply(sock):
+    """Reads one JSON reply (the daemon answers one message at a time): (object, raw bytes)."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        data += chunk
+        try:
+            return json.loads(data), data
+        except ValueError:
+            if not chunk:
+                fail("JSON reply cut short: %r" % data)
+
+
+class JsonApp:
+    """An application of the Python module's drivers (driver.py, bulk_driver.py): one JSON
+    connection for its whole OPEN_CONNECT, GET_KEY, CLOSE lifecycle."""
+
+    def __init__(self, net, node, timeout=60):
+        host, port = net.json_addr[node].rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+
+    def call(self, msg):
+        self.sock.sendall(json.dumps(msg).encode())
+        return json_reply(self.sock)
+
+    def open(self, src, dst, timeout=0):
+        return self.call({"command": "OPEN_CONNECT", "data": {
+            "source": src, "destination": dst, "qos": json_qos(timeout=timeout)}})
+
+    def get(self, ksid, index=0):
+        return self.call({"command": "GET_KEY", "data": {
+            "key_stream_id": ksid, "index": index,
+            "metadata": {"size": 46, "buffer": "The metadata field is not used for the moment."}}})
+
+    def close(self, ksid):
+        return self.call({"command": "CLOSE", "data": {"key_stream_id": ksid}})
+
+    def drop(self):
+        """The application dies: its connection ends without CLOSE."""
+        self.sock.close()
+
+
+def json_lifecycle(net, node, src, dst, rendezvous=None):
+    """One driver.py run: OPEN_CONNECT, GET_KEY index 0, CLOSE on one connection. Returns
+    {"open": reply, "key": hex or None, "get": reply, "close": reply}. rendezvous (a
+    threading.Barrier shared with the other node's application) is passed once this end's
+    OPEN_CONNECT has its reply: the Python module's OPEN_CONNECT returns only once both
+    applications have called it, so its applications never close before the other opened."""
+    app = JsonApp(net, node)
+    out = {"open": None, "get": None, "close": None, "key": None}
+    try:
+        out["open"], _ = app.open(src, dst)
+        if rendezvous is not None:
+            rendezvous.wait(60)
+        if out["open"].get("status") != 0:
+            return out
+        ks = out["open"]["key_stream_id"]
+        out["get"], _ = app.get(ks)
+        if out["get"].get("status") == 0:
+            out["key"] = bytes(out["get"]["key_buffer"]).hex()
+        out["close"], _ = app.close(ks)
+        return out
+    finally:
+        app.drop()
