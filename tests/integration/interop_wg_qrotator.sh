@@ -31,8 +31,16 @@ if [ ! -f "$SO" ]; then
         ok "wg-qrotator $WGQ_VERSION installed into $PKG"
     else
         rm -rf "$tmp"
-        why="pip could not install it"
-        "$PY" -m pip --version >/dev/null 2>&1 || why="no pip for $PY (Debian: python3-pip)"
+        # Skipped only when no registry answered (or there is no pip to ask one); a registry
+        # that answered but could not give the package is a failure.
+        unreachable='from versions: none|NewConnectionError|Temporary failure in name resolution|Network is unreachable|ConnectTimeout|Max retries exceeded'
+        if ! "$PY" -m pip --version >/dev/null 2>&1; then
+            why="there is no pip for $PY to fetch it (Debian: python3-pip)"
+        elif grep -qE "$unreachable" "$T/logs/pip.log" 2>/dev/null; then
+            why="pip reached no package registry"
+        else
+            die "pip could not install wg-qrotator==$WGQ_VERSION: $(tail -n 5 "$T/logs/pip.log")"
+        fi
         echo "SKIP: wg-qrotator $WGQ_VERSION is not cached in $PKG and $why:"
         tail -n 3 "$T/logs/pip.log" 2>/dev/null
         trap - EXIT
