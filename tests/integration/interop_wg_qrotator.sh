@@ -13,6 +13,7 @@
 . "$(dirname "$0")/interop_lib.sh"
 
 WGQ_VERSION=0.1.4
+WGQ_SHA256=fd1ea0d9655b3a9214e7bcaf8991f1714dc5d451d51a712b45f3e2392052044a # the wheel
 CACHE=${QKD_CACHE_DIR:-/var/cache/qkd}
 PKG=$CACHE/pip/wg-qrotator-$WGQ_VERSION
 SO=$PKG/wg_qrotator/kms_so/libclient_api.so
@@ -23,8 +24,10 @@ if [ ! -f "$SO" ]; then
     rm -rf "$tmp"
     mkdir -p "$CACHE/pip" 2>/dev/null || true
     if "$PY" -m pip --version >/dev/null 2>&1 &&
+        printf 'wg-qrotator==%s --hash=sha256:%s\n' "$WGQ_VERSION" "$WGQ_SHA256" >"$T/wgq.txt" &&
         timeout 300 "$PY" -m pip install --disable-pip-version-check --no-deps --no-compile \
-            --target "$tmp" "wg-qrotator==$WGQ_VERSION" >"$T/logs/pip.log" 2>&1 &&
+            --only-binary :all: --require-hashes -r "$T/wgq.txt" --target "$tmp" \
+            >"$T/logs/pip.log" 2>&1 &&
         [ -f "$tmp/wg_qrotator/kms_so/libclient_api.so" ]; then
         rm -rf "$PKG"
         mv "$tmp" "$PKG"
