@@ -13,7 +13,7 @@ SUDO=""
 QKD_DEPS_ROOT=${QKD_DEPS_ROOT:-/opt/qkd}
 PKGS=(build-essential cmake pkg-config libcjson-dev uuid-dev libcmocka-dev
       clang clang-format valgrind python3 ca-certificates dpkg-dev debootstrap procps
-      iproute2 xxd)
+      iproute2 xxd libexplain51)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 

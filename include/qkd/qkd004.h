@@ -77,7 +77,11 @@ int qkd004_open_connect(struct qkd004_conn *c, const char *source, const char *d
 /* GET_KEY. index is in/out. key receives key_chunk_size bytes (key_cap must be large enough;
  * *key_len gets the length). metadata/metadata_size: in, the buffer and its size (0 = no
  * metadata wanted); out, the metadata length, or on status 8 the size the server requires.
- * The metadata is NUL-terminated when the buffer has room for the NUL. The library's own
+ * The metadata is NUL-terminated when the buffer has room for the NUL. In the E framing the
+ * request carries ETSI's key info (symmetric key, default role) as ETSI's C library does, not
+ * the buffer size: the server answers with the whole metadata, of which the buffer receives
+ * what fits, and *metadata_size gets the whole length (which may exceed the buffer's size,
+ * so compare before reading it). The library's own
  * copy of the key is wiped before the call returns. */
 int qkd004_get_key(struct qkd004_conn *c, const struct qkd_ksid *ksid, uint32_t *index,
                    uint8_t *key, size_t key_cap, size_t *key_len, char *metadata,

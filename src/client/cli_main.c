@@ -403,7 +403,9 @@ static int cli_get_range(struct qkd004_conn *c, struct cli_out *o, const struct 
             }
             break;
         }
-        int wr = cli_out_key(o, idx, kb->data, klen, md, mdsz);
+        /* E: mdsz is the whole metadata's length, which may exceed the buffer */
+        int wr = cli_out_key(o, idx, kb->data, klen, md,
+                             mdsz < a->metadata_size ? mdsz : a->metadata_size);
         qkd_wipe(kb->data, klen);
         if (wr != 0) {
             cli_progress_end(&pg);

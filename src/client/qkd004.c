@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "conn.h"
+#include "dialect.h"
 #include "evloop.h"
 #include "qkd004_int.h"
 #include "tls.h"
@@ -328,6 +329,14 @@ int qkd004_get_key(struct qkd004_conn *c, const struct qkd_ksid *ksid, uint32_t 
     req.u.get.ksid = *ksid;
     req.u.get.index = *index;
     req.u.get.metadata_size = md_cap;
+    const struct qkd_dialect *d =
+        qkd_dialect_of(c->framing == QKD004_FRAMING_E ? QKD_FRAMING_E : QKD_FRAMING_Q);
+    if (d->get_meta_is_key_info) {
+        /* E: send what ETSI's client_api sends, the key info (symmetric, default role); the
+         * server answers with the whole metadata, copied below as far as the buffer holds. */
+        req.u.get.metadata = d->get_key_info;
+        req.u.get.metadata_size = d->get_key_info_size;
+    }
     struct qkd_response rsp;
     memset(&rsp, 0, sizeof rsp);
     int rc = call_do(c, &req, QKD_SVC_GET_RSP, &rsp);
@@ -342,7 +351,7 @@ int qkd004_get_key(struct qkd004_conn *c, const struct qkd_ksid *ksid, uint32_t 
             rc = qkd004_fail(c, QKD004_ERR_ARG,
                              "GET_KEY: key of %u bytes does not fit the %zu-byte buffer",
                              g->key_len, key_cap);
-        } else if (g->metadata_len > md_cap) {
+        } else if (g->metadata_len > md_cap && !d->get_meta_is_key_info) {
             rc = qkd004_fail(c, QKD004_ERR_PROTOCOL,
                              "GET_KEY: %u bytes of metadata for a %u-byte buffer", g->metadata_len,
                              md_cap);
@@ -350,9 +359,10 @@ int qkd004_get_key(struct qkd004_conn *c, const struct qkd_ksid *ksid, uint32_t 
             if (g->key_len) memcpy(key, g->key, g->key_len);
             *key_len = g->key_len;
             *index = g->index;
-            if (g->metadata_len) memcpy(metadata, g->metadata, g->metadata_len);
-            if (g->metadata_len < md_cap) metadata[g->metadata_len] = '\0';
-            *metadata_size = g->metadata_len;
+            uint32_t mcopy = g->metadata_len < md_cap ? g->metadata_len : md_cap;
+            if (mcopy) memcpy(metadata, g->metadata, mcopy);
+            if (mcopy < md_cap) metadata[mcopy] = '\0';
+            *metadata_size = g->metadata_len; /* E: may exceed md_cap (truncated copy) */
         }
     } else {
         *metadata_size = 0;

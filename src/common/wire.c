@@ -4,6 +4,8 @@
  * whole frame (header + payload) and leave the writer unchanged on failure. */
 #include "wire.h"
 
+#include "dialect.h"
+
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -164,9 +166,11 @@ int qkd_wire_decode_request(enum qkd_framing f, const struct qkd_wire_hdr *h,
         dec_ksid(&d, &g->ksid);
         dec_u32(&d, &g->index);
         dec_u32(&d, &g->metadata_size);
-        /* E: the client's metadata buffer follows; its contents are ignored. */
-        if (f == QKD_FRAMING_E && !d.r.failed && qkd_read_skip(&d.r, g->metadata_size) < 0)
-            dec_fail(&d, QKD_WIRE_ERR_LENGTH);
+        /* E: the client's metadata bytes follow (key info, read by the dialect). */
+        if (f == QKD_FRAMING_E && !d.r.failed) {
+            g->metadata = qkd_read_ptr(&d.r, g->metadata_size);
+            if (!g->metadata) dec_fail(&d, QKD_WIRE_ERR_LENGTH);
+        }
         break;
     }
     case QKD_SVC_CLOSE_REQ:
@@ -186,7 +190,8 @@ int qkd_wire_decode_request(enum qkd_framing f, const struct qkd_wire_hdr *h,
 static void dec_open_rsp(struct wire_dec *d, enum qkd_framing f, struct qkd_open_rsp *o)
 {
     dec_u32(d, &o->status);
-    if (d->r.failed || (f == QKD_FRAMING_Q && !qkd_status_ok(o->status))) return;
+    if (d->r.failed || (!qkd_dialect_of(f)->full_error_responses && !qkd_status_ok(o->status)))
+        return;
     dec_qos(d, f, &o->qos);
     dec_ksid(d, &o->ksid);
 }
@@ -195,7 +200,7 @@ static void dec_get_rsp(struct wire_dec *d, enum qkd_framing f, struct qkd_get_r
 {
     dec_u32(d, &g->status);
     if (d->r.failed) return;
-    if (f == QKD_FRAMING_Q && g->status != QKD_STATUS_SUCCESS) {
+    if (!qkd_dialect_of(f)->full_error_responses && g->status != QKD_STATUS_SUCCESS) {
         if (g->status == QKD_STATUS_METADATA_TOO_SMALL) dec_u32(d, &g->required_metadata_size);
         return;
     }
@@ -365,6 +370,8 @@ int qkd_wire_encode_request(enum qkd_framing f, const struct qkd_request *req, s
         qkd_write_u32(w, g->metadata_size);
         if (f == QKD_FRAMING_E && g->metadata_size > UINT32_MAX - 24u)
             rc = QKD_WIRE_ERR_TOO_LARGE; /* the payload length would not fit its u32 */
+        else if (f == QKD_FRAMING_E && g->metadata)
+            qkd_write_bytes(w, g->metadata, g->metadata_size);
         else if (f == QKD_FRAMING_E)
             qkd_write_zeros(w, g->metadata_size);
         break;
@@ -380,7 +387,8 @@ static void enc_open_rsp(struct qkd_writer *w, enum qkd_framing f, const struct 
                          int *rc)
 {
     qkd_write_u32(w, o->status);
-    if (f == QKD_FRAMING_Q && !qkd_status_ok(o->status)) return; /* Q error form */
+    if (!qkd_dialect_of(f)->full_error_responses && !qkd_status_ok(o->status))
+        return; /* Q error form */
     *rc = enc_qos(w, f, &o->qos);
     enc_ksid(w, &o->ksid);
 }
@@ -389,7 +397,7 @@ static void enc_get_rsp(struct qkd_writer *w, enum qkd_framing f, const struct q
                         int *rc)
 {
     qkd_write_u32(w, g->status);
-    if (f == QKD_FRAMING_Q) {
+    if (!qkd_dialect_of(f)->full_error_responses) {
         if (g->status == QKD_STATUS_METADATA_TOO_SMALL) {
             qkd_write_u32(w, g->required_metadata_size);
             return;

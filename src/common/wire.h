@@ -60,6 +60,9 @@ struct qkd_get_req {
     struct qkd_ksid ksid;
     uint32_t index;
     uint32_t metadata_size;
+    /* E only: the metadata_size bytes that follow (what they mean is the dialect's: key info
+     * in E, see dialect.h). Decode: into payload (NULL in Q). Encode: NULL = zero bytes. */
+    const uint8_t *metadata;
 };
 struct qkd_close_req {
     struct qkd_ksid ksid;

@@ -4,6 +4,7 @@
  * call at a time per connection: the connection is paused while its call waits. */
 #include "hyb.h"
 
+#include "dialect.h"
 #include "etsi_server.h"
 #include "log.h"
 
@@ -57,6 +58,71 @@ static void etsi_get_done(struct hyb_call *c, uint32_t status, uint32_t index, c
     respond(cl, &rsp);
 }
 
+/* E dialect: bare identifiers (ETSI's C library sends SAE ids) become hybrid requests. An
+ * "app@node" identifier names its node; a plain "app" is at this node when it is the source
+ * of a new stream (no KSID: this node initiates) or the destination of a joined one (KSID
+ * given), and at the peer otherwise, the peer being this node's only one. The request takes
+ * HYB_BARE_PARAMS (docs/hybrid.md). */
+#define HYB_BARE_PARAMS "hybridization=hkdf&key_sources=QKD,ML-KEM-768,X25519"
+
+/* Writes the hybrid URI of one endpoint into out; the URI itself when it is not bare. Returns
+ * 0, or -1 (with the reason logged) when a bare identifier names no node. */
+static int bare_endpoint(struct etsi_client *cl, const char *s, bool at_self, const char *params,
+                         char *out, size_t outlen)
+{
+    struct hyb *h = cl->call.h;
+    struct qkd_uri u;
+    bool bare = false;
+    if (qkd_dialect_endpoint(qkd_dialect_of(cl->ec->framing), s, &u, &bare) != 0 || !bare) {
+        snprintf(out, outlen, "%s", s); /* the request parser names what is wrong, if anything */
+        return 0;
+    }
+    const char *app = u.userinfo[0] ? u.userinfo : u.host;
+    const char *node = u.userinfo[0] ? u.host : NULL;
+    if (!node && at_self) node = h->cfg->name;
+    if (!node && h->cfg->n_peers == 1) node = h->cfg->peers[0].name;
+    if (!node) {
+        log_info("OPEN_CONNECT from %s refused: bare identifier '%s' names no node and this node "
+                 "has %zu peers (write app@node)",
+                 cl->ec->addr, s, h->cfg->n_peers);
+        return -1;
+    }
+    int n = snprintf(out, outlen, "hybrid://%s@%s%s%s", app, node, params ? "?" : "",
+                     params ? params : "");
+    return n > 0 && (size_t)n < outlen ? 0 : -1;
+}
+
+static void etsi_open(struct hyb *h, struct etsi_client *cl, const struct qkd_open_req *o)
+{
+    const struct qkd_dialect *d = qkd_dialect_of(cl->ec->framing);
+    struct qkd_qos q = o->qos;
+    cl->call.kind = HYB_CALL_OPEN;
+    if (qkd_dialect_open_qos(d, &q, h->set.def_timeout_ms, h->set.def_ttl_s) != 0)
+        return etsi_open_done(&cl->call, QKD_STATUS_TIMEOUT, NULL, NULL, "Timeout 0");
+    char src[QKD_WIRE_URI_MAX + 128], dst[QKD_WIRE_URI_MAX + 128];
+    bool joining = !qkd_ksid_is_zero(&o->ksid);
+    if (bare_endpoint(cl, o->source, !joining, HYB_BARE_PARAMS, src, sizeof(src)) != 0 ||
+        bare_endpoint(cl, o->destination, joining, NULL, dst, sizeof(dst)) != 0)
+        return etsi_open_done(&cl->call, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL,
+                              "bare identifier names no node");
+    hyb_app_open(h, &cl->call, src, dst, &q, &o->ksid);
+}
+
+/* GET_KEY: the dialect reads the request metadata (E: key info; only symmetric keys). */
+static void etsi_get(struct hyb *h, struct etsi_client *cl, const struct qkd_get_req *g)
+{
+    uint32_t bufsize;
+    char why[160];
+    cl->call.kind = HYB_CALL_GET;
+    uint32_t st =
+        qkd_dialect_get_meta(qkd_dialect_of(cl->ec->framing), g, &bufsize, why, sizeof(why));
+    if (st != QKD_STATUS_SUCCESS) {
+        log_info("GET_KEY from %s refused with %u: %s", cl->ec->addr, st, why);
+        return etsi_get_done(&cl->call, st, g->index, NULL, 0, why);
+    }
+    hyb_app_get(h, &cl->call, &g->ksid, g->index);
+}
+
 static const struct hyb_call_ops etsi_ops = {.open_done = etsi_open_done,
                                              .get_done = etsi_get_done};
 
@@ -75,11 +141,10 @@ static int on_request(struct qkd_etsi_client *ec, const struct qkd_request *req,
     qkd_conn_pause(ec->conn);
     switch (req->service) {
     case QKD_SVC_OPEN_REQ:
-        hyb_app_open(h, &cl->call, req->u.open.source, req->u.open.destination, &req->u.open.qos,
-                     &req->u.open.ksid);
+        etsi_open(h, cl, &req->u.open);
         break;
     case QKD_SVC_GET_REQ:
-        hyb_app_get(h, &cl->call, &req->u.get.ksid, req->u.get.index);
+        etsi_get(h, cl, &req->u.get);
         break;
     default: {
         cl->call.kind = HYB_CALL_CLOSE;

@@ -8,6 +8,7 @@
 
 #include <uuid/uuid.h>
 
+#include "dialect.h"
 #include "kme.h"
 #include "log.h"
 #include "uri.h"
@@ -100,11 +101,14 @@ static void sum_min_bps(struct kme_stream *s, void *arg)
 
 void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_open_req *o)
 {
-    struct qkd_uri dst;
-    /* 1. absolute URIs with scheme and authority */
-    if (!qkd_uri_is_valid(o->source) || qkd_uri_parse(o->destination, &dst) != 0) {
-        log_info("OPEN_CONNECT from %s refused: source or destination is not an absolute URI",
-                 cl->ec->addr);
+    const struct qkd_dialect *d = qkd_dialect_of(cl->ec->framing);
+    struct qkd_uri src, dst;
+    bool src_bare, dst_bare;
+    /* 1. absolute URIs with scheme and authority (E: or bare identifiers) */
+    if (qkd_dialect_endpoint(d, o->source, &src, &src_bare) != 0 ||
+        qkd_dialect_endpoint(d, o->destination, &dst, &dst_bare) != 0) {
+        log_info("OPEN_CONNECT from %s refused: source or destination is not an absolute URI%s",
+                 cl->ec->addr, d->bare_ids ? " nor a bare identifier" : "");
         respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
         return;
     }
@@ -116,8 +120,9 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
         respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
         return;
     }
-    /* 3. a 0 ms deadline cannot be met */
-    if (o->qos.timeout == 0) {
+    /* 3. Timeout 0: a 0 ms deadline that cannot be met (Q), the server default (E) */
+    struct qkd_qos req_qos = o->qos;
+    if (qkd_dialect_open_qos(d, &req_qos, k->cfg.qos.timeout, k->cfg.qos.ttl) != 0) {
         respond_open(cl, QKD_STATUS_TIMEOUT, NULL, NULL);
         return;
     }
@@ -129,7 +134,7 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
         qctx.min_bps_inuse = m.sum;
     }
     struct qkd_qos granted;
-    uint32_t status = kme_qos_negotiate(&o->qos, &k->cfg.qos, &qctx, &granted);
+    uint32_t status = kme_qos_negotiate(&req_qos, &k->cfg.qos, &qctx, &granted);
     struct qkd_ksid ksid = o->ksid;
     char ks[QKD_KSID_STRLEN];
 

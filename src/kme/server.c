@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dialect.h"
 #include "kme.h"
 #include "log.h"
 
@@ -19,9 +20,26 @@ static int on_request(struct qkd_etsi_client *ec, const struct qkd_request *req,
     case QKD_SVC_OPEN_REQ:
         kme_open_connect(k, cl, &req->u.open);
         break;
-    case QKD_SVC_GET_REQ:
-        kme_get_key(k, cl, &req->u.get);
+    case QKD_SVC_GET_REQ: {
+        /* The dialect says what the request's metadata is: a buffer size (Q) or key info (E,
+         * whose responses always carry the whole metadata). */
+        struct qkd_get_req g = req->u.get;
+        char why[160];
+        uint32_t st = qkd_dialect_get_meta(qkd_dialect_of(ec->framing), &req->u.get,
+                                           &g.metadata_size, why, sizeof(why));
+        if (st != QKD_STATUS_SUCCESS) {
+            log_info("GET_KEY from %s refused with %u: %s", ec->addr, st, why);
+            struct qkd_response rsp;
+            memset(&rsp, 0, sizeof(rsp));
+            rsp.service = QKD_SVC_GET_RSP;
+            rsp.u.get.status = st;
+            rsp.u.get.index = g.index;
+            qkd_etsi_respond(ec, &rsp);
+            break;
+        }
+        kme_get_key(k, cl, &g);
         break;
+    }
     default:
         kme_close(k, cl, &req->u.close);
         break;

@@ -40,6 +40,10 @@ static void check_equal(const struct qkd_request *a, const struct qkd_request *b
         FUZZ_CHECK(memcmp(a->u.get.ksid.b, b->u.get.ksid.b, QKD_KSID_LEN) == 0);
         FUZZ_CHECK(a->u.get.index == b->u.get.index);
         FUZZ_CHECK(a->u.get.metadata_size == b->u.get.metadata_size);
+        /* E carries the metadata bytes (key info) both ways; Q has none */
+        FUZZ_CHECK((a->u.get.metadata == NULL) == (b->u.get.metadata == NULL));
+        if (a->u.get.metadata)
+            FUZZ_CHECK(memcmp(a->u.get.metadata, b->u.get.metadata, a->u.get.metadata_size) == 0);
         break;
     case QKD_SVC_CLOSE_REQ:
         FUZZ_CHECK(memcmp(a->u.close.ksid.b, b->u.close.ksid.b, QKD_KSID_LEN) == 0);

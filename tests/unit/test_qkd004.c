@@ -352,6 +352,36 @@ static void test_key_buffer_too_small(void **state)
     assert_int_equal(f->srv.last_metadata_size, 0);
 }
 
+/* E framing: GET_KEY carries what ETSI's client_api sends (2 bytes of key info: symmetric,
+ * default role), whatever the caller's buffer; the whole metadata comes back and the buffer
+ * gets what fits, *metadata_size the whole length. */
+static void test_e_get_key_info_and_metadata(void **state)
+{
+    struct fx *f = *state;
+    fx_start(f, NULL, 0, QKD004_FRAMING_E, 0, 0);
+    uint8_t key[64];
+    char md[4];
+    size_t klen = 0;
+    uint32_t idx = 5, mds = sizeof md, st = 99;
+    assert_int_equal(qkd004_get_key(f->c, &ksid_ab, &idx, key, sizeof key, &klen, md, &mds, &st),
+                     QKD004_OK);
+    assert_int_equal(st, 0);
+    assert_int_equal(klen, 32);
+    assert_int_equal(mds, strlen(FAKE_METADATA)); /* the whole length, over the buffer */
+    assert_memory_equal(md, FAKE_METADATA, sizeof md);
+    idx = 6;
+    mds = 0;
+    assert_int_equal(qkd004_get_key(f->c, &ksid_ab, &idx, key, sizeof key, &klen, NULL, &mds, &st),
+                     QKD004_OK);
+    assert_int_equal(st, 0);
+    assert_int_equal(mds, strlen(FAKE_METADATA));
+    fake_stop(&f->srv);
+    assert_int_equal(f->srv.last_metadata_size, 2);
+    assert_int_equal(f->srv.last_key_info_len, 2);
+    assert_int_equal(f->srv.last_key_info[0], 0x00); /* symmetric */
+    assert_int_equal(f->srv.last_key_info[1], 0x00); /* default role */
+}
+
 static void test_bad_server_name(void **state)
 {
     struct fx *f = *state;
@@ -418,6 +448,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_call_timeout, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_statuses, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_key_buffer_too_small, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_e_get_key_info_and_metadata, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_server_name, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_untrusted_ca, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, fx_setup, fx_teardown),

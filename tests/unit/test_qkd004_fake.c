@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 
 #include "bytes.h"
+#include "dialect.h"
 #include "tls.h"
 #include "wire.h"
 
@@ -68,13 +69,20 @@ static int fake_answer(struct fake_server *s, enum qkd_framing f, const struct q
         rsp.u.get.status = st->status;
         rsp.u.get.index = req->u.get.index;
         s->last_metadata_size = req->u.get.metadata_size;
+        s->last_key_info_len = 0;
+        if (req->u.get.metadata && req->u.get.metadata_size <= sizeof s->last_key_info) {
+            memcpy(s->last_key_info, req->u.get.metadata, req->u.get.metadata_size);
+            s->last_key_info_len = req->u.get.metadata_size;
+        }
+        uint32_t bufsize = 0; /* the server side of the dialect: E key info, Q buffer size */
+        qkd_dialect_get_meta(qkd_dialect_of(f), &req->u.get, &bufsize, NULL, 0);
         uint32_t klen = st->key_len ? st->key_len : 32;
         if (klen > sizeof key) klen = sizeof key;
         if (st->status == 0) {
             fake_key(req->u.get.index, key, klen);
             rsp.u.get.key = key;
             rsp.u.get.key_len = klen;
-            if (req->u.get.metadata_size >= strlen(FAKE_METADATA)) {
+            if (bufsize >= strlen(FAKE_METADATA)) {
                 rsp.u.get.metadata = (const uint8_t *)FAKE_METADATA;
                 rsp.u.get.metadata_len = (uint32_t)strlen(FAKE_METADATA);
             }

@@ -50,6 +50,8 @@ struct fake_server {
     int framing_seen; /* enum qkd_framing of the last request */
     uint8_t last_service;
     uint32_t last_metadata_size;
+    uint8_t last_key_info[8]; /* E: the GET_KEY request's metadata bytes */
+    uint32_t last_key_info_len;
 };
 
 /* Starts the server with the given steps (copied); returns 0 or -1. certs: directory of the
