@@ -13,7 +13,7 @@ SUDO=""
 QKD_DEPS_ROOT=${QKD_DEPS_ROOT:-/opt/qkd}
 PKGS=(build-essential cmake pkg-config libcjson-dev uuid-dev libcmocka-dev
       clang clang-format valgrind python3 ca-certificates dpkg-dev debootstrap procps
-      iproute2 xxd libexplain51)
+      iproute2 xxd libexplain51 python3-pip)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
