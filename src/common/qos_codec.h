@@ -1,8 +1,8 @@
 /* qos_codec.h: the one codec of the ETSI GS QKD 004 QoS block (struct qkd_qos), used by the
- * ETSI codec (wire.c, both framings) and the peer protocols of qkd-kme (STREAM_ANNOUNCE,
- * docs/kme.md) and qkd-hybrid (ANNOUNCE, docs/hybrid.md). Every form is the seven u32 fields
- * in struct order (Key_chunk_size, Max_bps, Min_bps, Jitter, Priority, Timeout, TTL), big-endian,
- * then the Metadata_mimetype in one of four layouts. */
+ * ETSI codec (wire.c, both framings, docs/wire.md "Layouts") and the peer protocols of qkd-kme
+ * (STREAM_ANNOUNCE, docs/kme.md) and qkd-hybrid (ANNOUNCE, docs/hybrid.md). Every form is the seven
+ * u32 fields in struct order (Key_chunk_size, Max_bps, Min_bps, Jitter, Priority, Timeout, TTL),
+ * big-endian, then the Metadata_mimetype in one of four layouts. */
 #ifndef QKD_QOS_CODEC_H
 #define QKD_QOS_CODEC_H
 

@@ -1,7 +1,8 @@
-/* wire.c: the ETSI GS QKD 004 codec (spec/wire.md) for both framings. Q = QUBIP Python layout
+/* wire.c: the ETSI GS QKD 004 codec (docs/wire.md) for both framings. Q = QUBIP Python layout
  * (version 1.0.1), E = ETSI gs004-app-int layout (version 2.1.1). Decoders parse the whole
  * payload with the bounded reader and require it to be consumed exactly; encoders append one
- * whole frame (header + payload) and leave the writer unchanged on failure. */
+ * whole frame (header + payload) and leave the writer unchanged on failure. The QoS block is
+ * the common QoS codec's (qos_codec.h). */
 #include "wire.h"
 
 #include "dialect.h"
