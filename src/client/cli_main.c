@@ -1,20 +1,23 @@
-/* cli_main.c: qkd-client, the command-line ETSI GS QKD 004 client (spec: interfaces.md).
- * Subcommands open, get, close and flow over libqkd004; options from flags or environment
- * (flags win) through the shared option parser, with the subcommand word taken out of argv
- * first. Exit status: 0 success, 1 usage or local error, 2 connection/TLS/transport failure,
- * 10+N for ETSI status N (1 and 7 are successes), 130 when interrupted. */
+/* cli_main.c: qkd-client, the command-line ETSI GS QKD 004 client over libqkd004
+ * (docs/client.md). As in wg(8), one table of commands {name, handler, help, options} drives
+ * the parse, --help and the run; one table of options (flag and environment variable, flags
+ * win) is read by the shared option parser, which also finds the command word; every message
+ * is one line "qkd-client: ..." (cli_err). Exit status: 0 success, 1 usage or local error,
+ * 2 connection/TLS/transport failure, 10+N for ETSI status N (1 and 7 are successes), 130
+ * when interrupted. */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "opts.h"
 #include "qkd/qkd004.h"
 #include "secbuf.h"
+#include "status.h"
 
+#define CLI_NAME             "qkd-client"
 #define CLI_EXIT_OK          0
 #define CLI_EXIT_LOCAL       1
 #define CLI_EXIT_TRANSPORT   2
@@ -24,11 +27,10 @@
 #define CLI_DEFAULT_TIMEOUT  60000u
 #define CLI_MAX_COUNT        100000000u
 
-enum cli_cmd { CLI_OPEN, CLI_GET, CLI_CLOSE, CLI_FLOW, CLI_NONE };
-static const char *const cli_cmd_names[] = {"open", "get", "close", "flow"};
+struct cli_cmd;
 
 struct cli_args {
-    enum cli_cmd cmd;
+    const struct cli_cmd *cmd;
     const char *server, *cert, *key, *ca, *server_name, *framing, *format, *out;
     uint32_t timeout_ms;
     bool json;
@@ -39,6 +41,43 @@ struct cli_args {
     char server_buf[300];
 };
 
+typedef int (*cli_handler)(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a);
+
+struct cli_cmd {
+    const char *name;
+    cli_handler run;
+    const char *args; /* its options as --help shows them */
+    const char *help;
+    /* The options it takes besides those no command lists (connection and output options),
+     * NULL-terminated. */
+    const char *const *options;
+    bool needs_ksid;
+};
+
+static int cli_cmd_open(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a);
+static int cli_cmd_get(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a);
+static int cli_cmd_close(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a);
+static int cli_cmd_flow(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a);
+
+#define CLI_QOS_OPTIONS                                                                            \
+    "chunk-size", "max-bps", "min-bps", "jitter", "priority", "qos-timeout", "ttl", "mimetype"
+
+static const struct cli_cmd cli_cmds[] = {
+    {"open", cli_cmd_open, "[--source URI] [--destination URI] [--ksid UUID] [QoS options]",
+     "OPEN_CONNECT; prints the KSID",
+     (const char *const[]){"source", "destination", "ksid", CLI_QOS_OPTIONS, NULL}, false},
+    {"get", cli_cmd_get, "--ksid UUID [--index N] [--count N] [--metadata-size N]",
+     "GET_KEY for indices index..index+count-1; prints '<index> <key>' per key",
+     (const char *const[]){"ksid", "index", "count", "metadata-size", NULL}, true},
+    {"close", cli_cmd_close, "--ksid UUID", "CLOSE", (const char *const[]){"ksid", NULL}, true},
+    {"flow", cli_cmd_flow, "[--ksid UUID] [--index N] [--count N] [QoS options]",
+     "open, get count keys, close on one connection; prints the KSID then the keys",
+     (const char *const[]){"source", "destination", "ksid", "index", "count", "metadata-size",
+                           CLI_QOS_OPTIONS, NULL},
+     false},
+};
+#define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
+
 static volatile sig_atomic_t cli_interrupted;
 
 static void cli_on_sigint(int sig)
@@ -48,21 +87,32 @@ static void cli_on_sigint(int sig)
     signal(SIGINT, SIG_DFL); /* a second Ctrl-C ends the program at once */
 }
 
-/* Short meaning of an ETSI status for one-line errors. */
-static const char *cli_status_meaning(uint32_t st)
+/* Every message of the program is one line on stderr: "qkd-client: <what><suffix>". */
+static void cli_vline(const char *suffix, const char *fmt, va_list ap)
 {
-    static const char *const m[] = {
-        "successful",
-        "peer not connected",
-        "insufficient key available",
-        "peer application not connected or KSID unknown",
-        "no QKD connection available",
-        "KSID already in use",
-        "timeout",
-        "QoS not met, counter-proposal included",
-        "metadata buffer too small",
-    };
-    return st < sizeof m / sizeof m[0] ? m[st] : "unknown status";
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, CLI_NAME ": %s%s\n", msg, suffix); /* stderr: one write per call */
+}
+
+static void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void cli_err(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vline("", fmt, ap);
+    va_end(ap);
+}
+
+/* A usage error: the line points at --help; exit 1. */
+static void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    cli_vline(" (see " CLI_NAME " --help)", fmt, ap);
+    va_end(ap);
+    exit(CLI_EXIT_LOCAL);
 }
 
 static int cli_exit_status(uint32_t st)
@@ -76,34 +126,64 @@ static int cli_exit_rc(int rc)
     return (rc == QKD004_ERR_ARG || rc == QKD004_ERR_NOMEM) ? CLI_EXIT_LOCAL : CLI_EXIT_TRANSPORT;
 }
 
+/* A call that got no answer: the transport error (also in the JSON "error"). */
 static int cli_fail_rc(struct qkd004_conn *c, struct cli_out *o, const char *call, int rc)
 {
     const char *why = qkd004_last_error(c);
     if (!why || !*why) why = qkd004_strerror(rc);
-    fprintf(stderr, "qkd-client: %s failed: %s\n", call, why);
+    cli_err("%s failed: %s", call, why);
     if (o) cli_out_error(o, why);
     return cli_exit_rc(rc);
 }
 
-static int cli_fail_status(const char *call, uint32_t st)
+/* A call answered with a failure status; more is appended inside the parentheses. */
+static int cli_fail_status(const char *call, uint32_t st, const char *more)
 {
-    fprintf(stderr, "qkd-client: %s failed: status %u (%s)\n", call, st, cli_status_meaning(st));
+    cli_err("%s failed: status %u (%s%s)", call, st, qkd_status_meaning(st), more);
     return cli_exit_status(st);
 }
 
-static const char cli_description[] =
-    "command-line ETSI GS QKD 004 client (libqkd004)\n"
-    "\n"
-    "Commands:\n"
-    "  open  [--source URI] [--destination URI] [--ksid UUID] [QoS options]\n"
-    "        OPEN_CONNECT; prints the KSID\n"
-    "  get   --ksid UUID [--index N] [--count N] [--metadata-size N]\n"
-    "        GET_KEY for indices index..index+count-1; prints '<index> <key>' per key\n"
-    "  close --ksid UUID\n"
-    "        CLOSE\n"
-    "  flow  [--ksid UUID] [--index N] [--count N] [QoS options]\n"
-    "        open, get count keys, close on one connection; prints the KSID then the keys\n"
-    "\n"
+/* ---- command line ----------------------------------------------------------------------- */
+
+static const struct cli_cmd *cli_cmd_find(const char *name)
+{
+    for (size_t i = 0; i < CLI_NCMDS; i++)
+        if (strcmp(cli_cmds[i].name, name) == 0) return &cli_cmds[i];
+    return NULL;
+}
+
+static bool cli_listed(const char *const *list, const char *name)
+{
+    for (; *list; list++)
+        if (strcmp(*list, name) == 0) return true;
+    return false;
+}
+
+/* cmd takes an option when it lists it, or when no command does. */
+static bool cli_takes(const struct cli_cmd *cmd, const char *name)
+{
+    if (cli_listed(cmd->options, name)) return true;
+    for (size_t i = 0; i < CLI_NCMDS; i++)
+        if (cli_listed(cli_cmds[i].options, name)) return false;
+    return true;
+}
+
+/* "open<sep>get<sep>close<last>flow" */
+static void cli_cmd_names(char *buf, size_t len, const char *sep, const char *last)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < CLI_NCMDS && n < len; i++) {
+        const char *s = i == 0 ? "" : i + 1 == CLI_NCMDS ? last : sep;
+        int k = snprintf(buf + n, len - n, "%s%s", s, cli_cmds[i].name);
+        if (k < 0) break;
+        n += (size_t)k;
+    }
+}
+
+static const char cli_about[] = "command-line ETSI GS QKD 004 client (libqkd004)";
+
+static const char cli_more[] =
     "Connection options (--server --cert --key --ca --server-name --framing --timeout) and\n"
     "output options (--json --format --out) go before or after the command. --server\n"
     "defaults to $SERVER_ADDRESS:$SERVER_PORT (port 25575 when only the address is set).\n"
@@ -130,105 +210,47 @@ static const char cli_examples[] =
     "  SERVER_ADDRESS=kme_alice SERVER_PORT=25575 CLIENT_CERT_PEM=c.pem CLIENT_CERT_KEY=c.key \\\n"
     "    SERVER_CERT_PEM=ca.pem qkd-client flow --count 4\n";
 
-/* Which subcommands accept an option (bit per command); globals accept all. */
-#define CLI_ALL   0xf
-#define CLI_B(c)  (1u << (c))
-#define CLI_QOSOK (CLI_B(CLI_OPEN) | CLI_B(CLI_FLOW))
-
-struct cli_opt_scope {
-    const char *name;
-    unsigned cmds;
-};
-static const struct cli_opt_scope cli_scopes[] = {
-    {"source", CLI_QOSOK},
-    {"destination", CLI_QOSOK},
-    {"ksid", CLI_ALL},
-    {"index", CLI_B(CLI_GET) | CLI_B(CLI_FLOW)},
-    {"count", CLI_B(CLI_GET) | CLI_B(CLI_FLOW)},
-    {"metadata-size", CLI_B(CLI_GET) | CLI_B(CLI_FLOW)},
-    {"chunk-size", CLI_QOSOK},
-    {"max-bps", CLI_QOSOK},
-    {"min-bps", CLI_QOSOK},
-    {"jitter", CLI_QOSOK},
-    {"priority", CLI_QOSOK},
-    {"qos-timeout", CLI_QOSOK},
-    {"ttl", CLI_QOSOK},
-    {"mimetype", CLI_QOSOK},
-    {NULL, 0},
-};
-
-static unsigned cli_scope_of(const char *name, size_t len)
+/* --help's description: what the program is, its commands from the table, the rest. */
+static void cli_describe(char *buf, size_t len)
 {
-    for (const struct cli_opt_scope *s = cli_scopes; s->name; s++)
-        if (strlen(s->name) == len && strncmp(s->name, name, len) == 0) return s->cmds;
-    return CLI_ALL;
+    size_t n = (size_t)snprintf(buf, len, "%s\n\nCommands:\n", cli_about);
+    for (size_t i = 0; i < CLI_NCMDS && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "  %-5s %s\n        %s\n", cli_cmds[i].name,
+                              cli_cmds[i].args, cli_cmds[i].help);
+    if (n < len) snprintf(buf + n, len - n, "\n%s", cli_more);
 }
 
-static const struct qkd_opt *cli_find(const struct qkd_opt *t, const char *name, size_t len)
+static const char *cli_no_env(const char *name)
 {
-    for (; t->name; t++)
-        if (strlen(t->name) == len && strncmp(t->name, name, len) == 0) return t;
+    (void)name;
     return NULL;
 }
 
-static void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void cli_usage_error(const char *fmt, ...)
+/* The shared option parser over argv[1..argc), with or without the environment under the
+ * flags. Exits 0 after --help or --version, 1 on an error (its reason in this program's
+ * format). Returns the index of the first argument that is not an option. */
+static int cli_opts(const struct qkd_prog *prog, const struct qkd_opt *t, int argc, char **argv,
+                    bool env)
 {
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "qkd-client: %s (see qkd-client --help)\n", msg);
-    exit(CLI_EXIT_LOCAL);
+    static const char prefix[] = "[ERROR] " CLI_NAME ": ", hint[] = " (see --help)";
+    char err[1024];
+    int pos = argc;
+    int r = qkd_opts_parse_r(prog, t, argc, argv, &pos, stdout, env ? NULL : cli_no_env, err,
+                             sizeof err);
+    if (r == 1) exit(CLI_EXIT_OK);
+    if (r < 0) {
+        size_t n = strlen(err), h = sizeof hint - 1;
+        if (n >= h && strcmp(err + n - h, hint) == 0) err[n - h] = '\0';
+        bool pre = strncmp(err, prefix, sizeof prefix - 1) == 0;
+        cli_usage_error("%s", pre ? err + sizeof prefix - 1 : err);
+    }
+    return pos;
 }
 
-/* Takes the subcommand word out of argv (into a copy) and checks each flag applies to it. */
-static enum cli_cmd cli_take_command(const struct qkd_opt *t, int argc, char **argv, char **nargv,
-                                     int *nargc)
-{
-    enum cli_cmd cmd = CLI_NONE;
-    int n = 0;
-    nargv[n++] = argv[0];
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--") == 0) break;
-        if (strncmp(a, "--", 2) == 0) {
-            nargv[n++] = argv[i];
-            const char *name = a + 2, *eq = strchr(name, '=');
-            size_t len = eq ? (size_t)(eq - name) : strlen(name);
-            const struct qkd_opt *o = cli_find(t, name, len);
-            if (o && o->type != QKD_OPT_BOOL && !eq && i + 1 < argc &&
-                strncmp(argv[i + 1], "--", 2) != 0)
-                nargv[n++] = argv[++i];
-            continue;
-        }
-        if (a[0] != '-' && cmd == CLI_NONE) {
-            for (int k = 0; k < CLI_NONE; k++)
-                if (strcmp(a, cli_cmd_names[k]) == 0) cmd = (enum cli_cmd)k;
-            if (cmd == CLI_NONE) cli_usage_error("unknown command '%s'", a);
-            continue;
-        }
-        nargv[n++] = argv[i];
-    }
-    for (; i < argc; i++)
-        nargv[n++] = argv[i];
-    nargv[n] = NULL;
-    *nargc = n;
-    if (cmd == CLI_NONE) return cmd;
-    for (int k = 1; k < n; k++) {
-        const char *a = nargv[k];
-        if (strcmp(a, "--") == 0) break;
-        if (strncmp(a, "--", 2) != 0) continue;
-        const char *name = a + 2, *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        if (!(cli_scope_of(name, len) & CLI_B(cmd)))
-            cli_usage_error("option %s does not apply to '%s'", a, cli_cmd_names[cmd]);
-    }
-    return cmd;
-}
-
+/* Options before the command are read with the environment (which sets the defaults they
+ * override) and the whole table, and the parser stops at the command word. Then both sides of
+ * the command are read without the environment in the command's view of the table, where an
+ * option it does not take is read as a string into stray[] and refused by name. */
 static void cli_parse(struct cli_args *a, int argc, char **argv)
 {
     memset(a, 0, sizeof *a);
@@ -285,21 +307,38 @@ static void cli_parse(struct cli_args *a, int argc, char **argv)
          0},
         {NULL, NULL, QKD_OPT_STR, NULL, NULL, 0, 0},
     };
+    char names[64], usage[128], description[sizeof cli_more + 1024];
+    cli_cmd_names(names, sizeof names, "|", "|");
+    snprintf(usage, sizeof usage, "[connection options] %s [options]", names);
+    cli_describe(description, sizeof description);
     const struct qkd_prog prog = {
-        .name = "qkd-client",
-        .usage = "[connection options] open|get|close|flow [options]",
-        .description = cli_description,
+        .name = CLI_NAME,
+        .usage = usage,
+        .description = description,
         .examples = cli_examples,
     };
-    char **nargv = calloc((size_t)argc + 1, sizeof *nargv);
-    if (!nargv) exit(CLI_EXIT_LOCAL);
-    int nargc = 0;
-    a->cmd = cli_take_command(t, argc, argv, nargv, &nargc);
-    int pos = 0;
-    qkd_opts_parse(&prog, t, nargc, nargv, &pos);
-    if (pos < nargc) cli_usage_error("unexpected argument '%s'", nargv[pos]);
-    free(nargv);
-    if (a->cmd == CLI_NONE) cli_usage_error("missing command: open, get, close or flow");
+    int pos = cli_opts(&prog, t, argc, argv, true);
+    if (pos >= argc) {
+        cli_cmd_names(names, sizeof names, ", ", " or ");
+        cli_usage_error("missing command: %s", names);
+    }
+    if (strcmp(argv[pos - 1], "--") == 0) cli_usage_error("unexpected argument '%s'", argv[pos]);
+    a->cmd = cli_cmd_find(argv[pos]);
+    if (!a->cmd) cli_usage_error("unknown command '%s'", argv[pos]);
+    enum { N = sizeof t / sizeof t[0] };
+    struct qkd_opt view[N];
+    const char *stray[N] = {NULL};
+    for (size_t k = 0; k < N; k++) {
+        view[k] = t[k];
+        if (t[k].name && !cli_takes(a->cmd, t[k].name))
+            view[k] = (struct qkd_opt){t[k].name, t[k].env, QKD_OPT_STR, &stray[k], NULL, 0, 0};
+    }
+    cli_opts(&prog, view, pos, argv, false);
+    int end = pos + cli_opts(&prog, view, argc - pos, argv + pos, false);
+    if (end < argc) cli_usage_error("unexpected argument '%s'", argv[end]);
+    for (size_t k = 0; k < N; k++)
+        if (stray[k])
+            cli_usage_error("option --%s does not apply to '%s'", t[k].name, a->cmd->name);
     if (!a->server) {
         const char *h = getenv("SERVER_ADDRESS"), *p = getenv("SERVER_PORT");
         if (h && *h) {
@@ -324,8 +363,17 @@ static void cli_parse(struct cli_args *a, int argc, char **argv)
     snprintf(a->qos.metadata_mimetype, sizeof a->qos.metadata_mimetype, "%s", a->mimetype);
     if ((uint64_t)a->index + a->count - 1 > UINT32_MAX)
         cli_usage_error("--index plus --count goes past index 4294967295");
-    if ((a->cmd == CLI_GET || a->cmd == CLI_CLOSE) && !a->ksid)
-        cli_usage_error("'%s' needs --ksid UUID", cli_cmd_names[a->cmd]);
+    if (a->cmd->needs_ksid && !a->ksid) cli_usage_error("'%s' needs --ksid UUID", a->cmd->name);
+}
+
+/* ---- the calls -------------------------------------------------------------------------- */
+
+/* --ksid as a KSID (all zero when not given). */
+static void cli_ksid_arg(const struct cli_args *a, struct qkd_ksid *ksid)
+{
+    memset(ksid, 0, sizeof *ksid);
+    if (a->ksid && qkd_ksid_from_str(a->ksid, ksid) != 0)
+        cli_usage_error("invalid value '%s' for --ksid: not a UUID", a->ksid);
 }
 
 /* `get` joins a stream the peer application opened: when GET_KEY answers 3 (KSID not attached
@@ -345,23 +393,23 @@ static int cli_join(struct qkd004_conn *c, struct cli_out *o, const struct cli_a
     if (st == QKD_STATUS_PEER_NOT_CONNECTED) {
         uint32_t cst = 0;
         (void)qkd004_close(c, &k, &cst);
-        fprintf(stderr, "qkd-client: KSID not opened by the peer application, nor here\n");
+        cli_err("KSID not opened by the peer application, nor here");
     }
     return 0;
 }
 
-/* GET_KEY for index..index+count-1; fills *fetched, *last_status. Returns an exit status. */
+/* GET_KEY for index..index+count-1 (may_join: `get`, see cli_join); fills *fetched and
+ * *last_status. Returns an exit status. */
 static int cli_get_range(struct qkd004_conn *c, struct cli_out *o, const struct qkd_ksid *ksid,
-                         const struct cli_args *a, size_t key_cap, uint32_t *last_status,
-                         uint32_t *fetched)
+                         const struct cli_args *a, size_t key_cap, bool may_join,
+                         uint32_t *last_status, uint32_t *fetched)
 {
-    bool may_join = a->cmd == CLI_GET;
     struct qkd_secbuf *kb = qkd_secbuf_new(key_cap);
     char *md = a->metadata_size ? malloc(a->metadata_size) : NULL;
     if (!kb || (a->metadata_size && !md)) {
         qkd_secbuf_free(kb);
         free(md);
-        fprintf(stderr, "qkd-client: out of memory\n");
+        cli_err("out of memory");
         return CLI_EXIT_LOCAL;
     }
     struct cli_progress pg;
@@ -392,15 +440,10 @@ static int cli_get_range(struct qkd004_conn *c, struct cli_out *o, const struct 
         *last_status = st;
         if (!qkd_status_ok(st)) {
             cli_progress_end(&pg);
-            if (st == QKD_STATUS_METADATA_TOO_SMALL) {
-                fprintf(stderr,
-                        "qkd-client: GET_KEY failed: status 8 (%s; %u bytes required, use "
-                        "--metadata-size)\n",
-                        cli_status_meaning(st), mdsz);
-                ex = cli_exit_status(st);
-            } else {
-                ex = cli_fail_status("GET_KEY", st);
-            }
+            char more[80] = "";
+            if (st == QKD_STATUS_METADATA_TOO_SMALL)
+                snprintf(more, sizeof more, "; %u bytes required, use --metadata-size", mdsz);
+            ex = cli_fail_status("GET_KEY", st, more);
             break;
         }
         /* E: mdsz is the whole metadata's length, which may exceed the buffer */
@@ -409,7 +452,7 @@ static int cli_get_range(struct qkd004_conn *c, struct cli_out *o, const struct 
         qkd_wipe(kb->data, klen);
         if (wr != 0) {
             cli_progress_end(&pg);
-            fprintf(stderr, "qkd-client: cannot write the output\n");
+            cli_err("cannot write the output");
             ex = CLI_EXIT_LOCAL;
             break;
         }
@@ -423,80 +466,88 @@ static int cli_get_range(struct qkd004_conn *c, struct cli_out *o, const struct 
     return ex;
 }
 
+/* OPEN_CONNECT with the requested QoS and --ksid; *ksid and *qos get the server's answer. */
 static int cli_open(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a,
-                    struct qkd_ksid *ksid, struct qkd_qos *qos, uint32_t *st)
+                    struct qkd_ksid *ksid, struct qkd_qos *qos)
 {
-    memset(ksid, 0, sizeof *ksid);
-    if (a->ksid && qkd_ksid_from_str(a->ksid, ksid) != 0)
-        cli_usage_error("invalid value '%s' for --ksid: not a UUID", a->ksid);
+    uint32_t st = 0;
+    cli_ksid_arg(a, ksid);
     *qos = a->qos;
-    int rc = qkd004_open_connect(c, a->source, a->destination, qos, ksid, st);
+    int rc = qkd004_open_connect(c, a->source, a->destination, qos, ksid, &st);
     if (rc != QKD004_OK) return cli_fail_rc(c, o, "OPEN_CONNECT", rc);
-    cli_out_status(o, *st);
-    if (!qkd_status_ok(*st)) return cli_fail_status("OPEN_CONNECT", *st);
-    if (*st != QKD_STATUS_SUCCESS)
-        fprintf(stderr, "qkd-client: OPEN_CONNECT: status %u (%s)\n", *st, cli_status_meaning(*st));
+    cli_out_status(o, st);
+    if (!qkd_status_ok(st)) return cli_fail_status("OPEN_CONNECT", st, "");
+    if (st != QKD_STATUS_SUCCESS)
+        cli_err("OPEN_CONNECT: status %u (%s)", st, qkd_status_meaning(st));
     cli_out_qos(o, qos);
     if (cli_out_ksid(o, ksid) != 0) {
-        fprintf(stderr, "qkd-client: cannot write the output\n");
+        cli_err("cannot write the output");
         return CLI_EXIT_LOCAL;
     }
     return CLI_EXIT_OK;
 }
 
-static int cli_interrupted_exit(struct cli_out *o, uint32_t fetched, uint32_t total)
+/* The exit status of a run of GET_KEY calls: interrupted after a clean stop, the keys so far
+ * flushed and counted ("interrupted: N of M keys fetched", the one line without the program's
+ * name, documented in docs/client.md). */
+static int cli_range_exit(struct cli_out *o, int ex, uint32_t fetched, uint32_t total)
 {
+    if (!cli_interrupted || ex != CLI_EXIT_OK) return ex;
     cli_out_flush(o);
     fprintf(stderr, "interrupted: %u of %u keys fetched\n", fetched, total);
     return CLI_EXIT_INTERRUPTED;
 }
 
-static int cli_run(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a)
+static int cli_cmd_open(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a)
 {
     struct qkd_ksid ksid;
     struct qkd_qos qos;
+    return cli_open(c, o, a, &ksid, &qos);
+}
+
+static int cli_cmd_get(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a)
+{
+    struct qkd_ksid ksid;
+    cli_ksid_arg(a, &ksid);
+    if (a->json) cli_out_ksid(o, &ksid); /* text output: get prints keys only */
     uint32_t st = 0, fetched = 0;
-    int ex;
-    switch (a->cmd) {
-    case CLI_OPEN:
-        return cli_open(c, o, a, &ksid, &qos, &st);
-    case CLI_GET:
-    case CLI_CLOSE:
-        if (qkd_ksid_from_str(a->ksid, &ksid) != 0)
-            cli_usage_error("invalid value '%s' for --ksid: not a UUID", a->ksid);
-        if (a->json) cli_out_ksid(o, &ksid); /* text output: get prints keys only */
-        break;
-    case CLI_FLOW:
-        ex = cli_open(c, o, a, &ksid, &qos, &st);
-        if (ex != CLI_EXIT_OK) return ex;
-        break;
-    default:
-        return CLI_EXIT_LOCAL;
-    }
-    if (a->cmd == CLI_CLOSE) {
-        int rc = qkd004_close(c, &ksid, &st);
-        if (rc != QKD004_OK) return cli_fail_rc(c, o, "CLOSE", rc);
-        cli_out_status(o, st);
-        return qkd_status_ok(st) ? CLI_EXIT_OK : cli_fail_status("CLOSE", st);
-    }
+    int ex = cli_get_range(c, o, &ksid, a, QKD004_DEFAULT_MAX_RESPONSE, true, &st, &fetched);
+    cli_out_status(o, st);
+    return cli_range_exit(o, ex, fetched, a->count);
+}
+
+static int cli_cmd_close(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a)
+{
+    struct qkd_ksid ksid;
+    cli_ksid_arg(a, &ksid);
+    if (a->json) cli_out_ksid(o, &ksid);
+    uint32_t st = 0;
+    int rc = qkd004_close(c, &ksid, &st);
+    if (rc != QKD004_OK) return cli_fail_rc(c, o, "CLOSE", rc);
+    cli_out_status(o, st);
+    return qkd_status_ok(st) ? CLI_EXIT_OK : cli_fail_status("CLOSE", st, "");
+}
+
+static int cli_cmd_flow(struct qkd004_conn *c, struct cli_out *o, const struct cli_args *a)
+{
+    struct qkd_ksid ksid;
+    struct qkd_qos qos;
+    int ex = cli_open(c, o, a, &ksid, &qos);
+    if (ex != CLI_EXIT_OK) return ex;
     size_t key_cap = QKD004_DEFAULT_MAX_RESPONSE;
-    if (a->cmd == CLI_FLOW && qos.key_chunk_size > 0 && qos.key_chunk_size < key_cap)
-        key_cap = qos.key_chunk_size;
-    uint32_t get_status = 0;
-    ex = cli_get_range(c, o, &ksid, a, key_cap, &get_status, &fetched);
-    if (a->cmd == CLI_GET || get_status != 0) cli_out_status(o, get_status);
-    if (a->cmd == CLI_FLOW) {
-        uint32_t cst = 0;
-        int rc = qkd004_close(c, &ksid, &cst);
-        if (ex == CLI_EXIT_OK && rc != QKD004_OK)
-            ex = cli_fail_rc(c, o, "CLOSE", rc);
-        else if (ex == CLI_EXIT_OK && !qkd_status_ok(cst)) {
-            cli_out_status(o, cst);
-            ex = cli_fail_status("CLOSE", cst);
-        }
+    if (qos.key_chunk_size > 0 && qos.key_chunk_size < key_cap) key_cap = qos.key_chunk_size;
+    uint32_t st = 0, fetched = 0;
+    ex = cli_get_range(c, o, &ksid, a, key_cap, false, &st, &fetched);
+    if (st != 0) cli_out_status(o, st);
+    uint32_t cst = 0;
+    int rc = qkd004_close(c, &ksid, &cst);
+    if (ex == CLI_EXIT_OK && rc != QKD004_OK) {
+        ex = cli_fail_rc(c, o, "CLOSE", rc);
+    } else if (ex == CLI_EXIT_OK && !qkd_status_ok(cst)) {
+        cli_out_status(o, cst);
+        ex = cli_fail_status("CLOSE", cst, "");
     }
-    if (cli_interrupted && ex == CLI_EXIT_OK) return cli_interrupted_exit(o, fetched, a->count);
-    return ex;
+    return cli_range_exit(o, ex, fetched, a->count);
 }
 
 int main(int argc, char **argv)
@@ -524,7 +575,7 @@ int main(int argc, char **argv)
     char err[512];
     struct qkd004_conn *c = qkd004_new(&cfg, err, sizeof err);
     if (!c) {
-        fprintf(stderr, "qkd-client: %s\n", err);
+        cli_err("%s", err);
         return CLI_EXIT_LOCAL;
     }
     enum cli_format fmt = strcmp(a.format, "base64") == 0 ? CLI_FMT_BASE64
@@ -532,13 +583,13 @@ int main(int argc, char **argv)
                                                           : CLI_FMT_HEX;
     struct cli_out *o = cli_out_open(a.out, fmt, a.json, err, sizeof err);
     if (!o) {
-        fprintf(stderr, "qkd-client: %s\n", err);
+        cli_err("%s", err);
         qkd004_free(c);
         return CLI_EXIT_LOCAL;
     }
-    int ex = cli_run(c, o, &a);
+    int ex = a.cmd->run(c, o, &a);
     if (cli_out_finish(o, err, sizeof err) != 0) {
-        fprintf(stderr, "qkd-client: %s\n", err);
+        cli_err("%s", err);
         if (ex == CLI_EXIT_OK) ex = CLI_EXIT_LOCAL;
     }
     cli_out_free(o);

@@ -1,35 +1,44 @@
 /* types.c: ETSI GS QKD 004 status code meanings (Table 2 of the standard) and Key_stream_ID
- * helpers (zero test, canonical text form via libuuid). */
+ * helpers (zero test, canonical text form via libuuid). The one table of status texts: the
+ * library's wording (qkd_status_str) and the short meaning for one-line messages
+ * (qkd_status_meaning, status.h). */
 #include "qkd/types.h"
 
 #include <string.h>
 
 #include <uuid/uuid.h>
 
+#include "status.h"
+
+static const struct {
+    const char *str;     /* qkd_status_str */
+    const char *meaning; /* qkd_status_meaning */
+} qkd_status_texts[QKD_STATUS_MAX + 1] = {
+    [QKD_STATUS_SUCCESS] = {"successful", "successful"},
+    [QKD_STATUS_PEER_NOT_CONNECTED] = {"successful connection, but peer not connected",
+                                       "peer not connected"},
+    [QKD_STATUS_INSUFFICIENT_KEY] = {"GET_KEY failed: insufficient key available",
+                                     "insufficient key available"},
+    [QKD_STATUS_PEER_APP_NOT_CONNECTED] = {"GET_KEY failed: peer application not connected",
+                                           "peer application not connected or KSID unknown"},
+    [QKD_STATUS_NO_QKD_CONNECTION] = {"no QKD connection available", "no QKD connection available"},
+    [QKD_STATUS_KSID_IN_USE] = {"OPEN_CONNECT failed: KSID already in use", "KSID already in use"},
+    [QKD_STATUS_TIMEOUT] = {"TIMEOUT_ERROR", "timeout"},
+    [QKD_STATUS_QOS_NOT_MET] = {"OPEN_CONNECT: requested QoS could not be met, counter-proposal "
+                                "included",
+                                "QoS not met, counter-proposal included"},
+    [QKD_STATUS_METADATA_TOO_SMALL] = {"GET_KEY failed: metadata buffer too small",
+                                       "metadata buffer too small"},
+};
+
 const char *qkd_status_str(uint32_t status)
 {
-    switch (status) {
-    case QKD_STATUS_SUCCESS:
-        return "successful";
-    case QKD_STATUS_PEER_NOT_CONNECTED:
-        return "successful connection, but peer not connected";
-    case QKD_STATUS_INSUFFICIENT_KEY:
-        return "GET_KEY failed: insufficient key available";
-    case QKD_STATUS_PEER_APP_NOT_CONNECTED:
-        return "GET_KEY failed: peer application not connected";
-    case QKD_STATUS_NO_QKD_CONNECTION:
-        return "no QKD connection available";
-    case QKD_STATUS_KSID_IN_USE:
-        return "OPEN_CONNECT failed: KSID already in use";
-    case QKD_STATUS_TIMEOUT:
-        return "TIMEOUT_ERROR";
-    case QKD_STATUS_QOS_NOT_MET:
-        return "OPEN_CONNECT: requested QoS could not be met, counter-proposal included";
-    case QKD_STATUS_METADATA_TOO_SMALL:
-        return "GET_KEY failed: metadata buffer too small";
-    default:
-        return "unknown status";
-    }
+    return status <= QKD_STATUS_MAX ? qkd_status_texts[status].str : "unknown status";
+}
+
+const char *qkd_status_meaning(uint32_t status)
+{
+    return status <= QKD_STATUS_MAX ? qkd_status_texts[status].meaning : "unknown status";
 }
 
 bool qkd_status_ok(uint32_t status)

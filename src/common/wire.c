@@ -1,10 +1,12 @@
-/* wire.c: the ETSI GS QKD 004 codec (spec/wire.md) for both framings. Q = QUBIP Python layout
+/* wire.c: the ETSI GS QKD 004 codec (docs/wire.md) for both framings. Q = QUBIP Python layout
  * (version 1.0.1), E = ETSI gs004-app-int layout (version 2.1.1). Decoders parse the whole
  * payload with the bounded reader and require it to be consumed exactly; encoders append one
- * whole frame (header + payload) and leave the writer unchanged on failure. */
+ * whole frame (header + payload) and leave the writer unchanged on failure. The QoS block is
+ * the common QoS codec's (qos_codec.h). */
 #include "wire.h"
 
 #include "dialect.h"
+#include "qos_codec.h"
 
 #include <string.h>
 
@@ -93,34 +95,15 @@ static const char *dec_cstr(struct wire_dec *d, size_t max)
     return s;
 }
 
+static enum qkd_qos_form wire_qos_form(enum qkd_framing f)
+{
+    return f == QKD_FRAMING_Q ? QKD_QOS_FIXED : QKD_QOS_CSTR;
+}
+
 static void dec_qos(struct wire_dec *d, enum qkd_framing f, struct qkd_qos *q)
 {
-    memset(q, 0, sizeof(*q));
-    dec_u32(d, &q->key_chunk_size);
-    dec_u32(d, &q->max_bps);
-    dec_u32(d, &q->min_bps);
-    dec_u32(d, &q->jitter);
-    dec_u32(d, &q->priority);
-    dec_u32(d, &q->timeout);
-    dec_u32(d, &q->ttl);
-    if (d->r.failed) return;
-    if (f == QKD_FRAMING_Q) {
-        const uint8_t *field = qkd_read_ptr(&d->r, QKD_MIMETYPE_MAX);
-        if (!field) {
-            dec_fail(d, QKD_WIRE_ERR_LENGTH);
-            return;
-        }
-        const uint8_t *nul = memchr(field, 0, QKD_MIMETYPE_MAX);
-        if (!nul) {
-            dec_fail(d, QKD_WIRE_ERR_STRING);
-            return;
-        }
-        memcpy(q->metadata_mimetype, field, (size_t)(nul - field));
-    } else {
-        const char *s = dec_cstr(d, QKD_MIMETYPE_MAX);
-        if (s) memcpy(q->metadata_mimetype, s, strlen(s));
-    }
-    q->metadata_mimetype[QKD_MIMETYPE_MAX - 1] = '\0';
+    int rc = qkd_qos_decode(&d->r, wire_qos_form(f), q);
+    if (rc != QKD_WIRE_OK) dec_fail(d, rc);
 }
 
 /* Common entry checks; returns OK or an error. Resolves an unknown framing from the header. */
@@ -286,20 +269,7 @@ static void enc_ksid(struct qkd_writer *w, const struct qkd_ksid *k)
 
 static int enc_qos(struct qkd_writer *w, enum qkd_framing f, const struct qkd_qos *q)
 {
-    qkd_write_u32(w, q->key_chunk_size);
-    qkd_write_u32(w, q->max_bps);
-    qkd_write_u32(w, q->min_bps);
-    qkd_write_u32(w, q->jitter);
-    qkd_write_u32(w, q->priority);
-    qkd_write_u32(w, q->timeout);
-    qkd_write_u32(w, q->ttl);
-    if (f == QKD_FRAMING_E) return enc_cstr(w, q->metadata_mimetype, QKD_MIMETYPE_MAX);
-    size_t n;
-    int rc = enc_string_len(q->metadata_mimetype, QKD_MIMETYPE_MAX, &n);
-    if (rc != QKD_WIRE_OK) return rc;
-    qkd_write_bytes(w, q->metadata_mimetype, n);
-    qkd_write_zeros(w, QKD_MIMETYPE_MAX - n);
-    return QKD_WIRE_OK;
+    return qkd_qos_encode(w, wire_qos_form(f), q);
 }
 
 /* Writes the header with a zero payload length; returns the frame's start offset. */

@@ -1,4 +1,4 @@
-/* wire.h: the one ETSI GS QKD 004 codec (spec/wire.md), both framings: Q (QUBIP Python,
+/* wire.h: the one ETSI GS QKD 004 codec (docs/wire.md), both framings: Q (QUBIP Python,
  * version 1.0.1) and E (ETSI gs004-app-int, version 2.1.1). Used by the key server, the client
  * library and the hybrid daemon. Decoders never allocate: strings and key/metadata pointers
  * point into the caller's payload buffer, which must outlive the decoded message. */

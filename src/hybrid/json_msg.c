@@ -175,9 +175,9 @@ int hyb_json_reply_status(struct qkd_writer *w, uint32_t status, const char *mes
 {
     char head[64];
     int n = snprintf(head, sizeof(head), "{\"status\": %u", status);
-    int rc = qkd_write_bytes(w, head, (size_t)n);
+    qkd_write_bytes(w, head, (size_t)n);
     if (message) {
-        rc |= qkd_write_bytes(w, ", \"message\": \"", 14);
+        qkd_write_bytes(w, ", \"message\": \"", 14);
         for (const unsigned char *p = (const unsigned char *)message; *p; p++) {
             char e[8];
             int k;
@@ -187,12 +187,12 @@ int hyb_json_reply_status(struct qkd_writer *w, uint32_t status, const char *mes
                 k = snprintf(e, sizeof(e), "\\u%04x", *p);
             else
                 k = snprintf(e, sizeof(e), "%c", *p);
-            rc |= qkd_write_bytes(w, e, (size_t)k);
+            qkd_write_bytes(w, e, (size_t)k);
         }
-        rc |= qkd_write_bytes(w, "\"", 1);
+        qkd_write_bytes(w, "\"", 1);
     }
-    rc |= qkd_write_bytes(w, "}", 1);
-    return rc || w->failed ? -1 : 0;
+    qkd_write_bytes(w, "}", 1);
+    return w->failed ? -1 : 0;
 }
 
 int hyb_json_reply_open(struct qkd_writer *w, const struct qkd_ksid *ksid)
@@ -200,19 +200,20 @@ int hyb_json_reply_open(struct qkd_writer *w, const struct qkd_ksid *ksid)
     char ks[QKD_KSID_STRLEN], buf[96];
     qkd_ksid_to_str(ksid, ks);
     int n = snprintf(buf, sizeof(buf), "{\"status\": 0, \"key_stream_id\": \"%s\"}", ks);
-    return qkd_write_bytes(w, buf, (size_t)n);
+    qkd_write_bytes(w, buf, (size_t)n);
+    return w->failed ? -1 : 0;
 }
 
 int hyb_json_reply_key(struct qkd_writer *w, const uint8_t *key, size_t len)
 {
     static const char head[] = "{\"status\": 0, \"key_buffer\": [";
-    int rc = qkd_write_bytes(w, head, sizeof(head) - 1);
+    qkd_write_bytes(w, head, sizeof(head) - 1);
     for (size_t i = 0; i < len; i++) {
         char e[8];
         int k = snprintf(e, sizeof(e), i ? ", %u" : "%u", key[i]);
-        rc |= qkd_write_bytes(w, e, (size_t)k);
+        qkd_write_bytes(w, e, (size_t)k);
         memset(e, 0, sizeof(e));
     }
-    rc |= qkd_write_bytes(w, "]}", 2);
-    return rc || w->failed ? -1 : 0;
+    qkd_write_bytes(w, "]}", 2);
+    return w->failed ? -1 : 0;
 }

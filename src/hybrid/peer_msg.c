@@ -6,6 +6,7 @@
  *   u64 seq || lv(body) || lv(signature). */
 #include "peer_msg.h"
 
+#include "qos_codec.h"
 #include "sign.h"
 
 #include <openssl/crypto.h>
@@ -53,10 +54,16 @@ int hyb_pm_session_init(struct hyb_pm_session *s, EVP_PKEY *my_key, EVP_PKEY *pe
     return RAND_bytes(s->my_nonce, sizeof(s->my_nonce)) == 1 ? 0 : -1;
 }
 
-static int pm_lv(struct qkd_writer *w, const void *p, size_t n)
+/* lv(p): u32 length, then the bytes. Like every write, a failure stays in w->failed, which
+ * each encoder checks once at its end. */
+static void pm_lv(struct qkd_writer *w, const void *p, size_t n)
 {
-    if (n > UINT32_MAX) return -1;
-    return qkd_write_u32(w, (uint32_t)n) | qkd_write_bytes(w, p, n);
+    if (n > UINT32_MAX) {
+        w->failed = true;
+        return;
+    }
+    qkd_write_u32(w, (uint32_t)n);
+    qkd_write_bytes(w, p, n);
 }
 
 /* The bytes a signature covers. from_me selects the direction. */
@@ -69,15 +76,15 @@ static int pm_tbs(const struct hyb_pm_session *s, bool from_me, uint8_t type, ui
     const uint8_t *sn = from_me ? s->my_nonce : s->peer_nonce;
     const uint8_t *rn = from_me ? (s->have_peer_nonce ? s->peer_nonce : zero) : s->my_nonce;
     if (type == HYB_PM_HELLO) rn = zero;
-    int rc = qkd_write_bytes(w, PM_LABEL, sizeof(PM_LABEL) - 1);
-    rc |= pm_lv(w, su, strlen(su));
-    rc |= pm_lv(w, ru, strlen(ru));
-    rc |= qkd_write_bytes(w, sn, HYB_PM_NONCE_LEN);
-    rc |= qkd_write_bytes(w, rn, HYB_PM_NONCE_LEN);
-    rc |= qkd_write_u8(w, type);
-    rc |= qkd_write_u64(w, seq);
-    rc |= pm_lv(w, body, body_len);
-    return rc || w->failed ? -1 : 0;
+    qkd_write_bytes(w, PM_LABEL, sizeof(PM_LABEL) - 1);
+    pm_lv(w, su, strlen(su));
+    pm_lv(w, ru, strlen(ru));
+    qkd_write_bytes(w, sn, HYB_PM_NONCE_LEN);
+    qkd_write_bytes(w, rn, HYB_PM_NONCE_LEN);
+    qkd_write_u8(w, type);
+    qkd_write_u64(w, seq);
+    pm_lv(w, body, body_len);
+    return w->failed ? -1 : 0;
 }
 
 int hyb_pm_seal(struct hyb_pm_session *s, uint8_t type, const uint8_t *body, size_t body_len,
@@ -99,14 +106,16 @@ int hyb_pm_seal(struct hyb_pm_session *s, uint8_t type, const uint8_t *body, siz
         free(sig);
         return -1;
     }
-    rc = qkd_write_u8(w, HYB_PM_V0) | qkd_write_u8(w, HYB_PM_V1) | qkd_write_u8(w, HYB_PM_V2);
-    rc |= qkd_write_u8(w, type);
-    rc |= qkd_write_u32(w, (uint32_t)plen);
-    rc |= qkd_write_u64(w, seq);
-    rc |= pm_lv(w, body, body_len);
-    rc |= pm_lv(w, sig, sig_len);
+    qkd_write_u8(w, HYB_PM_V0);
+    qkd_write_u8(w, HYB_PM_V1);
+    qkd_write_u8(w, HYB_PM_V2);
+    qkd_write_u8(w, type);
+    qkd_write_u32(w, (uint32_t)plen);
+    qkd_write_u64(w, seq);
+    pm_lv(w, body, body_len);
+    pm_lv(w, sig, sig_len);
     free(sig);
-    if (rc != 0 || w->failed) return -1;
+    if (w->failed) return -1;
     s->tx_seq = seq;
     return 0;
 }
@@ -192,10 +201,10 @@ static int pm_read_str(struct qkd_reader *r, char *out, size_t cap)
 
 int hyb_pm_hello_encode(const struct hyb_pm_hello *m, struct qkd_writer *w)
 {
-    int rc = pm_lv(w, m->name, strlen(m->name));
-    rc |= pm_lv(w, m->uuid, strlen(m->uuid));
-    rc |= qkd_write_bytes(w, m->nonce, HYB_PM_NONCE_LEN);
-    return rc || w->failed ? -1 : 0;
+    pm_lv(w, m->name, strlen(m->name));
+    pm_lv(w, m->uuid, strlen(m->uuid));
+    qkd_write_bytes(w, m->nonce, HYB_PM_NONCE_LEN);
+    return w->failed ? -1 : 0;
 }
 
 int hyb_pm_hello_decode(const uint8_t *p, size_t len, struct hyb_pm_hello *m)
@@ -212,19 +221,14 @@ int hyb_pm_hello_decode(const uint8_t *p, size_t len, struct hyb_pm_hello *m)
 int hyb_pm_announce_encode(const struct hyb_pm_announce *m, struct qkd_writer *w)
 {
     if (m->nqkd > QKD_HYB_MAX_SOURCES) return -1;
-    int rc = qkd_write_bytes(w, m->ksid.b, QKD_KSID_LEN);
-    rc |= pm_lv(w, m->request, strlen(m->request));
-    rc |= pm_lv(w, m->dest_app, strlen(m->dest_app));
-    const struct qkd_qos *q = &m->qos;
-    rc |= qkd_write_u32(w, q->key_chunk_size) | qkd_write_u32(w, q->max_bps);
-    rc |= qkd_write_u32(w, q->min_bps) | qkd_write_u32(w, q->jitter);
-    rc |= qkd_write_u32(w, q->priority) | qkd_write_u32(w, q->timeout);
-    rc |= qkd_write_u32(w, q->ttl);
-    rc |= pm_lv(w, q->metadata_mimetype, strnlen(q->metadata_mimetype, QKD_MIMETYPE_MAX - 1));
-    rc |= qkd_write_u8(w, m->nqkd);
+    qkd_write_bytes(w, m->ksid.b, QKD_KSID_LEN);
+    pm_lv(w, m->request, strlen(m->request));
+    pm_lv(w, m->dest_app, strlen(m->dest_app));
+    if (qkd_qos_encode(w, QKD_QOS_LV32, &m->qos) != QKD_WIRE_OK) return -1;
+    qkd_write_u8(w, m->nqkd);
     for (uint8_t i = 0; i < m->nqkd; i++)
-        rc |= qkd_write_bytes(w, m->qkd[i].b, QKD_KSID_LEN);
-    return rc || w->failed ? -1 : 0;
+        qkd_write_bytes(w, m->qkd[i].b, QKD_KSID_LEN);
+    return w->failed ? -1 : 0;
 }
 
 int hyb_pm_announce_decode(const uint8_t *p, size_t len, struct hyb_pm_announce *m)
@@ -235,15 +239,7 @@ int hyb_pm_announce_decode(const uint8_t *p, size_t len, struct hyb_pm_announce 
     qkd_read_bytes(&r, m->ksid.b, QKD_KSID_LEN);
     if (pm_read_str(&r, m->request, sizeof(m->request)) != 0) return -1;
     if (pm_read_str(&r, m->dest_app, sizeof(m->dest_app)) != 0) return -1;
-    struct qkd_qos *q = &m->qos;
-    qkd_read_u32(&r, &q->key_chunk_size);
-    qkd_read_u32(&r, &q->max_bps);
-    qkd_read_u32(&r, &q->min_bps);
-    qkd_read_u32(&r, &q->jitter);
-    qkd_read_u32(&r, &q->priority);
-    qkd_read_u32(&r, &q->timeout);
-    qkd_read_u32(&r, &q->ttl);
-    if (pm_read_str(&r, q->metadata_mimetype, sizeof(q->metadata_mimetype)) != 0) return -1;
+    if (qkd_qos_decode(&r, QKD_QOS_LV32, &m->qos) != QKD_WIRE_OK) return -1;
     qkd_read_u8(&r, &m->nqkd);
     if (r.failed || m->nqkd > QKD_HYB_MAX_SOURCES) return -1;
     for (uint8_t i = 0; i < m->nqkd; i++)
@@ -254,17 +250,19 @@ int hyb_pm_announce_decode(const uint8_t *p, size_t len, struct hyb_pm_announce 
 int hyb_pm_kex_encode(const struct hyb_pm_kex *m, struct qkd_writer *w)
 {
     if (m->n > HYB_PM_MAX_ITEMS) return -1;
-    int rc = qkd_write_bytes(w, m->ksid.b, QKD_KSID_LEN);
-    rc |= qkd_write_u32(w, m->index) | qkd_write_u32(w, m->status) | qkd_write_u32(w, m->mask);
-    rc |= qkd_write_u8(w, m->n);
+    qkd_write_bytes(w, m->ksid.b, QKD_KSID_LEN);
+    qkd_write_u32(w, m->index);
+    qkd_write_u32(w, m->status);
+    qkd_write_u32(w, m->mask);
+    qkd_write_u8(w, m->n);
     for (uint8_t i = 0; i < m->n; i++) {
         if (m->item[i].len > HYB_PM_MAX_ITEM) return -1;
-        rc |= qkd_write_u8(w, m->item[i].status);
-        rc |= pm_lv(w, m->item[i].data, m->item[i].len);
+        qkd_write_u8(w, m->item[i].status);
+        pm_lv(w, m->item[i].data, m->item[i].len);
     }
-    rc |= qkd_write_u8(w, m->has_tag ? 1 : 0);
-    if (m->has_tag) rc |= qkd_write_bytes(w, m->tag, HYB_PM_TAG_LEN);
-    return rc || w->failed ? -1 : 0;
+    qkd_write_u8(w, m->has_tag ? 1 : 0);
+    if (m->has_tag) qkd_write_bytes(w, m->tag, HYB_PM_TAG_LEN);
+    return w->failed ? -1 : 0;
 }
 
 int hyb_pm_kex_decode(const uint8_t *p, size_t len, struct hyb_pm_kex *m)
@@ -305,13 +303,13 @@ size_t hyb_pm_batch_entry_len(size_t body_len)
 int hyb_pm_batch_encode(const struct hyb_pm_batch *b, struct qkd_writer *w)
 {
     if (b->n < 2 || b->n > HYB_PM_BATCH_MAX) return -1;
-    int rc = qkd_write_u8(w, b->n);
+    qkd_write_u8(w, b->n);
     for (uint8_t i = 0; i < b->n; i++) {
         if (!pm_batch_type_ok(b->m[i].type)) return -1;
-        rc |= qkd_write_u8(w, b->m[i].type);
-        rc |= pm_lv(w, b->m[i].body, b->m[i].len);
+        qkd_write_u8(w, b->m[i].type);
+        pm_lv(w, b->m[i].body, b->m[i].len);
     }
-    return rc || w->failed ? -1 : 0;
+    return w->failed ? -1 : 0;
 }
 
 int hyb_pm_batch_decode(const uint8_t *p, size_t len, struct hyb_pm_batch *b)

@@ -1,6 +1,9 @@
-/* peer_msg.c: encoder and decoder of the peer-sync messages; all input goes through the one
- * bounded reader (bytes.h). */
+/* peer_msg.c: encoder and decoder of the peer-sync messages (docs/kme.md); all input goes
+ * through the one bounded reader, all output through the sticky writer (bytes.h), checked once
+ * per message; the QoS block through the common codec (qos_codec.h). */
 #include "peer_msg.h"
+
+#include "qos_codec.h"
 
 #include <string.h>
 
@@ -51,74 +54,65 @@ static bool alloc_ok(const struct kme_pmsg *m)
     return a->offset <= UINT64_MAX - (uint64_t)a->count * a->len;
 }
 
+/* Appends the payload; the writer is checked once, by the caller. Returns -1 when a field is
+ * out of its range. */
 static int encode_payload(const struct kme_pmsg *m, struct qkd_writer *w)
 {
-    int rc = 0;
-    if (has_ksid(m->type)) rc |= qkd_write_bytes(w, m->ksid.b, QKD_KSID_LEN);
+    if (has_ksid(m->type)) qkd_write_bytes(w, m->ksid.b, QKD_KSID_LEN);
     switch (m->type) {
     case KME_PM_HELLO: {
         size_t n = strnlen(m->u.hello.node, KME_PEER_NAME_MAX);
         if (n == 0 || n >= KME_PEER_NAME_MAX) return -1;
-        rc |= qkd_write_u8(w, (uint8_t)n);
-        rc |= qkd_write_bytes(w, m->u.hello.node, n);
-        rc |= qkd_write_bytes(w, m->u.hello.uuid, 16);
-        rc |= qkd_write_u8(w, m->u.hello.role);
+        qkd_write_u8(w, (uint8_t)n);
+        qkd_write_bytes(w, m->u.hello.node, n);
+        qkd_write_bytes(w, m->u.hello.uuid, 16);
+        qkd_write_u8(w, m->u.hello.role);
         break;
     }
-    case KME_PM_ANNOUNCE: {
-        const struct qkd_qos *q = &m->u.announce.qos;
-        size_t n = strnlen(q->metadata_mimetype, QKD_MIMETYPE_MAX);
-        if (n >= QKD_MIMETYPE_MAX) return -1;
-        rc |= qkd_write_u32(w, q->key_chunk_size);
-        rc |= qkd_write_u32(w, q->max_bps);
-        rc |= qkd_write_u32(w, q->min_bps);
-        rc |= qkd_write_u32(w, q->jitter);
-        rc |= qkd_write_u32(w, q->priority);
-        rc |= qkd_write_u32(w, q->timeout);
-        rc |= qkd_write_u32(w, q->ttl);
-        rc |= qkd_write_u8(w, (uint8_t)n);
-        rc |= qkd_write_bytes(w, q->metadata_mimetype, n);
-        rc |= qkd_write_u8(w, m->u.announce.attached ? 1 : 0);
+    case KME_PM_ANNOUNCE:
+        if (qkd_qos_encode(w, QKD_QOS_LV8, &m->u.announce.qos) != QKD_WIRE_OK) return -1;
+        qkd_write_u8(w, m->u.announce.attached ? 1 : 0);
         break;
-    }
     case KME_PM_ATTACH:
     case KME_PM_CLOSE:
         break;
     case KME_PM_ALLOC_REQ:
         if (!run_ok(&m->u.alloc)) return -1;
-        rc |= qkd_write_u32(w, m->u.alloc.index);
-        rc |= qkd_write_u32(w, m->u.alloc.count);
+        qkd_write_u32(w, m->u.alloc.index);
+        qkd_write_u32(w, m->u.alloc.count);
         break;
     case KME_PM_ALLOC:
         if (!alloc_ok(m)) return -1;
-        rc |= qkd_write_u32(w, m->u.alloc.index);
-        rc |= qkd_write_u32(w, m->u.alloc.count);
-        rc |= qkd_write_u8(w, m->u.alloc.status);
-        rc |= qkd_write_u64(w, m->u.alloc.offset);
-        rc |= qkd_write_u32(w, m->u.alloc.len);
+        qkd_write_u32(w, m->u.alloc.index);
+        qkd_write_u32(w, m->u.alloc.count);
+        qkd_write_u8(w, m->u.alloc.status);
+        qkd_write_u64(w, m->u.alloc.offset);
+        qkd_write_u32(w, m->u.alloc.len);
         break;
     case KME_PM_ALLOC_ACK:
         if (m->u.alloc.status > KME_AS_MAX || !run_ok(&m->u.alloc)) return -1;
-        rc |= qkd_write_u32(w, m->u.alloc.index);
-        rc |= qkd_write_u32(w, m->u.alloc.count);
-        rc |= qkd_write_u8(w, m->u.alloc.status);
+        qkd_write_u32(w, m->u.alloc.index);
+        qkd_write_u32(w, m->u.alloc.count);
+        qkd_write_u8(w, m->u.alloc.status);
         break;
     case KME_PM_HEARTBEAT:
-        rc |= qkd_write_u64(w, m->u.hb.wall_ms);
+        qkd_write_u64(w, m->u.hb.wall_ms);
         break;
     default:
         return -1;
     }
-    return rc ? -1 : 0;
+    return 0;
 }
 
 int kme_pmsg_encode(const struct kme_pmsg *m, struct qkd_writer *w)
 {
     size_t start = w->len;
-    if (qkd_write_u8(w, KME_PEER_V_MAJOR) || qkd_write_u8(w, KME_PEER_V_MINOR) ||
-        qkd_write_u8(w, KME_PEER_V_PATCH) || qkd_write_u8(w, m->type) || qkd_write_u32(w, 0))
-        return -1;
-    if (encode_payload(m, w) != 0) return -1;
+    qkd_write_u8(w, KME_PEER_V_MAJOR);
+    qkd_write_u8(w, KME_PEER_V_MINOR);
+    qkd_write_u8(w, KME_PEER_V_PATCH);
+    qkd_write_u8(w, m->type);
+    qkd_write_u32(w, 0);
+    if (encode_payload(m, w) != 0 || w->failed) return -1;
     size_t plen = w->len - start - QKD_WIRE_HDR_LEN;
     if (plen > KME_PEER_MAX_PAYLOAD) return -1;
     return qkd_write_u32_at(w, start + 4, (uint32_t)plen);
@@ -147,23 +141,11 @@ int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct
             return -1;
         break;
     }
-    case KME_PM_ANNOUNCE: {
-        struct qkd_qos *q = &out->u.announce.qos;
-        uint8_t n = 0;
-        qkd_read_u32(&r, &q->key_chunk_size);
-        qkd_read_u32(&r, &q->max_bps);
-        qkd_read_u32(&r, &q->min_bps);
-        qkd_read_u32(&r, &q->jitter);
-        qkd_read_u32(&r, &q->priority);
-        qkd_read_u32(&r, &q->timeout);
-        qkd_read_u32(&r, &q->ttl);
-        qkd_read_u8(&r, &n);
-        qkd_read_bytes(&r, q->metadata_mimetype, n);
-        if (r.failed || memchr(q->metadata_mimetype, 0, n)) return -1;
+    case KME_PM_ANNOUNCE:
+        if (qkd_qos_decode(&r, QKD_QOS_LV8, &out->u.announce.qos) != QKD_WIRE_OK) return -1;
         qkd_read_u8(&r, &out->u.announce.attached);
-        if (out->u.announce.attached > 1 || q->key_chunk_size == 0) return -1;
+        if (out->u.announce.attached > 1 || out->u.announce.qos.key_chunk_size == 0) return -1;
         break;
-    }
     case KME_PM_ATTACH:
     case KME_PM_CLOSE:
         break;

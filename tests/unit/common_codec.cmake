@@ -1,9 +1,11 @@
-# tests/unit/common_codec.cmake: unit tests of qkdcodec (types, bytes, wire, uri, dialect) and
-# replay of the libFuzzer targets over their committed seed corpus plus deterministic mutations.
+# tests/unit/common_codec.cmake: unit tests of qkdcodec (types, bytes, wire, qos_codec, uri,
+# dialect) and replay of the libFuzzer targets over their committed seed corpus plus
+# deterministic mutations.
 qkd_unit_test(test_types SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_types.c LIBS qkdcodec)
 qkd_unit_test(test_bytes SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_bytes.c LIBS qkdcodec)
 qkd_unit_test(test_wire SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_wire.c LIBS qkdcodec)
 target_compile_definitions(test_wire PRIVATE QKD_TEST_SRC_DIR="${PROJECT_SOURCE_DIR}")
+qkd_unit_test(test_qos_codec SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_qos_codec.c LIBS qkdcodec)
 qkd_unit_test(test_uri SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_uri.c LIBS qkdcodec)
 qkd_unit_test(test_dialect SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dialect.c LIBS qkdcodec)
 

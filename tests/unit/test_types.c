@@ -1,5 +1,5 @@
-/* test_types.c: unit tests of status code meanings, status_ok and KSID helpers (zero test,
- * text round trip, malformed strings). */
+/* test_types.c: unit tests of status code texts (both columns), status_ok and KSID helpers (zero
+ * test, text round trip, malformed strings). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "qkd/types.h"
+#include "status.h"
 
 static void test_status_str(void **state)
 {
@@ -21,6 +22,19 @@ static void test_status_str(void **state)
         assert_string_not_equal(qkd_status_str(s), "unknown status");
     assert_string_equal(qkd_status_str(QKD_STATUS_MAX + 1), "unknown status");
     assert_string_equal(qkd_status_str(UINT32_MAX), "unknown status");
+}
+
+/* The short meanings qkd-client prints (docs/client.md), from the same table. */
+static void test_status_meaning(void **state)
+{
+    (void)state;
+    assert_string_equal(qkd_status_meaning(2), "insufficient key available");
+    assert_string_equal(qkd_status_meaning(6), "timeout");
+    assert_string_equal(qkd_status_meaning(8), "metadata buffer too small");
+    for (uint32_t s = 0; s <= QKD_STATUS_MAX; s++)
+        assert_string_not_equal(qkd_status_meaning(s), "unknown status");
+    assert_string_equal(qkd_status_meaning(QKD_STATUS_MAX + 1), "unknown status");
+    assert_string_equal(qkd_status_meaning(UINT32_MAX), "unknown status");
 }
 
 static void test_status_ok(void **state)
@@ -92,8 +106,11 @@ static void test_ksid_malformed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_str),     cmocka_unit_test(test_status_ok),
-        cmocka_unit_test(test_ksid_zero),      cmocka_unit_test(test_ksid_text_round_trip),
+        cmocka_unit_test(test_status_str),
+        cmocka_unit_test(test_status_meaning),
+        cmocka_unit_test(test_status_ok),
+        cmocka_unit_test(test_ksid_zero),
+        cmocka_unit_test(test_ksid_text_round_trip),
         cmocka_unit_test(test_ksid_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
