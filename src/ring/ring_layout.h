@@ -50,6 +50,8 @@ struct qkd_ring_shm {
     _Atomic uint64_t link_changed_ms;
     /* Appended within the header page (rings of older writers read 0 here: not reported). */
     _Atomic uint64_t skr_current_bps;
+    /* Random identity set at creation, before magic (0: an older writer created the ring). */
+    uint64_t ring_id;
 };
 
 _Static_assert(sizeof(struct qkd_ring_shm) <= QKD_RING_HDR_BYTES, "ring header too large");
