@@ -112,8 +112,9 @@ static void peer_up(struct kme_link *l, struct kme_pconn *pc)
     l->peer_up = true;
     l->backoff_ms = KME_BACKOFF_MIN_MS;
     log_info("peer sync with %s (%s) up", l->peer, pc->addr);
+    kme_link_tomb_sweep_start(l);
     for (size_t i = 0; i < l->ntomb; i++)
-        if (!qkd_ksid_is_zero(&l->tomb[i])) kme_peer_send_ksid(l, KME_PM_CLOSE, &l->tomb[i]);
+        kme_peer_send_ksid(l, KME_PM_CLOSE, &l->tombs[i].ksid);
     kme_streams_foreach(&l->kme->streams, announce_one, l);
     if (l->role == KME_ROLE_LEADER)
         kme_alloc_resend(l);
@@ -185,6 +186,11 @@ static void dispatch(struct kme_link *l, const struct kme_pmsg *m)
         break;
     case KME_PM_ALLOC_ACK:
         kme_on_alloc_ack(l, m);
+        break;
+    case KME_PM_HEARTBEAT:
+        /* the peer announced every live stream before its first heartbeat */
+        kme_link_tomb_sweep_end(l);
+        kme_alloc_on_heartbeat(l, m->u.hb.mark);
         break;
     default:
         break;
@@ -322,6 +328,7 @@ static void hb_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     if (l->peer_up) {
         struct kme_pmsg m = {.type = KME_PM_HEARTBEAT};
         m.u.hb.wall_ms = qkd_wall_ms();
+        m.u.hb.mark = kme_alloc_hb_mark(l);
         kme_peer_send(l, &m);
     }
     if (!l->kme->stopping)

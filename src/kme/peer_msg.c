@@ -105,6 +105,7 @@ static int encode_payload(const struct kme_pmsg *m, struct qkd_writer *w)
         break;
     case KME_PM_HEARTBEAT:
         rc |= qkd_write_u64(w, m->u.hb.wall_ms);
+        rc |= qkd_write_u64(w, m->u.hb.mark);
         break;
     default:
         return -1;
@@ -188,6 +189,7 @@ int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct
         break;
     case KME_PM_HEARTBEAT:
         qkd_read_u64(&r, &out->u.hb.wall_ms);
+        qkd_read_u64(&r, &out->u.hb.mark);
         break;
     default:
         return -1;
