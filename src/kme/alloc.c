@@ -162,7 +162,6 @@ static struct kme_alloc *leader_alloc(struct kme_link *l, struct kme_stream *s, 
                   off0 + (uint64_t)done * len, qkd_ring_last_error());
         for (uint32_t i = 0; i < done; i++)
             kme_stream_alloc_free(s, kme_stream_alloc_find(s, index + i));
-        if (crc == QKD_RING_ERR_STALE) kme_link_ring_lost(l, "consume offset moved by another");
         return NULL;
     }
     l->alloc_next = off0 + (uint64_t)done * len;
@@ -626,7 +625,6 @@ static int take_one(struct kme_link *l, const struct qkd_ksid *ksid, struct kme_
         log_error("link %s: cannot take ring bytes at %" PRIu64 ": %s", l->peer, off,
                   qkd_ring_last_error());
         if (a) kme_stream_alloc_free(s, a);
-        if (rc == QKD_RING_ERR_STALE) kme_link_ring_lost(l, "consume offset moved by another");
         return KME_AS_LOST;
     }
     a->offset = off;

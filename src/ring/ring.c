@@ -30,8 +30,8 @@
  * byte of the shared-memory object per role, so the kernel drops it when the holder dies, even
  * by SIGKILL. OFD locks also conflict between two opens in one process; a process that opens
  * the same role of one ring twice (tests, tools) shares one lock, counted here. */
-#define QKD_RING_LOCK_WRITER 0 /* byte offset locked by the writer */
-#define QKD_RING_LOCK_READER 1 /* byte offset locked by the reader */
+#define QKD_RING_LOCK_WRITER 0  /* byte offset locked by the writer */
+#define QKD_RING_LOCK_READER 1  /* byte offset locked by the reader */
 #define QKD_RING_MAX_HELD    64 /* role locks one process holds at once */
 
 struct ring_hold {
@@ -294,8 +294,8 @@ static int ring_lock_role(struct qkd_ring *r, int fd)
         int e = errno;
         close(lfd);
         if (e == EAGAIN || e == EACCES) {
-            uint64_t pid = atomic_load_explicit(r->writer ? &r->hdr->writer_pid : &r->hdr->reader_pid,
-                                                memory_order_relaxed);
+            uint64_t pid = atomic_load_explicit(
+                r->writer ? &r->hdr->writer_pid : &r->hdr->reader_pid, memory_order_relaxed);
             ring_seterr("ring %s already has a live %s (pid %llu): one %s per ring; stop it "
                         "first",
                         r->name, what, (unsigned long long)pid, what);
@@ -622,6 +622,16 @@ int qkd_ring_consume_from(struct qkd_ring *r, uint64_t from, uint64_t upto)
 uint64_t qkd_ring_id(const struct qkd_ring *r)
 {
     return r->hdr->ring_id;
+}
+
+uint64_t qkd_ring_peer_id(const struct qkd_ring *r)
+{
+    return atomic_load_explicit(&r->hdr->peer_ring_id, memory_order_relaxed);
+}
+
+void qkd_ring_set_peer_id(struct qkd_ring *r, uint64_t id)
+{
+    atomic_store_explicit(&r->hdr->peer_ring_id, id, memory_order_relaxed);
 }
 
 int qkd_ring_check_current(const struct qkd_ring *r)

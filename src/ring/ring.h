@@ -88,6 +88,10 @@ int qkd_ring_consume_from(struct qkd_ring *r, uint64_t from, uint64_t upto);
 /* The ring's identity: a random non-zero id set when it was created (0: created by a writer
  * that predates identities). Two rings of one name created one after the other differ. */
 uint64_t qkd_ring_id(const struct qkd_ring *r);
+/* Writer: the id of the link partner's ring this ring was last synchronised with (0: never);
+ * kept in the ring, so it survives keygen restarts. */
+uint64_t qkd_ring_peer_id(const struct qkd_ring *r);
+void qkd_ring_set_peer_id(struct qkd_ring *r, uint64_t id);
 /* Whether the name this ring was opened by still names the mapped object: QKD_RING_OK, or
  * QKD_RING_ERR_STALE when it was removed or replaced by a new ring (unlinked and re-created
  * underneath this process; the message says which), or QKD_RING_ERR_SYS. One shm_open and

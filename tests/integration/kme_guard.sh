@@ -4,7 +4,8 @@
 # the role so a restart works. A ring removed and re-created underneath bob's key server is
 # noticed: bob stops serving from the stale mapping and attaches the new ring once the keygen
 # has moved it past what he read; keys stay identical. A KSID closed at a node is never
-# attached there again, by any identity, also after that key server restarts.
+# attached there again, by any identity, also after that key server restarts. The sender's ring
+# re-created under a restarted keygen: the keygens agree on the new ring generation.
 . "$(dirname "$0")/kme_lib.sh"
 
 keys() { awk 'NF==2 {print $1, $2}'; }
@@ -67,10 +68,10 @@ start_kme alice --peer-listen "127.0.0.1:$PEER_PORT_ALICE" --peer-port-file "$(p
     --link "peer=bob,role=leader,ring=$RA"
 wait_peer_upn bob alice 2 10 || fail "bob did not reconnect to the restarted leader"
 for ((i = 0; i < 100; i++)); do
-    [ "$(grep -c "link bob: ring .* attached" "$T/logs/kme-alice.log")" -ge 2 ] && break
+    [ "$(grep -c "link bob: ring .* attached (id" "$T/logs/kme-alice.log")" -ge 2 ] && break
     sleep 0.05
 done
-check "the restarted key server attached the ring" 2 "$(grep -c "link bob: ring .* attached" "$T/logs/kme-alice.log")"
+check "the restarted key server attached the ring" 2 "$(grep -c "link bob: ring .* attached (id" "$T/logs/kme-alice.log")"
 K=$(client alice "" open)
 client bob "" open --ksid "$K" >/dev/null
 client alice "" get --ksid "$K" --index 0 --count 10 | keys >"$T/a2"
@@ -113,10 +114,10 @@ grep -q "link alice: ring $RB (id [0-9a-f]*) was removed; stopped serving from i
 check "bob noticed his ring was removed" 0 $?
 restart_keygen_receiver bob alice
 for ((i = 0; i < 200; i++)); do
-    [ "$(grep -c "link alice: ring .* attached" "$T/logs/kme-bob.log")" -ge 2 ] && break
+    [ "$(grep -c "link alice: ring .* attached (id" "$T/logs/kme-bob.log")" -ge 2 ] && break
     sleep 0.05
 done
-check "bob attached the new ring" 2 "$(grep -c "link alice: ring .* attached" "$T/logs/kme-bob.log")"
+check "bob attached the new ring" 2 "$(grep -c "link alice: ring .* attached (id" "$T/logs/kme-bob.log")"
 ids=$(grep -o "link alice: ring .* attached (id [0-9a-f]*" "$T/logs/kme-bob.log" | awk '{print $NF}' | sort -u | wc -l)
 check "the new ring has another id" 2 "$ids"
 # alice's unconsumed bytes (at most her 16 KiB ring) have no copy in bob's new ring: the
@@ -133,4 +134,33 @@ check "after the ring was replaced: identical at both ends" "" "$(diff "$T/a3" "
 n=$(wc -l <"$T/b3")
 [ "$n" -ge 100 ] && ok "after the ring was replaced: $n keys" || fail "only $n keys after the ring was replaced"
 
+# --- alice's ring (the sender's) removed and re-created with a restarted keygen: the two
+# keygens see the new ring generation and continue past every offset bob's ring holds, so
+# alice's key server attaches the new ring without reusing an offset ---
+na=$(grep -c "link bob: ring .* attached (id" "$T/logs/kme-alice.log")
+kill9 "${PID_OF[keygen-alice-bob]}"
+rm -f "/dev/shm/${RA#/}"
+for ((i = 0; i < 60; i++)); do
+    grep -q "link bob: ring $RA (id [0-9a-f]*) was removed; stopped serving" "$T/logs/kme-alice.log" &&
+        break
+    sleep 0.05
+done
+grep -q "link bob: ring $RA (id [0-9a-f]*) was removed; stopped serving" "$T/logs/kme-alice.log"
+check "alice noticed her ring was removed" 0 $?
+start_keygen_sender alice bob 2000000
+for ((i = 0; i < 200; i++)); do
+    [ "$(grep -c "link bob: ring .* attached (id" "$T/logs/kme-alice.log")" -gt "$na" ] && break
+    sleep 0.05
+done
+check "alice attached her new ring" $((na + 1)) "$(grep -c "link bob: ring .* attached (id" "$T/logs/kme-alice.log")"
+grep -q "resync: the sender's ring was re-created" "$T/logs/keygen-bob-alice.log"
+check "bob's keygen saw the sender's new ring generation" 0 $?
+grep -q "rolling back" "$T/logs/keygen-bob-alice.log"
+check "bob's ring was not rolled back" 1 $?
+K=$(client alice "" open)
+client bob "" open --ksid "$K" >/dev/null
+client alice "" get --ksid "$K" --index 0 --count 20 | keys >"$T/a6"
+client bob "" get --ksid "$K" --index 0 --count 20 | keys >"$T/b6"
+check "after the sender's ring was replaced: identical" "" "$(diff "$T/a6" "$T/b6")"
+check "20 keys, none refused" 20 "$(wc -l <"$T/b6")"
 finish
