@@ -287,7 +287,15 @@ static void kg_on_open(struct qkd_conn *c, void *arg)
     cs->opened = true;
     if (!kg->cfg.sender && kg->pending > 0) kg->pending--;
     char cn[256];
-    if (qkd_tls_peer_name(qkd_conn_ssl(c), cn, sizeof(cn)) != 0) {
+    int nrc = qkd_tls_peer_node_name(qkd_conn_ssl(c), cn, sizeof(cn));
+    if (nrc == QKD_TLS_NOT_NODE) {
+        log_error("link %s: certificate \"%s\" is not a node certificate (needs extended key "
+                  "usage serverAuth and clientAuth); refusing",
+                  qkd_conn_peer_addr(c), cn);
+        qkd_conn_close(c, "not a node certificate");
+        return;
+    }
+    if (nrc != 0) {
         log_error("link %s: no verified peer certificate; refusing", qkd_conn_peer_addr(c));
         qkd_conn_close(c, "no peer certificate");
         return;

@@ -138,7 +138,15 @@ static void pc_on_open(struct qkd_conn *c, void *arg)
     struct kme_pconn *pc = arg;
     struct kme *k = pc->kme;
     char name[KME_PEER_NAME_MAX];
-    if (qkd_tls_peer_name(qkd_conn_ssl(c), name, sizeof(name)) != 0) {
+    int nrc = qkd_tls_peer_node_name(qkd_conn_ssl(c), name, sizeof(name));
+    if (nrc == QKD_TLS_NOT_NODE) {
+        log_warn("peer sync %s: certificate '%s' is not a node certificate (needs extended key "
+                 "usage serverAuth and clientAuth); closing",
+                 pc->addr, name);
+        qkd_conn_close(c, "not a node certificate");
+        return;
+    }
+    if (nrc != 0) {
         log_warn("peer sync %s: no verified certificate name; closing", pc->addr);
         qkd_conn_close(c, "no peer certificate name");
         return;

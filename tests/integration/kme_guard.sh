@@ -5,7 +5,8 @@
 # noticed: bob stops serving from the stale mapping and attaches the new ring once the keygen
 # has moved it past what he read; keys stay identical. A KSID closed at a node is never
 # attached there again, by any identity, also after that key server restarts. The sender's ring
-# re-created under a restarted keygen: the keygens agree on the new ring generation.
+# re-created under a restarted keygen: the keygens agree on the new ring generation. Peer links
+# refuse an application certificate named like a node.
 . "$(dirname "$0")/kme_lib.sh"
 
 keys() { awk 'NF==2 {print $1, $2}'; }
@@ -30,6 +31,45 @@ wait_exit() {
 # small rings, so the bytes alice's ring holds beyond bob's new one are few
 KG_RING_BYTES=16384
 start_pair 2000000
+
+# --- peer links take node certificates only: an application certificate named "bob" (signed
+# by the network's CA, clientAuth only) is refused on alice's peer-sync port and on bob's
+# keygen receiver ---
+OSSL=${QKD_OPENSSL_BIN:-openssl}
+printf '[x]\nbasicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$T/app.ext"
+for n in alice bob; do
+    "$OSSL" genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/fake-$n.key" 2>/dev/null
+    "$OSSL" req -new -key "$T/fake-$n.key" -subj "/CN=$n" -out "$T/fake-$n.csr" 2>/dev/null
+    "$OSSL" x509 -req -in "$T/fake-$n.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" \
+        -set_serial "0x7e57$RANDOM" -days 1 -extfile "$T/app.ext" -extensions x \
+        -out "$T/fake-$n.pem" 2>/dev/null || fail "cannot make the application certificate $n"
+done
+tls_knock() { # PORT NAME : a TLS handshake with the fake NAME certificate, then a short wait
+    python3 - "$1" "$T/fake-$2.pem" "$T/fake-$2.key" "$CERTS/ca.pem" <<'PY'
+import socket, ssl, sys, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+ctx.load_verify_locations(sys.argv[4])
+try:
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3))
+    s.settimeout(1)
+    try:
+        s.recv(100)
+    except Exception:
+        pass
+    time.sleep(0.3)
+except Exception:
+    pass
+PY
+}
+tls_knock "$PEER_PORT_ALICE" bob
+grep -q "peer sync .*: certificate 'bob' is not a node certificate" "$T/logs/kme-alice.log"
+check "alice's peer-sync port refuses an application certificate named bob" 0 $?
+tls_knock "$(cat "$T/run/keygen-bob-alice.port")" alice
+grep -q 'certificate "alice" is not a node certificate' "$T/logs/keygen-bob-alice.log"
+check "bob's keygen refuses an application certificate named alice" 0 $?
+check "the real bob's peer sync was not replaced" 1 "$(grep -c "peer sync with alice .* up" "$T/logs/kme-bob.log")"
 
 # --- one reader per ring: a second key server on alice's ring exits ---
 "$QKD_BIN/qkd-kme" --node alice --address 127.0.0.1 --port 0 --cert "$CERTS/alice/node.pem" \
