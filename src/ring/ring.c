@@ -141,10 +141,11 @@ static int ring_map(struct qkd_ring *r, int fd, uint64_t total)
     }
     r->map_len = (size_t)total;
     r->hdr = p;
-    /* Key memory is never swapped where the platform allows; best effort. */
+    /* Key memory is never swapped where the platform allows, nor dumped; best effort. */
     if (mlock(p, r->map_len) != 0)
         log_debug("ring %s: mlock failed (%s); key memory may be swapped", r->name,
                   strerror(errno));
+    (void)madvise(p, r->map_len, MADV_DONTDUMP);
     r->capacity = r->hdr->capacity;
     r->n_granules = r->hdr->n_granules;
     r->ts = (uint64_t *)((uint8_t *)p + r->hdr->ts_off);
