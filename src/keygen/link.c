@@ -288,14 +288,7 @@ static void kg_on_open(struct qkd_conn *c, void *arg)
     if (!kg->cfg.sender && kg->pending > 0) kg->pending--;
     char cn[256];
     int nrc = qkd_tls_peer_node_name(qkd_conn_ssl(c), cn, sizeof(cn));
-    if (nrc == QKD_TLS_NOT_NODE) {
-        log_error("link %s: certificate \"%s\" is not a node certificate (needs extended key "
-                  "usage serverAuth and clientAuth); refusing",
-                  qkd_conn_peer_addr(c), cn);
-        qkd_conn_close(c, "not a node certificate");
-        return;
-    }
-    if (nrc != 0) {
+    if (nrc != 0 && nrc != QKD_TLS_NOT_NODE) {
         log_error("link %s: no verified peer certificate; refusing", qkd_conn_peer_addr(c));
         qkd_conn_close(c, "no peer certificate");
         return;
@@ -304,6 +297,13 @@ static void kg_on_open(struct qkd_conn *c, void *arg)
         log_error("link %s: peer certificate names \"%s\", expected \"%s\"; refusing",
                   qkd_conn_peer_addr(c), cn, kg->cfg.peer_name);
         qkd_conn_close(c, "wrong peer certificate");
+        return;
+    }
+    if (nrc == QKD_TLS_NOT_NODE) { /* the right name on an application certificate */
+        log_error("link %s: certificate \"%s\" is not a node certificate (needs extended key "
+                  "usage serverAuth and clientAuth); refusing",
+                  qkd_conn_peer_addr(c), cn);
+        qkd_conn_close(c, "not a node certificate");
         return;
     }
     if (kg->conn != NULL && kg->conn != c) {

@@ -139,14 +139,7 @@ static void pc_on_open(struct qkd_conn *c, void *arg)
     struct kme *k = pc->kme;
     char name[KME_PEER_NAME_MAX];
     int nrc = qkd_tls_peer_node_name(qkd_conn_ssl(c), name, sizeof(name));
-    if (nrc == QKD_TLS_NOT_NODE) {
-        log_warn("peer sync %s: certificate '%s' is not a node certificate (needs extended key "
-                 "usage serverAuth and clientAuth); closing",
-                 pc->addr, name);
-        qkd_conn_close(c, "not a node certificate");
-        return;
-    }
-    if (nrc != 0) {
+    if (nrc != 0 && nrc != QKD_TLS_NOT_NODE) {
         log_warn("peer sync %s: no verified certificate name; closing", pc->addr);
         qkd_conn_close(c, "no peer certificate name");
         return;
@@ -169,7 +162,15 @@ static void pc_on_open(struct qkd_conn *c, void *arg)
             qkd_conn_close(c, "unexpected peer certificate");
             return;
         }
-        pc->link = l;
+        if (nrc == 0) pc->link = l;
+    }
+    if (nrc == QKD_TLS_NOT_NODE) {
+        /* the right name on an application certificate: never a peer */
+        log_warn("peer sync %s: certificate '%s' is not a node certificate (needs extended key "
+                 "usage serverAuth and clientAuth); closing",
+                 pc->addr, name);
+        qkd_conn_close(c, "not a node certificate");
+        return;
     }
     send_hello(pc);
 }
