@@ -298,7 +298,8 @@ static void test_other_ca_refused(void **state)
     free_pair(&p);
 
     /* A server from another CA is refused by the client. */
-    ok = run_pair(&p, make_ctx(1, g_other, "stranger/node.pem", "stranger/node.key", g_other),
+    ok = run_pair(&p,
+                  make_ctx(1, g_other, "stranger-node/node.pem", "stranger-node/node.key", g_other),
                   make_ctx(0, g_certs, "bob/node.pem", "bob/node.key", g_certs), NULL);
     assert_false(ok);
     assert_int_equal(qkd_tls_peer_name(p.c, name, sizeof(name)), -1);
