@@ -89,8 +89,11 @@ struct kme_waiter {
  * not announce the stream before its first heartbeat (it announces every live stream first). */
 struct kme_tomb {
     struct qkd_ksid ksid;
-    bool seen; /* the peer announced it on the current connection */
+    uint64_t seq;  /* order of closing (the oldest goes first when the table is full) */
+    uint8_t state; /* KME_TOMB_EMPTY / _LIVE / _GONE (an open-addressing hash table) */
+    bool seen;     /* the peer announced it on the current connection */
 };
+enum { KME_TOMB_EMPTY = 0, KME_TOMB_LIVE = 1, KME_TOMB_GONE = 2 };
 
 /* Follower: an allocation delivered to the application whose ACK the leader may not have
  * processed (the peer connection may drop with it). A re-sent ALLOC of the same mapping is
@@ -149,9 +152,11 @@ struct kme_link {
     /* waiting GET_KEY calls on this link */
     struct kme_waiter *waiters;
     size_t nwaiters;
-    /* KSIDs closed here whose peer end may live (never attached again), oldest first */
+    /* KSIDs closed here whose peer end may live (never attached again): a hash table of
+     * tomb_cap slots (a power of two), ntomb live, tomb_used live or gone */
     struct kme_tomb *tombs;
-    size_t ntomb, tomb_cap;
+    size_t ntomb, tomb_cap, tomb_used;
+    uint64_t tomb_seq;
     bool tomb_sweep; /* peer up: tombs the peer does not announce before its first heartbeat go */
 };
 

@@ -239,7 +239,7 @@ void kme_link_stop(struct kme_link *l)
     l->ring = NULL;
     free(l->tombs);
     l->tombs = NULL;
-    l->ntomb = l->tomb_cap = 0;
+    l->ntomb = l->tomb_cap = l->tomb_used = 0;
     free(l->memo);
     l->memo = NULL;
     l->nmemo = l->memo_cap = 0;
@@ -267,17 +267,55 @@ struct kme_link *kme_link_by_name(struct kme *k, const char *host)
     return NULL;
 }
 
-static struct kme_tomb *tomb_find(const struct kme_link *l, const struct qkd_ksid *ksid)
+static size_t tomb_hash(const struct qkd_ksid *ksid, size_t cap)
 {
-    for (size_t i = 0; i < l->ntomb; i++)
-        if (memcmp(l->tombs[i].ksid.b, ksid->b, QKD_KSID_LEN) == 0) return &l->tombs[i];
-    return NULL;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a: predefined KSIDs need not be random */
+    for (size_t i = 0; i < QKD_KSID_LEN; i++) {
+        h ^= ksid->b[i];
+        h *= 1099511628211ull;
+    }
+    return (size_t)h & (cap - 1);
 }
 
-static void tomb_remove_at(struct kme_link *l, size_t i)
+/* The live tomb of ksid, or NULL. */
+static struct kme_tomb *tomb_find(const struct kme_link *l, const struct qkd_ksid *ksid)
 {
-    memmove(&l->tombs[i], &l->tombs[i + 1], (l->ntomb - i - 1) * sizeof(*l->tombs));
+    if (l->tomb_cap == 0) return NULL;
+    for (size_t j = tomb_hash(ksid, l->tomb_cap);; j = (j + 1) & (l->tomb_cap - 1)) {
+        struct kme_tomb *t = &l->tombs[j];
+        if (t->state == KME_TOMB_EMPTY) return NULL;
+        if (t->state == KME_TOMB_LIVE && memcmp(t->ksid.b, ksid->b, QKD_KSID_LEN) == 0) return t;
+    }
+}
+
+static void tomb_remove(struct kme_link *l, struct kme_tomb *t)
+{
+    t->state = KME_TOMB_GONE;
     l->ntomb--;
+}
+
+/* Room for one more tomb: rehashes into a table twice the live count (at least 64 slots)
+ * when live and gone slots would pass half the table. Returns false without memory. */
+static bool tomb_room(struct kme_link *l)
+{
+    if ((l->tomb_used + 1) * 2 <= l->tomb_cap) return true;
+    size_t ncap = 64;
+    while (ncap < (l->ntomb + 1) * 4)
+        ncap *= 2;
+    struct kme_tomb *n = calloc(ncap, sizeof(*n));
+    if (!n) return false;
+    for (size_t i = 0; i < l->tomb_cap; i++) {
+        if (l->tombs[i].state != KME_TOMB_LIVE) continue;
+        size_t j = tomb_hash(&l->tombs[i].ksid, ncap);
+        while (n[j].state != KME_TOMB_EMPTY)
+            j = (j + 1) & (ncap - 1);
+        n[j] = l->tombs[i];
+    }
+    free(l->tombs);
+    l->tombs = n;
+    l->tomb_cap = ncap;
+    l->tomb_used = l->ntomb;
+    return true;
 }
 
 void kme_link_tomb_add(struct kme_link *l, const struct qkd_ksid *ksid)
@@ -287,29 +325,33 @@ void kme_link_tomb_add(struct kme_link *l, const struct qkd_ksid *ksid)
         t->seen = true;
         return;
     }
-    if (l->ntomb == KME_MAX_TOMBSTONES) {
+    if (l->ntomb >= KME_MAX_TOMBSTONES) {
         /* Every tomb here may still be needed (the peer holds at most its stream limit, so
          * this needs more streams at the peer than KME_MAX_TOMBSTONES): forget the oldest. */
+        struct kme_tomb *old = NULL;
+        for (size_t i = 0; i < l->tomb_cap; i++)
+            if (l->tombs[i].state == KME_TOMB_LIVE && (!old || l->tombs[i].seq < old->seq))
+                old = &l->tombs[i];
         char ks[QKD_KSID_STRLEN];
-        qkd_ksid_to_str(&l->tombs[0].ksid, ks);
+        qkd_ksid_to_str(&old->ksid, ks);
         log_warn("link %s: %d closed KSIDs whose peer end may live; forgetting the oldest, "
                  "Key_stream_ID %s",
                  l->peer, KME_MAX_TOMBSTONES, ks);
-        tomb_remove_at(l, 0);
+        tomb_remove(l, old);
     }
-    if (l->ntomb == l->tomb_cap) {
-        size_t ncap = l->tomb_cap ? l->tomb_cap * 2 : 64;
-        if (ncap > KME_MAX_TOMBSTONES) ncap = KME_MAX_TOMBSTONES;
-        struct kme_tomb *n = realloc(l->tombs, ncap * sizeof(*n));
-        if (!n) {
-            log_error("link %s: out of memory for a closed KSID", l->peer);
-            return;
-        }
-        l->tombs = n;
-        l->tomb_cap = ncap;
+    if (!tomb_room(l)) {
+        log_error("link %s: out of memory for a closed KSID", l->peer);
+        return;
     }
-    l->tombs[l->ntomb].ksid = *ksid;
-    l->tombs[l->ntomb].seen = true; /* the peer end is alive until shown otherwise */
+    size_t j = tomb_hash(ksid, l->tomb_cap);
+    while (l->tombs[j].state == KME_TOMB_LIVE)
+        j = (j + 1) & (l->tomb_cap - 1);
+    t = &l->tombs[j];
+    if (t->state == KME_TOMB_EMPTY) l->tomb_used++;
+    t->ksid = *ksid;
+    t->seq = l->tomb_seq++;
+    t->state = KME_TOMB_LIVE;
+    t->seen = true; /* the peer end is alive until shown otherwise */
     l->ntomb++;
 }
 
@@ -321,7 +363,7 @@ bool kme_link_tomb_has(const struct kme_link *l, const struct qkd_ksid *ksid)
 void kme_link_tomb_del(struct kme_link *l, const struct qkd_ksid *ksid)
 {
     struct kme_tomb *t = tomb_find(l, ksid);
-    if (t) tomb_remove_at(l, (size_t)(t - l->tombs));
+    if (t) tomb_remove(l, t);
 }
 
 struct kme_link *kme_tomb_link(struct kme *k, const struct qkd_ksid *ksid)
@@ -333,7 +375,7 @@ struct kme_link *kme_tomb_link(struct kme *k, const struct qkd_ksid *ksid)
 
 void kme_link_tomb_sweep_start(struct kme_link *l)
 {
-    for (size_t i = 0; i < l->ntomb; i++)
+    for (size_t i = 0; i < l->tomb_cap; i++)
         l->tombs[i].seen = false;
     l->tomb_sweep = true;
 }
@@ -348,13 +390,12 @@ void kme_link_tomb_sweep_end(struct kme_link *l)
 {
     if (!l->tomb_sweep) return;
     l->tomb_sweep = false;
-    size_t out = 0, before = l->ntomb;
-    for (size_t i = 0; i < l->ntomb; i++)
-        if (l->tombs[i].seen) l->tombs[out++] = l->tombs[i];
-    l->ntomb = out;
-    if (before != out)
+    size_t before = l->ntomb;
+    for (size_t i = 0; i < l->tomb_cap; i++)
+        if (l->tombs[i].state == KME_TOMB_LIVE && !l->tombs[i].seen) tomb_remove(l, &l->tombs[i]);
+    if (before != l->ntomb)
         log_debug("link %s: %zu closed KSIDs have no peer end any more; forgotten", l->peer,
-                  before - out);
+                  before - l->ntomb);
 }
 
 static void poll_cb(struct qkd_loop *loop, uint64_t id, void *arg)

@@ -113,8 +113,9 @@ static void peer_up(struct kme_link *l, struct kme_pconn *pc)
     l->backoff_ms = KME_BACKOFF_MIN_MS;
     log_info("peer sync with %s (%s) up", l->peer, pc->addr);
     kme_link_tomb_sweep_start(l);
-    for (size_t i = 0; i < l->ntomb; i++)
-        kme_peer_send_ksid(l, KME_PM_CLOSE, &l->tombs[i].ksid);
+    for (size_t i = 0; i < l->tomb_cap; i++)
+        if (l->tombs[i].state == KME_TOMB_LIVE)
+            kme_peer_send_ksid(l, KME_PM_CLOSE, &l->tombs[i].ksid);
     kme_streams_foreach(&l->kme->streams, announce_one, l);
     if (l->role == KME_ROLE_LEADER)
         kme_alloc_resend(l);

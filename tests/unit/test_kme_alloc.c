@@ -1,9 +1,12 @@
-/* test_kme_alloc.c: the follower's side of the allocation protocol (src/kme/alloc.c) with a real
+/* test_kme_alloc.c: the key server's peer protocol (src/kme/alloc.c, api.c, link.c) with a real
  * ring and stream table and the peer connection and ETSI answers replaced by recorders: an
  * ALLOC re-sent after the follower delivered its index (the ACK was lost with the connection)
  * is answered OK with the same mapping, never LOST, so the leader delivers it too; another
  * mapping of that index is never OK; the memo of such deliveries ends once the leader echoes
- * the heartbeat mark that followed the ACK. */
+ * the heartbeat mark that followed the ACK. Closed KSIDs: tombstones survive while the peer
+ * announces the stream and go when it does not (or closes its end), are bounded, and a peer
+ * that closed its end is never paired again (ANNOUNCE / ATTACH answered CLOSE, no ALLOC
+ * taken). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -221,12 +224,101 @@ static void test_memo_ends_with_the_leaders_echo(void **state)
     assert_int_equal(l->nmemo, 0);
 }
 
+static int count_sent(uint8_t type, const struct qkd_ksid *ks)
+{
+    int n = 0;
+    for (size_t i = 0; i < nsent; i++)
+        if (sent[i].type == type && memcmp(sent[i].ksid.b, ks->b, QKD_KSID_LEN) == 0) n++;
+    return n;
+}
+
+static struct qkd_ksid ksid_n(uint32_t n)
+{
+    struct qkd_ksid x;
+    memset(&x, 0, sizeof(x));
+    memcpy(x.b, &n, sizeof(n));
+    x.b[15] = 0xee;
+    return x;
+}
+
+static void test_tombstones_kept_while_needed(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    struct qkd_ksid a = ksid_n(1), b = ksid_n(2), c = ksid_n(3);
+    kme_link_tomb_add(l, &a);
+    kme_link_tomb_add(l, &b);
+    kme_link_tomb_add(l, &c);
+    assert_ptr_equal(kme_tomb_link(&k, &a), l);
+    /* peer sync comes up: the peer announces a (its end lives), then its first heartbeat */
+    kme_link_tomb_sweep_start(l);
+    struct kme_pmsg ann = {.type = KME_PM_ANNOUNCE, .ksid = a};
+    ann.u.announce.qos.key_chunk_size = 32;
+    ann.u.announce.qos.timeout = 1000;
+    ann.u.announce.attached = 1;
+    kme_on_announce(l, &ann);
+    assert_int_equal(count_sent(KME_PM_CLOSE, &a), 1); /* refused, not resurrected */
+    assert_null(kme_stream_find(&k.streams, &a));
+    kme_link_tomb_sweep_end(l);
+    assert_true(kme_link_tomb_has(l, &a));  /* needed */
+    assert_false(kme_link_tomb_has(l, &b)); /* no peer end any more */
+    assert_false(kme_link_tomb_has(l, &c));
+    /* the peer closes its end too: the tombstone goes */
+    struct kme_pmsg cl = {.type = KME_PM_CLOSE, .ksid = a};
+    kme_on_close(l, &cl);
+    assert_false(kme_link_tomb_has(l, &a));
+    /* bounded: the oldest goes first */
+    for (uint32_t i = 0; i <= KME_MAX_TOMBSTONES; i++) {
+        struct qkd_ksid x = ksid_n(100 + i);
+        kme_link_tomb_add(l, &x);
+    }
+    assert_int_equal(l->ntomb, KME_MAX_TOMBSTONES);
+    struct qkd_ksid first = ksid_n(100), last = ksid_n(100 + KME_MAX_TOMBSTONES);
+    assert_false(kme_link_tomb_has(l, &first));
+    assert_true(kme_link_tomb_has(l, &last));
+}
+
+static void test_peer_that_closed_is_never_paired_again(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    leader_alloc_msg(0, 0);
+    /* the leader's application closes the stream */
+    struct kme_pmsg cl = {.type = KME_PM_CLOSE, .ksid = KS};
+    kme_on_close(l, &cl);
+    struct kme_stream *s = kme_stream_find(&k.streams, &KS);
+    assert_non_null(s); /* this end keeps its undelivered key */
+    assert_true(s->peer_ended);
+    /* the leader restarted and its application re-opened the KSID: refused each way */
+    nsent = 0;
+    struct kme_pmsg att = {.type = KME_PM_ATTACH, .ksid = KS};
+    kme_on_attach(l, &att);
+    assert_int_equal(count_sent(KME_PM_CLOSE, &KS), 1);
+    assert_false(s->peer_attached);
+    struct kme_pmsg ann = {.type = KME_PM_ANNOUNCE, .ksid = KS};
+    ann.u.announce.qos = s->qos;
+    ann.u.announce.attached = 1;
+    kme_on_announce(l, &ann);
+    assert_int_equal(count_sent(KME_PM_CLOSE, &KS), 2);
+    assert_false(s->peer_attached);
+    /* an ALLOC made after the close is not taken */
+    leader_alloc_msg(1, 32);
+    assert_int_equal(last_ack(1), KME_AS_CLOSED);
+    assert_null(kme_stream_alloc_find(s, 1));
+    /* what was allocated before the close is still the application's */
+    app_get(0);
+    assert_int_equal(answers[0].status, QKD_STATUS_SUCCESS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_resend_after_delivery_is_ok, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resend_after_delivery_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memo_ends_with_the_leaders_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstones_kept_while_needed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_that_closed_is_never_paired_again, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
