@@ -12,7 +12,8 @@ usage: generate_certs.sh [--out DIR] [--algo ecdsa|mldsa65] [--nodes alice,bob[,
   --out DIR        where to write (default: certs/generated in the repository)
   --algo ALGO      ecdsa (P-256, default) or mldsa65 (ML-DSA-65, needs OpenSSL >= 3.5)
   --nodes LIST     comma-separated node names (default: alice,bob,charlie)
-  --client NAME    an extra client identity DIR/clients/NAME.pem|.key (CN=NAME); repeatable
+  --client NAME    an extra client identity DIR/clients/NAME.pem|.key (CN=NAME); repeatable;
+                   never a node's name (of --nodes or of a node already in DIR)
   --ca-name NAME   the CA's common name (default: "QKD Network CA")
   -h, --help       this text
 
@@ -78,8 +79,16 @@ for n in $nodes; do
 done
 IFS=$old_ifs
 [ ${#node_list[@]} -gt 0 ] || die "--nodes names no node"
+# An application certificate named like a node could pass for that node where only the name
+# is read; peer links require the node role too, but such a name is refused here as well.
 for cl in ${clients[@]+"${clients[@]}"}; do
     check_name "$cl" client
+    for n in "${node_list[@]}"; do
+        [ "$cl" != "$n" ] || die "client name '$cl' is a node name; choose another"
+    done
+    if [ -e "$out/$cl/node.pem" ] && [ ! -e "$out/clients/$cl.pem" ]; then
+        die "client name '$cl' is the name of node $out/$cl; choose another"
+    fi
 done
 
 # The openssl binary.

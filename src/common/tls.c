@@ -224,6 +224,18 @@ int qkd_tls_peer_name(SSL *ssl, char *out, size_t outlen)
     return rc;
 }
 
+int qkd_tls_peer_node_name(SSL *ssl, char *out, size_t outlen)
+{
+    if (qkd_tls_peer_name(ssl, out, outlen) != 0) return -1;
+    X509 *cert = tls_verified_peer(ssl);
+    const uint32_t node = XKU_SSL_SERVER | XKU_SSL_CLIENT;
+    /* without the extension OpenSSL reports every usage: require it to be present */
+    bool has_eku = (X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) != 0;
+    bool is_node = has_eku && (X509_get_extended_key_usage(cert) & node) == node;
+    ERR_clear_error();
+    return is_node ? 0 : QKD_TLS_NOT_NODE;
+}
+
 int qkd_tls_peer_id(SSL *ssl, char *out, size_t outlen)
 {
     unsigned char md[EVP_MAX_MD_SIZE];

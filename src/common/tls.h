@@ -26,6 +26,13 @@ SSL_CTX *qkd_tls_ctx_new(bool server, const struct qkd_tls_files *files, char *e
 /* The verified peer certificate's identity: subject CN (or, lacking one, the first DNS SAN)
  * copied into out. Returns 0, or -1 when there is no verified peer certificate. */
 int qkd_tls_peer_name(SSL *ssl, char *out, size_t outlen);
+/* For peer links between nodes (key servers, keygens, hybrid daemons): like qkd_tls_peer_name,
+ * but only for a node certificate, one whose extended key usage extension names both
+ * serverAuth and clientAuth (docs/certificates.md). Returns 0, -1 when there is no verified
+ * peer certificate (or no name), QKD_TLS_NOT_NODE when the certificate is an application's
+ * (clientAuth only, or no extended key usage): the name is still copied into out for logs. */
+#define QKD_TLS_NOT_NODE (-2)
+int qkd_tls_peer_node_name(SSL *ssl, char *out, size_t outlen);
 /* A stable identity string for the verified peer certificate: "sha256:<hex of DER>". */
 int qkd_tls_peer_id(SSL *ssl, char *out, size_t outlen);
 #define QKD_TLS_ID_LEN 72

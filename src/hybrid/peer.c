@@ -221,7 +221,14 @@ static void pc_on_open(struct qkd_conn *c, void *arg)
         qkd_conn_close(c, "wrong key exchange group");
         return;
     }
-    if (qkd_tls_peer_name(qkd_conn_ssl(c), name, sizeof(name)) != 0) {
+    int nrc = qkd_tls_peer_node_name(qkd_conn_ssl(c), name, sizeof(name));
+    if (nrc == QKD_TLS_NOT_NODE) {
+        log_warn("peer link %s refused: certificate '%s' is not a node certificate", pc->addr,
+                 name);
+        qkd_conn_close(c, "not a node certificate");
+        return;
+    }
+    if (nrc != 0) {
         log_warn("peer link %s refused: no verified certificate name", pc->addr);
         qkd_conn_close(c, "no peer certificate");
         return;

@@ -81,6 +81,10 @@ struct kg {
     struct qkd_conn *conn;
     struct kg_hello my_hello; /* what this end sent on conn */
     bool hello_rcvd;
+    struct kg_ring_ids peer_ids; /* the peer's RING (ring generations), when peer_ids_known */
+    bool peer_ids_known;
+    struct kg_hello stashed_hello; /* sender: the peer's HELLO, waiting for its RING */
+    bool hello_stashed;
     bool synced; /* resynchronised: blocks may flow */
     uint64_t link_up_ms;
     /* Emulated link state: sender: inside an outage window; receiver: the sender said so.

@@ -98,9 +98,12 @@ void kg_count_dropped(struct kg *kg, uint64_t bytes)
     qkd_ring_count_dropped(kg->ring, bytes);
 }
 
+static void kg_check_ring(struct kg *kg);
+
 static void kg_send_hello(struct kg *kg)
 {
     struct kg_hello *h = &kg->my_hello;
+    kg_check_ring(kg);
     h->proto = 1;
     h->role = kg->cfg.sender ? KG_ROLE_SENDER : KG_ROLE_RECEIVER;
     /* consume first: the snapshot never shows consume > write. */
@@ -117,10 +120,10 @@ static void kg_send_hello(struct kg *kg)
 }
 
 /* Moves this end's ring to the common offset. Returns 0 or -1 (link must close). */
-static int kg_apply_resync(struct kg *kg, uint64_t target)
+static int kg_apply_resync(struct kg *kg, uint64_t target, bool drop)
 {
     uint64_t w = qkd_ring_write_offset(kg->ring), c = qkd_ring_consume_offset(kg->ring);
-    enum kg_resync_action act = kg_resync_action(w, c, target);
+    enum kg_resync_action act = kg_resync_action_gen(w, c, target, drop);
     int rc = QKD_RING_OK;
     switch (act) {
     case KG_RESYNC_NONE:
@@ -157,6 +160,38 @@ static int kg_apply_resync(struct kg *kg, uint64_t target)
     return 0;
 }
 
+/* Sends this end's ring generation (RING). */
+static void kg_send_ring(struct kg *kg)
+{
+    struct kg_ring_ids ids = {qkd_ring_id(kg->ring), qkd_ring_peer_id(kg->ring)};
+    qkd_writer_reset(&kg->out);
+    kg_ring_encode(&kg->out, &ids);
+    if (kg_link_send(kg, KG_MSG_RING) != 0) qkd_conn_close(kg->conn, "cannot queue RING");
+}
+
+static int kg_sync(struct kg *kg, const struct kg_hello *peer_hello);
+
+/* RING from the peer: a sender sends it first; a receiver answers it. A sender whose HELLO
+ * arrived before the answer resynchronises now. */
+static int kg_on_ring(struct kg *kg, const uint8_t *p, size_t len)
+{
+    const char *why = NULL;
+    if (kg->peer_ids_known || kg->synced) {
+        log_error("link %s: unexpected RING", qkd_conn_peer_addr(kg->conn));
+        return -1;
+    }
+    if (kg_ring_decode(p, len, &kg->peer_ids, &why) != 0) {
+        log_error("link %s: bad RING: %s", qkd_conn_peer_addr(kg->conn), why);
+        return -1;
+    }
+    kg->peer_ids_known = true;
+    if (!kg->cfg.sender) {
+        kg_send_ring(kg);
+        return 0;
+    }
+    return kg->hello_stashed ? kg_sync(kg, &kg->stashed_hello) : 0;
+}
+
 static int kg_on_hello(struct kg *kg, const uint8_t *p, size_t len)
 {
     struct kg_hello peer;
@@ -176,9 +211,41 @@ static int kg_on_hello(struct kg *kg, const uint8_t *p, size_t len)
         return -1;
     }
     kg->hello_rcvd = true;
+    if (kg->cfg.sender && !kg->peer_ids_known) {
+        /* wait for the receiver's RING: both ends decide with the same ring generations */
+        kg->stashed_hello = peer;
+        kg->hello_stashed = true;
+        return 0;
+    }
+    return kg_sync(kg, &peer);
+}
+
+/* Resynchronises the two rings from the HELLOs (and the RING generations when the sender sent
+ * one) and brings the link up. Returns 0 or -1 (the link must close). */
+static int kg_sync(struct kg *kg, const struct kg_hello *peer_hello)
+{
+    struct kg_hello peer = *peer_hello;
     const struct kg_hello *s = kg->cfg.sender ? &kg->my_hello : &peer;
     const struct kg_hello *r = kg->cfg.sender ? &peer : &kg->my_hello;
-    uint64_t target = kg_resync_target(s->write_off, s->consume_off, r->write_off, r->consume_off);
+    /* Ring generations: each ring remembers the partner ring it was last paired with. */
+    bool sender_new = false;
+    if (kg->peer_ids_known) {
+        struct kg_ring_ids mine = {qkd_ring_id(kg->ring), qkd_ring_peer_id(kg->ring)};
+        const struct kg_ring_ids *si = kg->cfg.sender ? &mine : &kg->peer_ids;
+        const struct kg_ring_ids *ri = kg->cfg.sender ? &kg->peer_ids : &mine;
+        sender_new = ri->peer_ring_id != 0 && si->ring_id != ri->peer_ring_id;
+        if (sender_new)
+            log_warn("resync: the sender's ring was re-created (id %016" PRIx64 ", the "
+                     "receiver's ring paired with %016" PRIx64 "); continuing past every offset "
+                     "the receiver holds",
+                     si->ring_id, ri->peer_ring_id);
+        if (si->peer_ring_id != 0 && ri->ring_id != si->peer_ring_id)
+            log_warn("resync: the receiver's ring was re-created (id %016" PRIx64 ", the "
+                     "sender's ring paired with %016" PRIx64 ")",
+                     ri->ring_id, si->peer_ring_id);
+    }
+    uint64_t target = kg_resync_target_gen(s->write_off, s->consume_off, r->write_off,
+                                           r->consume_off, sender_new);
     if (r->write_off < s->write_off) {
         uint64_t from = r->write_off > s->consume_off ? r->write_off : s->consume_off;
         log_warn("resync: the receiver's ring is behind the sender's (recreated?); %" PRIu64
@@ -186,7 +253,9 @@ static int kg_on_hello(struct kg *kg, const uint8_t *p, size_t len)
                  "at the secondary",
                  s->write_off - from, from, s->write_off);
     }
-    if (kg_apply_resync(kg, target) != 0) return -1;
+    if (kg_apply_resync(kg, target, sender_new && !kg->cfg.sender) != 0) return -1;
+    if (kg->peer_ids_known) /* the two rings are paired from here */
+        qkd_ring_set_peer_id(kg->ring, kg->peer_ids.ring_id);
     uint64_t skr = kg->cfg.sender ? kg->cfg.skr_bps : peer.skr_bps;
     if (!kg->cfg.sender && peer.skr_bps != kg->cfg.skr_bps)
         log_info("link: following the sender's SKR of %" PRIu64 " bit/s", peer.skr_bps);
@@ -218,7 +287,8 @@ static void kg_on_open(struct qkd_conn *c, void *arg)
     cs->opened = true;
     if (!kg->cfg.sender && kg->pending > 0) kg->pending--;
     char cn[256];
-    if (qkd_tls_peer_name(qkd_conn_ssl(c), cn, sizeof(cn)) != 0) {
+    int nrc = qkd_tls_peer_node_name(qkd_conn_ssl(c), cn, sizeof(cn));
+    if (nrc != 0 && nrc != QKD_TLS_NOT_NODE) {
         log_error("link %s: no verified peer certificate; refusing", qkd_conn_peer_addr(c));
         qkd_conn_close(c, "no peer certificate");
         return;
@@ -227,6 +297,13 @@ static void kg_on_open(struct qkd_conn *c, void *arg)
         log_error("link %s: peer certificate names \"%s\", expected \"%s\"; refusing",
                   qkd_conn_peer_addr(c), cn, kg->cfg.peer_name);
         qkd_conn_close(c, "wrong peer certificate");
+        return;
+    }
+    if (nrc == QKD_TLS_NOT_NODE) { /* the right name on an application certificate */
+        log_error("link %s: certificate \"%s\" is not a node certificate (needs extended key "
+                  "usage serverAuth and clientAuth); refusing",
+                  qkd_conn_peer_addr(c), cn);
+        qkd_conn_close(c, "not a node certificate");
         return;
     }
     if (kg->conn != NULL && kg->conn != c) {
@@ -240,7 +317,10 @@ static void kg_on_open(struct qkd_conn *c, void *arg)
     kg->conn = c;
     kg->hello_rcvd = false;
     kg->synced = false;
+    kg->peer_ids_known = false;
+    kg->hello_stashed = false;
     log_debug("link %s: TLS up, peer %s", qkd_conn_peer_addr(c), cn);
+    if (kg->cfg.sender) kg_send_ring(kg); /* before HELLO: the receiver decides with it */
     kg_send_hello(kg);
 }
 
@@ -256,13 +336,15 @@ static int kg_on_frame(struct qkd_conn *c, const struct qkd_wire_hdr *h, const u
                   h->major, h->minor, h->patch);
         return -1;
     }
-    if (h->service != KG_MSG_HELLO && !kg->synced) {
+    if (h->service != KG_MSG_HELLO && h->service != KG_MSG_RING && !kg->synced) {
         log_error("link %s: message %u before HELLO", qkd_conn_peer_addr(c), h->service);
         return -1;
     }
     switch (h->service) {
     case KG_MSG_HELLO:
         return kg_on_hello(kg, payload, h->payload_len);
+    case KG_MSG_RING:
+        return kg_on_ring(kg, payload, h->payload_len);
     case KG_MSG_BLOCK:
         if (kg->cfg.sender) break;
         return kg_receiver_on_block(kg, payload, h->payload_len);
@@ -338,9 +420,20 @@ static void kg_on_close(struct qkd_conn *c, const char *reason, void *arg)
     }
 }
 
+/* A ring removed or re-created underneath this keygen is no longer what its key server reads:
+ * writing on would fill a ring nobody serves from. Exit (a supervisor restarts the keygen on
+ * the ring the name now names; the handshake then sees the new ring generation). */
+static void kg_check_ring(struct kg *kg)
+{
+    if (qkd_ring_check_current(kg->ring) == QKD_RING_ERR_STALE)
+        fatalx("qkd-keygen: %s; stopping (restart to fill the ring the name names now)",
+               qkd_ring_last_error());
+}
+
 static void kg_heartbeat_cb(struct qkd_loop *loop, uint64_t id, void *arg)
 {
     struct kg *kg = arg;
+    kg_check_ring(kg);
     qkd_ring_heartbeat(kg->ring);
     if (kg->conn != NULL && kg->synced) {
         qkd_writer_reset(&kg->out);

@@ -150,6 +150,7 @@ int main(int argc, char **argv)
              cfg->ring_name, qkd_ring_capacity(kg.ring), qkd_ring_write_offset(kg.ring),
              qkd_ring_consume_offset(kg.ring));
 
+    if (qkd_secbuf_no_core_dumps() != 0) log_warn("qkd-keygen: cannot turn core dumps off");
     kg.loop = qkd_loop_new();
     if (kg.loop == NULL || qkd_loop_stop_on_signals(kg.loop) != 0)
         fatalx("cannot create the event loop");

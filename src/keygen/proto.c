@@ -16,6 +16,13 @@ int kg_hello_encode(struct qkd_writer *w, const struct kg_hello *h)
     return w->failed ? -1 : 0;
 }
 
+int kg_ring_encode(struct qkd_writer *w, const struct kg_ring_ids *ids)
+{
+    qkd_write_u64(w, ids->ring_id);
+    qkd_write_u64(w, ids->peer_ring_id);
+    return w->failed ? -1 : 0;
+}
+
 int kg_block_encode(struct qkd_writer *w, const struct kg_block *b)
 {
     if (b->len == 0 || b->len > KG_MAX_BLOCK_BYTES) return -1;
@@ -149,6 +156,17 @@ int kg_state_decode(const uint8_t *p, size_t len, bool *up, uint64_t *skr_curren
     return 0;
 }
 
+int kg_ring_decode(const uint8_t *p, size_t len, struct kg_ring_ids *ids, const char **why)
+{
+    if (len != KG_RING_LEN) return kg_fail(why, "RING length");
+    struct qkd_reader r;
+    qkd_reader_init(&r, p, len);
+    qkd_read_u64(&r, &ids->ring_id);
+    qkd_read_u64(&r, &ids->peer_ring_id);
+    if (r.failed) return kg_fail(why, "RING truncated");
+    return 0;
+}
+
 static uint64_t kg_max(uint64_t a, uint64_t b)
 {
     return a > b ? a : b;
@@ -169,10 +187,25 @@ uint64_t kg_resync_target(uint64_t sender_write, uint64_t sender_consume, uint64
     return sender_write;
 }
 
+uint64_t kg_resync_target_gen(uint64_t sender_write, uint64_t sender_consume,
+                              uint64_t receiver_write, uint64_t receiver_consume,
+                              bool sender_recreated)
+{
+    if (sender_recreated) return kg_max(sender_write, receiver_write);
+    return kg_resync_target(sender_write, sender_consume, receiver_write, receiver_consume);
+}
+
 enum kg_resync_action kg_resync_action(uint64_t write_off, uint64_t consume_off, uint64_t target)
 {
     if (target == write_off) return KG_RESYNC_NONE;
     if (target < consume_off) return KG_RESYNC_IMPOSSIBLE;
     if (target < write_off) return KG_RESYNC_ROLLBACK;
     return write_off == consume_off ? KG_RESYNC_MOVE : KG_RESYNC_DROP_AND_MOVE;
+}
+
+enum kg_resync_action kg_resync_action_gen(uint64_t write_off, uint64_t consume_off,
+                                           uint64_t target, bool drop)
+{
+    if (drop && consume_off < write_off && target >= write_off) return KG_RESYNC_DROP_AND_MOVE;
+    return kg_resync_action(write_off, consume_off, target);
 }

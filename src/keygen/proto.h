@@ -20,6 +20,7 @@ enum kg_msg {
     KG_MSG_HEARTBEAT = 4, /* both ways */
     KG_MSG_DROPPED = 5,   /* sender -> receiver: blocks the sender discarded unsent */
     KG_MSG_STATE = 6,     /* sender -> receiver: emulated link state (outage) and current SKR */
+    KG_MSG_RING = 7,      /* sender first (before HELLO), receiver answers: ring generations */
 };
 
 enum kg_role { KG_ROLE_SENDER = 0, KG_ROLE_RECEIVER = 1 };
@@ -34,6 +35,7 @@ enum kg_ack_status {
 #define KG_MAX_BLOCK_BYTES 32768u
 #define KG_BLOCK_HDR_LEN   20u /* offset u64, distilled ms u64, length u32 */
 #define KG_HELLO_LEN       41u
+#define KG_RING_LEN        16u /* u64 ring id, u64 id of the partner ring it was paired with */
 #define KG_ACK_LEN         13u
 #define KG_HEARTBEAT_LEN   8u
 #define KG_DROPPED_LEN     16u
@@ -48,6 +50,14 @@ struct kg_hello {
     uint64_t capacity;
     uint32_t block_bytes;
     uint64_t skr_bps;
+};
+
+/* RING: the ring generation of the speaker. The sender sends it before its HELLO; a receiver
+ * answers it (only then, so a sender that predates it is served as before); the sender then
+ * waits for the answer before it resynchronises, so both ends decide with the same ids. */
+struct kg_ring_ids {
+    uint64_t ring_id;      /* the speaker's ring (qkd_ring_id; 0 = unknown) */
+    uint64_t peer_ring_id; /* the partner ring the speaker's ring was last synchronised with */
 };
 
 struct kg_block {
@@ -70,6 +80,7 @@ int kg_ack_encode(struct qkd_writer *w, const struct kg_ack *a);
 int kg_heartbeat_encode(struct qkd_writer *w, uint64_t wall_ms);
 int kg_dropped_encode(struct qkd_writer *w, uint64_t blocks, uint64_t bytes);
 int kg_state_encode(struct qkd_writer *w, bool up, uint64_t skr_current_bps);
+int kg_ring_encode(struct qkd_writer *w, const struct kg_ring_ids *ids);
 
 /* Decoders: 0, or -1 with a short reason in *why when the payload does not match the layout
  * or carries a forbidden value. */
@@ -81,6 +92,7 @@ int kg_dropped_decode(const uint8_t *p, size_t len, uint64_t *blocks, uint64_t *
                       const char **why);
 int kg_state_decode(const uint8_t *p, size_t len, bool *up, uint64_t *skr_current_bps,
                     const char **why);
+int kg_ring_decode(const uint8_t *p, size_t len, struct kg_ring_ids *ids, const char **why);
 
 /* Resynchronisation from the two HELLOs: the offset both ends continue from. Never below
  * either end's consume offset and never below the sender's write offset (offsets are never
@@ -92,6 +104,17 @@ int kg_state_decode(const uint8_t *p, size_t len, bool *up, uint64_t *skr_curren
 uint64_t kg_resync_target(uint64_t sender_write, uint64_t sender_consume, uint64_t receiver_write,
                           uint64_t receiver_consume);
 
+/* The same, knowing whether the sender's ring was re-created since the two rings were last
+ * synchronised (the receiver's ring remembers the id of the sender's ring it paired with and
+ * the sender's RING names another). Then the sender's old bytes, which its key server may
+ * have handed out, are gone: no offset below the receiver's write offset is filled again, so
+ * both continue at max(sender write, receiver write), and the receiver drops its unconsumed
+ * bytes (kg_resync_action_gen): allocations its key server has not taken yet are refused at
+ * both ends, never matched with new bytes, and a full receiver ring cannot stall the link. */
+uint64_t kg_resync_target_gen(uint64_t sender_write, uint64_t sender_consume,
+                              uint64_t receiver_write, uint64_t receiver_consume,
+                              bool sender_recreated);
+
 /* What one end must do to its own ring to stand at target. */
 enum kg_resync_action {
     KG_RESYNC_NONE = 0,
@@ -101,5 +124,8 @@ enum kg_resync_action {
     KG_RESYNC_IMPOSSIBLE,    /* target below this end's consume offset */
 };
 enum kg_resync_action kg_resync_action(uint64_t write_off, uint64_t consume_off, uint64_t target);
+/* The same; drop: wipe the unconsumed bytes too (the receiver when the sender's ring is new). */
+enum kg_resync_action kg_resync_action_gen(uint64_t write_off, uint64_t consume_off,
+                                           uint64_t target, bool drop);
 
 #endif

@@ -121,6 +121,7 @@ static struct kme_alloc *leader_alloc(struct kme_link *l, struct kme_stream *s, 
     uint64_t w = qkd_ring_write_offset(l->ring);
     if (l->alloc_next < c) l->alloc_next = c;
     if (w < l->alloc_next || w - l->alloc_next < len) return NULL;
+    if (!kme_link_ring_current(l)) return NULL; /* never allocate from a replaced ring */
     uint64_t avail = (w - l->alloc_next) / len;
     uint32_t n = 1;
     if (want > 1 && l->peer_up && l->npreqs == 0) {
@@ -155,7 +156,8 @@ static struct kme_alloc *leader_alloc(struct kme_link *l, struct kme_stream *s, 
     }
     kme_keyslab_release_unused(slab);
     if (done == 0) return NULL;
-    if (qkd_ring_consume(l->ring, off0 + (uint64_t)done * len) != QKD_RING_OK) {
+    int crc = qkd_ring_consume_from(l->ring, c, off0 + (uint64_t)done * len);
+    if (crc != QKD_RING_OK) {
         log_error("link %s: ring consume to %" PRIu64 " failed: %s", l->peer,
                   off0 + (uint64_t)done * len, qkd_ring_last_error());
         for (uint32_t i = 0; i < done; i++)
@@ -183,6 +185,66 @@ static void respond_get_status(struct kme_client *cl, uint32_t status, uint32_t 
     rsp.u.get.index = index;
     rsp.u.get.required_metadata_size = required;
     qkd_etsi_respond(cl->ec, &rsp);
+}
+
+/* ---- follower: delivered allocations whose ACK the leader may lack ---- */
+
+static void memo_add(struct kme_link *l, const struct kme_stream *s, const struct kme_alloc *a)
+{
+    if (a->ack_mark <= l->hb_echo) return; /* the leader has the ACK */
+    if (l->nmemo == KME_MAX_DELIVERED_MEMO) {
+        memmove(l->memo, l->memo + 1, (l->nmemo - 1) * sizeof(*l->memo));
+        l->nmemo--;
+    }
+    if (l->nmemo == l->memo_cap) {
+        size_t ncap = l->memo_cap ? l->memo_cap * 2 : 64;
+        if (ncap > KME_MAX_DELIVERED_MEMO) ncap = KME_MAX_DELIVERED_MEMO;
+        struct kme_dmemo *n = realloc(l->memo, ncap * sizeof(*n));
+        if (!n) return;
+        l->memo = n;
+        l->memo_cap = ncap;
+    }
+    struct kme_dmemo *d = &l->memo[l->nmemo++];
+    d->ksid = s->ksid;
+    d->index = a->index;
+    d->len = a->len;
+    d->offset = a->offset;
+    d->ack_mark = a->ack_mark;
+}
+
+/* Whether (ksid, index) was delivered here with exactly this mapping. */
+static bool memo_has(const struct kme_link *l, const struct qkd_ksid *ksid, uint32_t index,
+                     uint64_t offset, uint32_t len)
+{
+    for (size_t i = 0; i < l->nmemo; i++) {
+        const struct kme_dmemo *d = &l->memo[i];
+        if (d->index == index && memcmp(d->ksid.b, ksid->b, QKD_KSID_LEN) == 0)
+            return d->offset == offset && d->len == len;
+    }
+    return false;
+}
+
+uint64_t kme_alloc_hb_mark(struct kme_link *l)
+{
+    if (l->role == KME_ROLE_LEADER) return l->hb_echo; /* echo the follower's last mark */
+    return ++l->hb_mark;
+}
+
+void kme_alloc_on_heartbeat(struct kme_link *l, uint64_t mark)
+{
+    if (l->role == KME_ROLE_LEADER) {
+        if (mark > l->hb_echo) l->hb_echo = mark;
+        return;
+    }
+    if (mark <= l->hb_echo) return;
+    l->hb_echo = mark;
+    /* ALLOCs still queued were sent before this heartbeat (a resend among them may need the
+     * memo): prune only when none waits. */
+    if (l->npend) return;
+    size_t out = 0;
+    for (size_t i = 0; i < l->nmemo; i++)
+        if (l->memo[i].ack_mark > l->hb_echo) l->memo[out++] = l->memo[i];
+    l->nmemo = out;
 }
 
 /* Delivers a's key to cl, or answers 8 (nothing consumed) when the client's metadata buffer
@@ -216,6 +278,7 @@ static void deliver(struct kme *k, struct kme_client *cl, struct kme_stream *s, 
     /* At most once: the index counts as delivered whether or not the bytes reach the client. */
     qkd_etsi_respond(cl->ec, &rsp);
     struct kme_link *l = s->link;
+    if (l->role == KME_ROLE_FOLLOWER) memo_add(l, s, a);
     kme_aq_remove(l, a);
     kme_stream_alloc_free(s, a);
     kme_stream_mark_delivered(s, index);
@@ -431,7 +494,7 @@ static bool serve_req(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t 
                       uint32_t count)
 {
     struct kme_stream *s = kme_stream_find(&l->kme->streams, ksid);
-    if (!s || s->link != l) {
+    if (!s || s->link != l || s->peer_ended) {
         send_alloc(l, ksid, index, 1, KME_AS_CLOSED, 0, 0);
         return true;
     }
@@ -524,14 +587,19 @@ void kme_on_alloc_ack(struct kme_link *l, const struct kme_pmsg *m)
 
 /* Follower: takes the ring bytes of one index of an ALLOC. Returns the ACK status, or -1 when
  * the ring does not hold the bytes yet (the caller queues the rest of the run). */
-static int take_one(struct kme_link *l, struct kme_stream *s, uint32_t index, uint64_t off,
-                    uint32_t len, struct kme_keyslab *slab, size_t slab_off)
+static int take_one(struct kme_link *l, const struct qkd_ksid *ksid, struct kme_stream *s,
+                    uint32_t index, uint64_t off, uint32_t len, struct kme_keyslab *slab,
+                    size_t slab_off)
 {
+    if (!l->ring) return -1; /* detached during this run: the rest waits */
     uint64_t c = qkd_ring_consume_offset(l->ring);
     uint64_t w = qkd_ring_write_offset(l->ring);
     bool bytes_here = off >= c && off + len <= w && off + len >= off;
+    if ((!s || kme_stream_index_state(s, index) == KME_IDX_DELIVERED) &&
+        memo_has(l, ksid, index, off, len))
+        return KME_AS_OK; /* delivered here with this mapping; the leader lost our ACK */
     if (!s) {
-        if (bytes_here) qkd_ring_consume(l->ring, off + len); /* wipe them */
+        if (bytes_here) qkd_ring_consume_from(l->ring, c, off + len); /* wipe them */
         return KME_AS_CLOSED;
     }
     struct kme_alloc *a = kme_stream_alloc_find(s, index);
@@ -546,12 +614,12 @@ static int take_one(struct kme_link *l, struct kme_stream *s, uint32_t index, ui
     }
     if (!bytes_here) return -1;
     int rc = QKD_RING_OK;
-    if (off > c) rc = qkd_ring_consume(l->ring, off);
+    if (off > c) rc = qkd_ring_consume_from(l->ring, c, off);
     a = rc == QKD_RING_OK && slab ? kme_stream_alloc_new(s, index) : NULL;
     if (a) {
         kme_alloc_set_key(a, slab, slab_off, len);
         rc = qkd_ring_read(l->ring, off, a->key, len, &a->distilled_ms);
-        if (rc == QKD_RING_OK) rc = qkd_ring_consume(l->ring, off + len);
+        if (rc == QKD_RING_OK) rc = qkd_ring_consume_from(l->ring, off, off + len);
     }
     if (rc != QKD_RING_OK || !a) {
         log_error("link %s: cannot take ring bytes at %" PRIu64 ": %s", l->peer, off,
@@ -561,6 +629,7 @@ static int take_one(struct kme_link *l, struct kme_stream *s, uint32_t index, ui
     }
     a->offset = off;
     a->acked = true;
+    a->ack_mark = l->hb_mark + 1; /* the next heartbeat follows the ACK */
     return KME_AS_OK;
 }
 
@@ -568,7 +637,7 @@ static int take_one(struct kme_link *l, struct kme_stream *s, uint32_t index, ui
  * handled: fewer than count when the ring does not hold the rest yet. */
 static uint32_t take_run(struct kme_link *l, const struct kme_pmsg *m)
 {
-    if (!l->ring) return 0;
+    if (!kme_link_ring_current(l)) return 0;
     struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
     if (s && s->link != l) s = NULL;
     uint32_t len = m->u.alloc.len, count = m->u.alloc.count;
@@ -585,7 +654,7 @@ static uint32_t take_run(struct kme_link *l, const struct kme_pmsg *m)
             slab = kme_keyslab_new((size_t)n * len);
         }
         uint64_t off = m->u.alloc.offset + (uint64_t)done * len;
-        int st = take_one(l, s, m->u.alloc.index + done, off, len, slab, (size_t)k * len);
+        int st = take_one(l, &m->ksid, s, m->u.alloc.index + done, off, len, slab, (size_t)k * len);
         if (st < 0) break;
         ack_add(l, &r, m->u.alloc.index + done, (uint8_t)st);
     }
@@ -623,6 +692,16 @@ void kme_on_alloc(struct kme_link *l, const struct kme_pmsg *m)
     if (m->u.alloc.status != KME_AS_OK) {
         on_alloc_status(l, m);
         kme_wake(l);
+        return;
+    }
+    struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
+    if (s && s->link == l && s->peer_ended) {
+        /* allocated after the peer closed its end (re-opened there?): never taken */
+        struct kme_pmsg ack = {.type = KME_PM_ALLOC_ACK, .ksid = m->ksid};
+        ack.u.alloc.index = m->u.alloc.index;
+        ack.u.alloc.count = m->u.alloc.count;
+        ack.u.alloc.status = KME_AS_CLOSED;
+        kme_peer_send(l, &ack);
         return;
     }
     uint32_t done = l->npend == 0 ? take_run(l, m) : 0;

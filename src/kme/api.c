@@ -1,6 +1,8 @@
 /* api.c: the ETSI 004 calls OPEN_CONNECT and CLOSE (spec/kme.md, steps 1-6), stream
  * registration, TTL clean-up, and the stream messages from the peer key server
- * (STREAM_ANNOUNCE / STREAM_ATTACH / STREAM_CLOSE). GET_KEY lives in alloc.c. */
+ * (STREAM_ANNOUNCE / STREAM_ATTACH / STREAM_CLOSE). GET_KEY lives in alloc.c. A join must name
+ * the stream's link (or no peer node); a KSID closed at either end is never paired again while
+ * the other end lives (tombstones here, peer_ended there). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +174,21 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
         respond_open(cl, QKD_STATUS_KSID_IN_USE, NULL, NULL);
         return;
     }
+    if (!s && kme_tomb_link(k, &ksid)) {
+        /* closed at this node while its peer end may live: never attached again */
+        log_info("OPEN_CONNECT from %s: Key_stream_ID %s was closed at this node; refused",
+                 cl->ec->addr, ks);
+        respond_open(cl, QKD_STATUS_KSID_IN_USE, NULL, NULL);
+        return;
+    }
+    struct kme_link *named = kme_link_by_name(k, dst.host);
+    if (s && named && named != s->link) {
+        /* the destination names another peer node than the stream's link */
+        log_info("OPEN_CONNECT from %s: Key_stream_ID %s belongs to link %s, not %s; refused",
+                 cl->ec->addr, ks, ((struct kme_link *)s->link)->peer, named->peer);
+        respond_open(cl, QKD_STATUS_PEER_APP_NOT_CONNECTED, NULL, NULL);
+        return;
+    }
     if (s) {
         /* The stream keeps the QoS it was opened with. 0 when the peer's application opened
          * it (even if it has closed it since: its key is kept for us); 1 when the peer node only
@@ -239,6 +256,7 @@ void kme_on_announce(struct kme_link *l, const struct kme_pmsg *m)
     char ks[QKD_KSID_STRLEN];
     qkd_ksid_to_str(&m->ksid, ks);
     if (kme_link_tomb_has(l, &m->ksid)) {
+        kme_link_tomb_seen(l, &m->ksid); /* the peer end lives: keep the tombstone */
         kme_peer_send_ksid(l, KME_PM_CLOSE, &m->ksid);
         return;
     }
@@ -261,6 +279,12 @@ void kme_on_announce(struct kme_link *l, const struct kme_pmsg *m)
         log_warn("peer %s announced Key_stream_ID %s, which belongs to link %s; ignored", l->peer,
                  ks, ((struct kme_link *)s->link)->peer);
         return;
+    } else if (s->peer_ended) {
+        /* the peer closed its end before (then restarted?): never paired again */
+        log_warn("peer %s announced Key_stream_ID %s, which it closed before; refused", l->peer,
+                 ks);
+        kme_peer_send_ksid(l, KME_PM_CLOSE, &m->ksid);
+        return;
     } else if (l->role == KME_ROLE_FOLLOWER && !qos_same(&s->qos, q) && s->nallocs == 0 &&
                s->base == 0 && !s->bitmap) {
         /* Both ends opened the same predefined KSID: the leader's QoS decides. */
@@ -277,6 +301,13 @@ void kme_on_attach(struct kme_link *l, const struct kme_pmsg *m)
 {
     struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
     if (!s || s->link != l) return;
+    if (s->peer_ended) {
+        char ks[QKD_KSID_STRLEN];
+        qkd_ksid_to_str(&m->ksid, ks);
+        log_warn("peer %s attached Key_stream_ID %s, which it closed before; refused", l->peer, ks);
+        kme_peer_send_ksid(l, KME_PM_CLOSE, &m->ksid);
+        return;
+    }
     s->peer_attached = true;
     s->peer_opened = true;
     s->peer_closed = false;
@@ -286,11 +317,17 @@ void kme_on_close(struct kme_link *l, const struct kme_pmsg *m)
 {
     struct kme *k = l->kme;
     struct kme_stream *s = kme_stream_find(&k->streams, &m->ksid);
-    if (!s || s->link != l) return;
+    if (!s) {
+        /* both ends are closed now: the tombstone is no longer needed */
+        kme_link_tomb_del(l, &m->ksid);
+        return;
+    }
+    if (s->link != l) return;
     char ks[QKD_KSID_STRLEN];
     qkd_ksid_to_str(&m->ksid, ks);
     s->peer_attached = false;
     s->peer_closed = true;
+    s->peer_ended = true;
     if (!s->local_attached && s->nallocs == 0) {
         log_info("peer %s closed Key_stream_ID: %s (removed here)", l->peer, ks);
         kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);

@@ -34,7 +34,10 @@
 #define KME_MAX_ALLOC_AHEAD     KME_PEER_MAX_RUN
 #define KME_MAX_PEER_REQS       65536 /* follower requests a leader keeps waiting for ring bytes */
 #define KME_MAX_PEND_ALLOCS     65536 /* ALLOCs a follower keeps waiting for ring bytes */
-#define KME_TOMBSTONES          4096  /* recently closed KSIDs remembered per link */
+#define KME_MAX_TOMBSTONES      65536 /* closed KSIDs remembered per link (see kme_tomb) */
+#define KME_MAX_DELIVERED_MEMO                                                                     \
+    65536 /* follower: delivered allocations remembered per link                                   \
+             until the leader has their ACK (see kme_dmemo) */
 /* The metadata is {"age":N,"hops":0}: 18 bytes (N < 10) to 27 (N = 2^32-1). A smaller
  * Metadata_size than the metadata of the delivery gets 8 with 27, the size that always fits. */
 #define KME_METADATA_MIN 18
@@ -81,6 +84,28 @@ struct kme_waiter {
     struct kme_waiter *prev, *next;
 };
 
+/* A KSID closed at this node. It is kept while the peer end of the stream may live: dropped
+ * when the peer closes its end too, or when a peer-sync connection came up and the peer did
+ * not announce the stream before its first heartbeat (it announces every live stream first). */
+struct kme_tomb {
+    struct qkd_ksid ksid;
+    uint64_t seq;  /* order of closing (the oldest goes first when the table is full) */
+    uint8_t state; /* KME_TOMB_EMPTY / _LIVE / _GONE (an open-addressing hash table) */
+    bool seen;     /* the peer announced it on the current connection */
+};
+enum { KME_TOMB_EMPTY = 0, KME_TOMB_LIVE = 1, KME_TOMB_GONE = 2 };
+
+/* Follower: an allocation delivered to the application whose ACK the leader may not have
+ * processed (the peer connection may drop with it). A re-sent ALLOC of the same mapping is
+ * answered OK ("delivered here"), so the leader delivers it too. Dropped once the leader
+ * echoes a heartbeat mark at or past ack_mark. */
+struct kme_dmemo {
+    struct qkd_ksid ksid;
+    uint32_t index, len;
+    uint64_t offset;
+    uint64_t ack_mark;
+};
+
 /* A follower's ALLOC_REQ a leader could not serve yet (ring empty). */
 struct kme_preq {
     struct qkd_ksid ksid;
@@ -99,6 +124,9 @@ struct kme_link {
     uint64_t skr_cfg;
     struct qkd_ring *ring;
     uint64_t ring_timer;
+    uint64_t ring_check_timer;
+    uint64_t ring_floor; /* a re-created ring is attached only from this offset on */
+    bool floor_warned;
     uint64_t alloc_next; /* leader: next ring offset to allocate */
     /* peer sync */
     struct kme_pconn *pc; /* the connection that said HELLO, or NULL */
@@ -111,6 +139,12 @@ struct kme_link {
     struct kme_alloc *aq_head, *aq_tail;
     struct kme_preq *preqs;
     size_t npreqs, preq_cap;
+    /* heartbeat marks: follower: the last mark sent and the last echo received; leader: the
+     * last mark received (echoed in its heartbeats) */
+    uint64_t hb_mark, hb_echo;
+    /* follower: delivered allocations the leader may not have the ACK of, oldest first */
+    struct kme_dmemo *memo;
+    size_t nmemo, memo_cap;
     /* follower: ALLOC runs waiting for ring bytes, in order (a partly taken run is trimmed) */
     struct kme_pmsg *pend;
     size_t npend, pend_cap;
@@ -118,9 +152,12 @@ struct kme_link {
     /* waiting GET_KEY calls on this link */
     struct kme_waiter *waiters;
     size_t nwaiters;
-    /* recently closed KSIDs (a peer's re-announce must not resurrect them) */
-    struct qkd_ksid tomb[KME_TOMBSTONES];
-    size_t ntomb, tomb_next;
+    /* KSIDs closed here whose peer end may live (never attached again): a hash table of
+     * tomb_cap slots (a power of two), ntomb live, tomb_used live or gone */
+    struct kme_tomb *tombs;
+    size_t ntomb, tomb_cap, tomb_used;
+    uint64_t tomb_seq;
+    bool tomb_sweep; /* peer up: tombs the peer does not announce before its first heartbeat go */
 };
 
 /* The key server's state of one ETSI 004 connection (the etsi_server client's user area). */
@@ -157,6 +194,20 @@ void kme_node_uuid(const char *name, uint8_t out[16]);
 void kme_link_tomb_add(struct kme_link *l, const struct qkd_ksid *ksid);
 bool kme_link_tomb_has(const struct kme_link *l, const struct qkd_ksid *ksid);
 void kme_link_tomb_del(struct kme_link *l, const struct qkd_ksid *ksid);
+/* The tombstone of ksid on any link of the node, or NULL. */
+struct kme_link *kme_tomb_link(struct kme *k, const struct qkd_ksid *ksid);
+/* Peer sync up: from now on tombs count as unseen until the peer announces them. */
+void kme_link_tomb_sweep_start(struct kme_link *l);
+/* The peer's first heartbeat on a connection: tombs it did not announce are dropped. */
+void kme_link_tomb_sweep_end(struct kme_link *l);
+/* The peer announced ksid (its end lives). */
+void kme_link_tomb_seen(struct kme_link *l, const struct qkd_ksid *ksid);
+/* Whether the link's ring is still the one its name names (checked before every allocation);
+ * a ring removed or re-created underneath is detached (kme_link_ring_lost) and false returned. */
+bool kme_link_ring_current(struct kme_link *l);
+/* Stops serving from the link's ring (logged with why); a new ring of the name is attached
+ * only once its consume offset reaches every offset read from this one. */
+void kme_link_ring_lost(struct kme_link *l, const char *why);
 /* Starts the ring poll timer when something waits for ring bytes. */
 void kme_link_want_poll(struct kme_link *l);
 
@@ -187,6 +238,10 @@ void kme_alloc_peer_down(struct kme_link *l);
 void kme_on_alloc_req(struct kme_link *l, const struct kme_pmsg *m);
 void kme_on_alloc(struct kme_link *l, const struct kme_pmsg *m);
 void kme_on_alloc_ack(struct kme_link *l, const struct kme_pmsg *m);
+/* A heartbeat from the peer carrying mark (see kme_pmsg.hb). */
+void kme_alloc_on_heartbeat(struct kme_link *l, uint64_t mark);
+/* The mark this node's next heartbeat carries. */
+uint64_t kme_alloc_hb_mark(struct kme_link *l);
 /* Ring poll: serve pending work that needed ring bytes. */
 bool kme_alloc_poll(struct kme_link *l);
 

@@ -138,6 +138,7 @@ int main(int argc, char **argv)
         kme_node_uuid(c->node, k.node_uuid);
     }
 
+    if (qkd_secbuf_no_core_dumps() != 0) log_warn("qkd-kme: cannot turn core dumps off");
     k.loop = qkd_loop_new();
     if (!k.loop) fatalx("qkd-kme: cannot create the event loop");
     k.peer_fd = -1;

@@ -112,8 +112,10 @@ static void peer_up(struct kme_link *l, struct kme_pconn *pc)
     l->peer_up = true;
     l->backoff_ms = KME_BACKOFF_MIN_MS;
     log_info("peer sync with %s (%s) up", l->peer, pc->addr);
-    for (size_t i = 0; i < l->ntomb; i++)
-        if (!qkd_ksid_is_zero(&l->tomb[i])) kme_peer_send_ksid(l, KME_PM_CLOSE, &l->tomb[i]);
+    kme_link_tomb_sweep_start(l);
+    for (size_t i = 0; i < l->tomb_cap; i++)
+        if (l->tombs[i].state == KME_TOMB_LIVE)
+            kme_peer_send_ksid(l, KME_PM_CLOSE, &l->tombs[i].ksid);
     kme_streams_foreach(&l->kme->streams, announce_one, l);
     if (l->role == KME_ROLE_LEADER)
         kme_alloc_resend(l);
@@ -137,7 +139,8 @@ static void pc_on_open(struct qkd_conn *c, void *arg)
     struct kme_pconn *pc = arg;
     struct kme *k = pc->kme;
     char name[KME_PEER_NAME_MAX];
-    if (qkd_tls_peer_name(qkd_conn_ssl(c), name, sizeof(name)) != 0) {
+    int nrc = qkd_tls_peer_node_name(qkd_conn_ssl(c), name, sizeof(name));
+    if (nrc != 0 && nrc != QKD_TLS_NOT_NODE) {
         log_warn("peer sync %s: no verified certificate name; closing", pc->addr);
         qkd_conn_close(c, "no peer certificate name");
         return;
@@ -160,7 +163,15 @@ static void pc_on_open(struct qkd_conn *c, void *arg)
             qkd_conn_close(c, "unexpected peer certificate");
             return;
         }
-        pc->link = l;
+        if (nrc == 0) pc->link = l;
+    }
+    if (nrc == QKD_TLS_NOT_NODE) {
+        /* the right name on an application certificate: never a peer */
+        log_warn("peer sync %s: certificate '%s' is not a node certificate (needs extended key "
+                 "usage serverAuth and clientAuth); closing",
+                 pc->addr, name);
+        qkd_conn_close(c, "not a node certificate");
+        return;
     }
     send_hello(pc);
 }
@@ -185,6 +196,11 @@ static void dispatch(struct kme_link *l, const struct kme_pmsg *m)
         break;
     case KME_PM_ALLOC_ACK:
         kme_on_alloc_ack(l, m);
+        break;
+    case KME_PM_HEARTBEAT:
+        /* the peer announced every live stream before its first heartbeat */
+        kme_link_tomb_sweep_end(l);
+        kme_alloc_on_heartbeat(l, m->u.hb.mark);
         break;
     default:
         break;
@@ -322,6 +338,7 @@ static void hb_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     if (l->peer_up) {
         struct kme_pmsg m = {.type = KME_PM_HEARTBEAT};
         m.u.hb.wall_ms = qkd_wall_ms();
+        m.u.hb.mark = kme_alloc_hb_mark(l);
         kme_peer_send(l, &m);
     }
     if (!l->kme->stopping)

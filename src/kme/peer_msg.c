@@ -97,6 +97,7 @@ static int encode_payload(const struct kme_pmsg *m, struct qkd_writer *w)
         break;
     case KME_PM_HEARTBEAT:
         qkd_write_u64(w, m->u.hb.wall_ms);
+        qkd_write_u64(w, m->u.hb.mark);
         break;
     default:
         return -1;
@@ -170,6 +171,7 @@ int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct
         break;
     case KME_PM_HEARTBEAT:
         qkd_read_u64(&r, &out->u.hb.wall_ms);
+        qkd_read_u64(&r, &out->u.hb.mark);
         break;
     default:
         return -1;

@@ -27,7 +27,7 @@ enum kme_pmsg_type {
     KME_PM_ALLOC_REQ = 0x55, /* follower -> leader: ksid, index, count */
     KME_PM_ALLOC = 0x56,     /* leader -> follower: ksid, index, count, status, offset, len */
     KME_PM_ALLOC_ACK = 0x57, /* follower -> leader: ksid, index, count, status */
-    KME_PM_HEARTBEAT = 0x58, /* wall clock ms */
+    KME_PM_HEARTBEAT = 0x58, /* wall clock ms, heartbeat mark */
 };
 
 /* ALLOC / ALLOC_ACK status. */
@@ -69,6 +69,10 @@ struct kme_pmsg {
         struct kme_pmsg_alloc alloc;
         struct {
             uint64_t wall_ms;
+            /* follower -> leader: a counter of its heartbeats; leader -> follower: the last
+             * counter it received (so the follower knows which of its ACKs the leader has
+             * processed). */
+            uint64_t mark;
         } hb;
     } u;
 };

@@ -33,6 +33,8 @@ struct kme_alloc {
     uint8_t *key;          /* len bytes inside slab->buf; wiped on free */
     struct kme_keyslab *slab;
     bool acked;                          /* leader: the follower confirmed; follower: always true */
+    uint64_t ack_mark;                   /* follower: heartbeat mark whose echo proves the leader
+                                            processed this allocation's ACK */
     bool in_ackq;                        /* leader: on the link's unacked queue */
     struct kme_alloc *aq_prev, *aq_next; /* leader's unacked queue (alloc.c) */
     struct kme_stream *stream;
@@ -48,6 +50,8 @@ struct kme_stream {
     bool peer_opened;          /* the peer node's application opened it (sticky, survives its
                                   CLOSE): joining it answers 0, not 1 */
     bool peer_closed;          /* the peer closed it: no new allocations */
+    bool peer_ended;           /* the peer's end was closed (STREAM_CLOSE): it never attaches
+                                  again, no allocation is served or taken for it */
     uint32_t wchunks;          /* window in chunks (>= 1) */
     uint64_t base;             /* lowest undelivered index */
     uint8_t *bitmap;           /* delivered flags for [base, base + wchunks), slot i % wchunks */

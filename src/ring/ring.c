@@ -7,11 +7,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,10 +26,31 @@
 /* How long an attaching process waits for a ring another process is creating. */
 #define QKD_RING_INIT_WAIT_MS 2000u
 
+/* Role locks (one writer, one reader per ring): an open file description (OFD) lock on one
+ * byte of the shared-memory object per role, so the kernel drops it when the holder dies, even
+ * by SIGKILL. OFD locks also conflict between two opens in one process; a process that opens
+ * the same role of one ring twice (tests, tools) shares one lock, counted here. */
+#define QKD_RING_LOCK_WRITER 0  /* byte offset locked by the writer */
+#define QKD_RING_LOCK_READER 1  /* byte offset locked by the reader */
+#define QKD_RING_MAX_HELD    64 /* role locks one process holds at once */
+
+struct ring_hold {
+    dev_t dev;
+    ino_t ino;
+    int role; /* QKD_RING_LOCK_* */
+    int fd;   /* keeps the OFD (and its lock) alive */
+    unsigned refs;
+};
+static struct ring_hold ring_held[QKD_RING_MAX_HELD];
+static pthread_mutex_t ring_held_mu = PTHREAD_MUTEX_INITIALIZER;
+
 struct qkd_ring {
     char name[256];
     bool writer;
     bool observer;
+    struct ring_hold *hold; /* the role lock this handle holds (NULL: observer) */
+    dev_t dev;              /* identity of the object mapped, to notice a replaced name */
+    ino_t ino;
     struct qkd_ring_shm *hdr;
     uint64_t *ts;
     uint8_t *data;
@@ -67,6 +90,10 @@ const char *qkd_ring_err_str(int err)
         return "offset range not allowed";
     case QKD_RING_ERR_NOSPACE:
         return "not enough free space in the ring";
+    case QKD_RING_ERR_BUSY:
+        return "ring role held by another live process";
+    case QKD_RING_ERR_STALE:
+        return "ring removed, replaced or moved underneath this process";
     default:
         return "unknown ring error";
     }
@@ -114,10 +141,11 @@ static int ring_map(struct qkd_ring *r, int fd, uint64_t total)
     }
     r->map_len = (size_t)total;
     r->hdr = p;
-    /* Key memory is never swapped where the platform allows; best effort. */
+    /* Key memory is never swapped where the platform allows, nor dumped; best effort. */
     if (mlock(p, r->map_len) != 0)
         log_debug("ring %s: mlock failed (%s); key memory may be swapped", r->name,
                   strerror(errno));
+    (void)madvise(p, r->map_len, MADV_DONTDUMP);
     r->capacity = r->hdr->capacity;
     r->n_granules = r->hdr->n_granules;
     r->ts = (uint64_t *)((uint8_t *)p + r->hdr->ts_off);
@@ -150,6 +178,10 @@ static int ring_create(struct qkd_ring *r, int fd, uint64_t capacity)
     h->data_off = data_off;
     h->total_bytes = total;
     h->created_ms = qkd_wall_ms();
+    uint64_t id = 0;
+    while (id == 0)
+        if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id)) id = 0;
+    h->ring_id = id;
     atomic_store_explicit(&h->write_off, 0, memory_order_relaxed);
     atomic_store_explicit(&h->consume_off, 0, memory_order_relaxed);
     atomic_store_explicit(&h->magic, QKD_RING_MAGIC, memory_order_release);
@@ -224,6 +256,86 @@ static int ring_attach(struct qkd_ring *r, int fd, uint64_t capacity)
     return ring_map(r, fd, total);
 }
 
+/* Takes the role lock of r (writer or reader) on the object open as fd, or shares the one this
+ * process already holds on it. Returns QKD_RING_OK or QKD_RING_ERR_BUSY (another process holds
+ * the role: the message names it and the pid the header reports). */
+static int ring_lock_role(struct qkd_ring *r, int fd)
+{
+    int role = r->writer ? QKD_RING_LOCK_WRITER : QKD_RING_LOCK_READER;
+    const char *what = r->writer ? "writer" : "reader";
+    int rc = QKD_RING_OK;
+    pthread_mutex_lock(&ring_held_mu);
+    struct ring_hold *free_slot = NULL;
+    for (size_t i = 0; i < QKD_RING_MAX_HELD; i++) {
+        struct ring_hold *h = &ring_held[i];
+        if (h->refs == 0) {
+            if (!free_slot) free_slot = h;
+            continue;
+        }
+        if (h->dev == r->dev && h->ino == r->ino && h->role == role) {
+            h->refs++;
+            r->hold = h;
+            goto out;
+        }
+    }
+    if (!free_slot) {
+        ring_seterr("ring %s: this process holds %d ring locks already", r->name,
+                    QKD_RING_MAX_HELD);
+        rc = QKD_RING_ERR_SYS;
+        goto out;
+    }
+    int lfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (lfd < 0) {
+        ring_seterr("ring %s: dup: %s", r->name, strerror(errno));
+        rc = QKD_RING_ERR_SYS;
+        goto out;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = role, .l_len = 1};
+    if (fcntl(lfd, F_OFD_SETLK, &fl) != 0) {
+        int e = errno;
+        close(lfd);
+        if (e == EAGAIN || e == EACCES) {
+            uint64_t pid = atomic_load_explicit(
+                r->writer ? &r->hdr->writer_pid : &r->hdr->reader_pid, memory_order_relaxed);
+            ring_seterr("ring %s already has a live %s (pid %llu): one %s per ring; stop it "
+                        "first",
+                        r->name, what, (unsigned long long)pid, what);
+            rc = QKD_RING_ERR_BUSY;
+        } else {
+            ring_seterr("ring %s: %s lock: %s", r->name, what, strerror(e));
+            rc = QKD_RING_ERR_SYS;
+        }
+        goto out;
+    }
+    free_slot->dev = r->dev;
+    free_slot->ino = r->ino;
+    free_slot->role = role;
+    free_slot->fd = lfd;
+    free_slot->refs = 1;
+    r->hold = free_slot;
+out:
+    pthread_mutex_unlock(&ring_held_mu);
+    return rc;
+}
+
+static void ring_unlock_role(struct qkd_ring *r)
+{
+    if (!r->hold) return;
+    pthread_mutex_lock(&ring_held_mu);
+    if (--r->hold->refs == 0) {
+        close(r->hold->fd); /* the last reference to the OFD: the kernel drops the lock */
+        r->hold->fd = -1;
+    }
+    pthread_mutex_unlock(&ring_held_mu);
+    r->hold = NULL;
+}
+
+static void ring_unmap(struct qkd_ring *r)
+{
+    munlock(r->hdr, r->map_len);
+    munmap(r->hdr, r->map_len);
+}
+
 static int ring_open(const char *name, uint64_t capacity, bool writer, bool observer,
                      struct qkd_ring **out)
 {
@@ -272,6 +384,19 @@ static int ring_open(const char *name, uint64_t capacity, bool writer, bool obse
         }
         rc = ring_attach(r, fd, capacity);
     }
+    if (rc == QKD_RING_OK) {
+        struct stat st;
+        if (fstat(fd, &st) != 0) {
+            ring_seterr("ring %s: fstat: %s", name, strerror(errno));
+            rc = QKD_RING_ERR_SYS;
+            ring_unmap(r);
+        } else {
+            r->dev = st.st_dev;
+            r->ino = st.st_ino;
+            if (!observer) rc = ring_lock_role(r, fd);
+            if (rc != QKD_RING_OK) ring_unmap(r);
+        }
+    }
     if (fd >= 0) close(fd);
     if (rc != QKD_RING_OK) {
         free(r);
@@ -311,8 +436,8 @@ void qkd_ring_close(struct qkd_ring *r)
         atomic_compare_exchange_strong_explicit(&r->hdr->reader_pid, &me, 0, memory_order_relaxed,
                                                 memory_order_relaxed);
     }
-    munlock(r->hdr, r->map_len);
-    munmap(r->hdr, r->map_len);
+    ring_unmap(r);
+    ring_unlock_role(r);
     free(r);
 }
 
@@ -474,6 +599,67 @@ int qkd_ring_read(struct qkd_ring *r, uint64_t offset, uint8_t *dst, size_t len,
             }
         }
         *distilled_ms = ts;
+    }
+    return QKD_RING_OK;
+}
+
+int qkd_ring_consume_from(struct qkd_ring *r, uint64_t from, uint64_t upto)
+{
+    uint64_t c = qkd_ring_consume_offset(r);
+    if (c != from) {
+        ring_seterr("ring %s: consume offset is %llu, this reader left it at %llu (another reader "
+                    "or a replaced ring?)",
+                    r->name, (unsigned long long)c, (unsigned long long)from);
+        return QKD_RING_ERR_STALE;
+    }
+    if (upto == c) {
+        ring_seterr("ring %s: consume to %llu finds the offset already there", r->name,
+                    (unsigned long long)upto);
+        return QKD_RING_ERR_RANGE;
+    }
+    return qkd_ring_consume(r, upto);
+}
+
+uint64_t qkd_ring_id(const struct qkd_ring *r)
+{
+    return r->hdr->ring_id;
+}
+
+uint64_t qkd_ring_peer_id(const struct qkd_ring *r)
+{
+    return atomic_load_explicit(&r->hdr->peer_ring_id, memory_order_relaxed);
+}
+
+void qkd_ring_set_peer_id(struct qkd_ring *r, uint64_t id)
+{
+    atomic_store_explicit(&r->hdr->peer_ring_id, id, memory_order_relaxed);
+}
+
+int qkd_ring_check_current(const struct qkd_ring *r)
+{
+    int fd = shm_open(r->name, O_RDONLY, 0);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            ring_seterr("ring %s (id %016llx) was removed", r->name,
+                        (unsigned long long)r->hdr->ring_id);
+            return QKD_RING_ERR_STALE;
+        }
+        ring_seterr("ring %s: shm_open: %s", r->name, strerror(errno));
+        return QKD_RING_ERR_SYS;
+    }
+    struct stat st;
+    int rc = fstat(fd, &st);
+    int e = errno;
+    close(fd);
+    if (rc != 0) {
+        ring_seterr("ring %s: fstat: %s", r->name, strerror(e));
+        return QKD_RING_ERR_SYS;
+    }
+    if (st.st_dev != r->dev || st.st_ino != r->ino) {
+        ring_seterr("ring %s (id %016llx) was removed and re-created: the name now names another "
+                    "ring",
+                    r->name, (unsigned long long)r->hdr->ring_id);
+        return QKD_RING_ERR_STALE;
     }
     return QKD_RING_OK;
 }

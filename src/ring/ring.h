@@ -23,6 +23,9 @@ enum qkd_ring_err {
     QKD_RING_ERR_SIZE = -3,    /* capacity mismatch with an existing ring */
     QKD_RING_ERR_RANGE = -4,   /* offsets outside what is readable / writable */
     QKD_RING_ERR_NOSPACE = -5, /* not enough free space */
+    QKD_RING_ERR_BUSY = -6,    /* another live process holds this role (writer or reader) */
+    QKD_RING_ERR_STALE = -7,   /* the name no longer names the mapped ring (removed/replaced),
+                                  or the consume offset is not where this reader left it */
 };
 const char *qkd_ring_err_str(int err);
 /* Details of the last failure of an open/append/read/consume/reset call in this thread, e.g.
@@ -32,6 +35,13 @@ const char *qkd_ring_last_error(void);
 /* Limits on the capacity of a ring (bytes). */
 #define QKD_RING_MIN_CAPACITY 256u
 #define QKD_RING_MAX_CAPACITY (1ull << 32)
+
+/* One writer and one reader per ring: opening as writer (reader) takes an exclusive lock for
+ * that role on the shared-memory object, held until qkd_ring_close or the death of the process
+ * (also SIGKILL: the kernel releases it). A second process asking for a role that a live
+ * process holds gets QKD_RING_ERR_BUSY and a message naming the ring, the role and the pid.
+ * Within one process, opening the same role of one ring again shares the lock (so does a child
+ * forked while it is held). Observers take no lock. */
 
 /* Writer side: opens the ring named name ("/qkd-alice-bob") creating it with capacity bytes
  * if absent. An existing ring of the same layout and capacity is reused as is (its offsets
@@ -69,6 +79,24 @@ int qkd_ring_read(struct qkd_ring *r, uint64_t offset, uint8_t *dst, size_t len,
                   uint64_t *distilled_ms);
 /* Reader: wipes everything below upto and publishes consume = upto (upto <= write). */
 int qkd_ring_consume(struct qkd_ring *r, uint64_t upto);
+/* Reader: the same as a compare-and-swap from the offset the caller read at: the consume
+ * offset must still be from (else QKD_RING_ERR_STALE: someone else moved it, nothing is
+ * wiped) and from < upto <= write. A consume that finds the offset already at upto is an
+ * error here, never a silent success. */
+int qkd_ring_consume_from(struct qkd_ring *r, uint64_t from, uint64_t upto);
+
+/* The ring's identity: a random non-zero id set when it was created (0: created by a writer
+ * that predates identities). Two rings of one name created one after the other differ. */
+uint64_t qkd_ring_id(const struct qkd_ring *r);
+/* Writer: the id of the link partner's ring this ring was last synchronised with (0: never);
+ * kept in the ring, so it survives keygen restarts. */
+uint64_t qkd_ring_peer_id(const struct qkd_ring *r);
+void qkd_ring_set_peer_id(struct qkd_ring *r, uint64_t id);
+/* Whether the name this ring was opened by still names the mapped object: QKD_RING_OK, or
+ * QKD_RING_ERR_STALE when it was removed or replaced by a new ring (unlinked and re-created
+ * underneath this process; the message says which), or QKD_RING_ERR_SYS. One shm_open and
+ * fstat per call. */
+int qkd_ring_check_current(const struct qkd_ring *r);
 
 /* Link status, written by the keygen, read by anyone (for metrics and 004 status 4). */
 struct qkd_ring_stats {

@@ -50,6 +50,11 @@ struct qkd_ring_shm {
     _Atomic uint64_t link_changed_ms;
     /* Appended within the header page (rings of older writers read 0 here: not reported). */
     _Atomic uint64_t skr_current_bps;
+    /* Random identity set at creation, before magic (0: an older writer created the ring). */
+    uint64_t ring_id;
+    /* Writer: the id of the link partner's ring this ring was last synchronised with (0: none
+     * yet), so a keygen notices that the partner's ring was re-created. */
+    _Atomic uint64_t peer_ring_id;
 };
 
 _Static_assert(sizeof(struct qkd_ring_shm) <= QKD_RING_HDR_BYTES, "ring header too large");

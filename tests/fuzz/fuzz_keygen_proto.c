@@ -1,5 +1,5 @@
 /* fuzz_keygen_proto.c: libFuzzer target for the keygen link protocol decoders (proto.h). Byte 0
- * picks the message (HELLO, BLOCK, ACK, HEARTBEAT, DROPPED, or the resynchronisation rule), the
+ * picks the message (HELLO, BLOCK, ACK, HEARTBEAT, DROPPED, STATE, RING, or the resync rule), the
  * rest is the payload. Every layout is fixed, so a payload that decodes must re-encode to the
  * very same bytes and decode again to the same fields. The resynchronisation case reads four
  * offsets and checks the documented guarantees for any consistent pair of ends. */
@@ -23,6 +23,7 @@ enum fuzz_kg_case {
     FUZZ_KG_DROPPED,
     FUZZ_KG_RESYNC,
     FUZZ_KG_STATE,
+    FUZZ_KG_RING,
     FUZZ_KG_CASES,
 };
 
@@ -161,6 +162,20 @@ static void fuzz_kg_resync(const uint8_t *p, size_t len)
     }
 }
 
+static void fuzz_kg_ring(const uint8_t *p, size_t len, struct qkd_writer *w)
+{
+    struct kg_ring_ids a, b;
+    const char *why = NULL;
+    if (kg_ring_decode(p, len, &a, &why) != 0) {
+        FUZZ_CHECK(why != NULL);
+        return;
+    }
+    FUZZ_CHECK(kg_ring_encode(w, &a) == 0);
+    fuzz_kg_same(w, p, len);
+    FUZZ_CHECK(kg_ring_decode(w->buf, w->len, &b, &why) == 0);
+    FUZZ_CHECK(a.ring_id == b.ring_id && a.peer_ring_id == b.peer_ring_id);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1 || size - 1 > KG_MAX_PAYLOAD + 64) return 0;
@@ -186,6 +201,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case FUZZ_KG_STATE:
         fuzz_kg_state(p, len, &w);
+        break;
+    case FUZZ_KG_RING:
+        fuzz_kg_ring(p, len, &w);
         break;
     default:
         fuzz_kg_resync(p, len);

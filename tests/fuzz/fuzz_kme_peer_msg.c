@@ -42,7 +42,7 @@ static void fuzz_kpm_same(const struct kme_pmsg *a, const struct kme_pmsg *b)
                    a->u.alloc.offset == b->u.alloc.offset && a->u.alloc.len == b->u.alloc.len);
         break;
     case KME_PM_HEARTBEAT:
-        FUZZ_CHECK(a->u.hb.wall_ms == b->u.hb.wall_ms);
+        FUZZ_CHECK(a->u.hb.wall_ms == b->u.hb.wall_ms && a->u.hb.mark == b->u.hb.mark);
         break;
     default:
         break;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # kme_3node.sh: three nodes, alice - bob - charlie. bob's one key server serves both of its
 # links (follower towards alice, leader towards charlie); a destination naming a peer node (by
-# name or UUID) selects that link, any other destination bob's default (first) link.
+# name or UUID) selects that link, any other destination bob's default (first) link. A join
+# naming a peer node must name the stream's link (else 3).
 . "$(dirname "$0")/kme_lib.sh"
 
 keys() { awk 'NF==2 {print $1, $2}'; }
@@ -68,4 +69,21 @@ client bob "" get --ksid "$K4" --index 0 --count 10 | keys >"$T/b4"
 client charlie "" get --ksid "$K4" --index 0 --count 10 | keys >"$T/c4"
 check "bob-charlie keys identical (UUID)" "" "$(diff "$T/b4" "$T/c4")"
 check "10 keys" 10 "$(wc -l <"$T/c4")"
+# a join must match the stream's link: at bob, a KSID alice opened towards bob is not joined by
+# an OPEN_CONNECT naming charlie (3); naming alice, or no peer node, joins it (0)
+st() { python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])' 2>/dev/null; }
+K5=$(client alice "" open --destination server://bob)
+check "bob: join naming charlie for an alice-bob stream -> 3" 3 \
+    "$(client bob "" --json open --ksid "$K5" --destination server://charlie | st)"
+check "bob: join naming alice -> 0" 0 \
+    "$(client bob "" --json open --ksid "$K5" --destination server://alice | st)"
+client alice "" get --ksid "$K5" --index 0 --count 5 | keys >"$T/a5"
+client bob "" get --ksid "$K5" --index 0 --count 5 | keys >"$T/b5"
+check "alice-bob keys identical after the refused join" "" "$(diff "$T/a5" "$T/b5")"
+check "5 keys" 5 "$(wc -l <"$T/b5")"
+K6=$(client charlie "" open)
+check "bob: join naming alice for a charlie-bob stream -> 3" 3 \
+    "$(client bob "" --json open --ksid "$K6" --destination server://alice | st)"
+check "bob: join naming no peer node -> 0" 0 \
+    "$(client bob "" --json open --ksid "$K6" --destination server://qkd_server_bob | st)"
 finish

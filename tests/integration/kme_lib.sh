@@ -75,6 +75,7 @@ kill9() {
 }
 
 ring_name() { echo "${RING_PREFIX}$1-$2"; }
+# KG_RING_BYTES (optional): ring capacity of the keygens started below (default: theirs).
 
 # start_keygen_pair PRIMARY SECONDARY [SKR_BPS] : sender at PRIMARY, receiver at SECONDARY.
 start_keygen_pair() {
@@ -83,7 +84,7 @@ start_keygen_pair() {
     "$QKD_BIN/qkd-keygen" --mode receiver --host 127.0.0.1 --port 0 \
         --port-file "$T/run/keygen-$b-$a.port" --ring "$(ring_name "$b" "$a")" \
         --cert "$CERTS/$b/node.pem" --key "$CERTS/$b/node.key" --ca "$CERTS/ca.pem" \
-        --peer-name "$a" --block-bytes 256 --heartbeat-ms 200 --link-timeout-ms 1500 \
+        --peer-name "$a" --block-bytes 256 ${KG_RING_BYTES:+--ring-bytes $KG_RING_BYTES} --heartbeat-ms 200 --link-timeout-ms 1500 \
         >>"$T/logs/keygen-$b-$a.log" 2>&1 &
     PIDS+=($!)
     PID_OF[keygen-$b-$a]=$!
@@ -96,7 +97,7 @@ start_keygen_sender() {
     "$QKD_BIN/qkd-keygen" --mode sender --host 127.0.0.1 \
         --port "$(cat "$T/run/keygen-$b-$a.port")" --ring "$(ring_name "$a" "$b")" \
         --cert "$CERTS/$a/node.pem" --key "$CERTS/$a/node.key" --ca "$CERTS/ca.pem" \
-        --peer-name "$b" --skr-bps "$skr" --block-bytes 256 --heartbeat-ms 200 \
+        --peer-name "$b" --skr-bps "$skr" --block-bytes 256 ${KG_RING_BYTES:+--ring-bytes $KG_RING_BYTES} --heartbeat-ms 200 \
         --link-timeout-ms 1500 >>"$T/logs/keygen-$a-$b.log" 2>&1 &
     PIDS+=($!)
     PID_OF[keygen-$a-$b]=$!
@@ -108,7 +109,7 @@ restart_keygen_receiver() {
     "$QKD_BIN/qkd-keygen" --mode receiver --host 127.0.0.1 \
         --port "$(cat "$T/run/keygen-$b-$a.port")" --ring "$(ring_name "$b" "$a")" \
         --cert "$CERTS/$b/node.pem" --key "$CERTS/$b/node.key" --ca "$CERTS/ca.pem" \
-        --peer-name "$a" --block-bytes 256 --heartbeat-ms 200 --link-timeout-ms 1500 \
+        --peer-name "$a" --block-bytes 256 ${KG_RING_BYTES:+--ring-bytes $KG_RING_BYTES} --heartbeat-ms 200 --link-timeout-ms 1500 \
         >>"$T/logs/keygen-$b-$a.log" 2>&1 &
     PIDS+=($!)
     PID_OF[keygen-$b-$a]=$!

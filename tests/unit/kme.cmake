@@ -5,3 +5,7 @@ qkd_unit_test(test_kme_stream SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_kme_
               LIBS qkdkme)
 qkd_unit_test(test_kme_peer_msg SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_kme_peer_msg.c
               LIBS qkdkme)
+# The follower's side of the allocation protocol (alloc.c) with the peer connection and the
+# ETSI answers replaced by recorders defined in the test.
+qkd_unit_test(test_kme_alloc SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_kme_alloc.c
+              LIBS qkdkme)

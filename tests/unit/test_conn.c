@@ -430,7 +430,7 @@ static void test_server_of_other_ca_refused(void **state)
 {
     struct env *e = *state;
     SSL_CTX_free(e->sctx);
-    e->sctx = ctx_from(1, g_other, "stranger/node.pem", "stranger/node.key", g_certs);
+    e->sctx = ctx_from(1, g_other, "stranger-node/node.pem", "stranger-node/node.key", g_certs);
     connect_client(e, e->cctx);
     assert_true(run_until(e, both_closed, 5000));
     assert_int_equal(e->cli.opened, 0);

@@ -178,12 +178,52 @@ static void test_resync(void **state)
     assert_int_equal(kg_resync_action(500, 400, 300), KG_RESYNC_IMPOSSIBLE);
 }
 
+/* The sender's ring was re-created since the rings were paired (the receiver's ring names
+ * another sender ring): its old bytes may have been handed out by its key server, so nothing
+ * below the receiver's write offset is filled again; the receiver keeps every byte. */
+static void test_resync_generation(void **state)
+{
+    assert_int_equal(kg_resync_target_gen(0, 0, 9000, 6000, true), 9000);
+    assert_int_equal(kg_resync_action_gen(0, 0, 9000, false), KG_RESYNC_MOVE);
+    /* the receiver drops its unconsumed bytes (they may be owed to old allocations) */
+    assert_int_equal(kg_resync_action_gen(9000, 6000, 9000, true), KG_RESYNC_DROP_AND_MOVE);
+    assert_int_equal(kg_resync_action_gen(9000, 9000, 9000, true), KG_RESYNC_NONE);
+    /* without the generation the same offsets roll the receiver back to 6000 */
+    assert_int_equal(kg_resync_target_gen(0, 0, 9000, 6000, false), 6000);
+    /* a re-created sender ring already ahead stays where it is */
+    assert_int_equal(kg_resync_target_gen(9500, 9500, 9000, 6000, true), 9500);
+    for (uint64_t sw = 0; sw <= 4; sw++)
+        for (uint64_t sc = 0; sc <= sw; sc++)
+            for (uint64_t rw = 0; rw <= 4; rw++)
+                for (uint64_t rc = 0; rc <= rw; rc++) {
+                    uint64_t t = kg_resync_target_gen(sw * 100, sc * 100, rw * 100, rc * 100, true);
+                    assert_true(t >= rw * 100 && t >= sw * 100);
+                    assert_int_not_equal(kg_resync_action(sw * 100, sc * 100, t),
+                                         KG_RESYNC_IMPOSSIBLE);
+                    enum kg_resync_action a = kg_resync_action_gen(rw * 100, rc * 100, t, true);
+                    assert_true(a == KG_RESYNC_NONE || a == KG_RESYNC_MOVE ||
+                                a == KG_RESYNC_DROP_AND_MOVE);
+                }
+    /* RING carries the two ids, exactly 16 bytes. */
+    struct kg_ring_ids ids = {0x1122334455667788ull, 42}, d;
+    struct qkd_writer w;
+    qkd_writer_init(&w, 0);
+    assert_int_equal(kg_ring_encode(&w, &ids), 0);
+    assert_int_equal(w.len, KG_RING_LEN);
+    const char *why = NULL;
+    assert_int_equal(kg_ring_decode(w.buf, w.len, &d, &why), 0);
+    assert_true(d.ring_id == 0x1122334455667788ull);
+    assert_int_equal(d.peer_ring_id, 42);
+    assert_int_equal(kg_ring_decode(w.buf, w.len - 1, &d, &why), -1);
+    assert_string_equal(why, "RING length");
+    qkd_writer_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hello_roundtrip),
-        cmocka_unit_test(test_block_roundtrip),
-        cmocka_unit_test(test_small_messages),
+        cmocka_unit_test(test_hello_roundtrip), cmocka_unit_test(test_resync_generation),
+        cmocka_unit_test(test_block_roundtrip), cmocka_unit_test(test_small_messages),
         cmocka_unit_test(test_resync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

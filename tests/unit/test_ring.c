@@ -1,10 +1,13 @@
 /* test_ring.c: unit tests of src/ring/ring.c: append/read/consume semantics and wiping, offset
  * arithmetic across the modulo wrap, the NOSPACE edge, a writer and a reader in two processes
  * (back-pressure, every byte in order), restarts of either side, layout/capacity refusal,
- * reset_to rules, distillation timestamps and link stats. */
+ * reset_to rules, distillation timestamps and link stats; one reader and one writer per ring
+ * (role locks across processes, released by SIGKILL), the compare-and-swap consume, and
+ * noticing a ring removed or re-created underneath. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -462,6 +465,128 @@ static void test_timestamps_and_stats(void **state)
     qkd_ring_close(w);
 }
 
+/* A child process holds the reader and the writer role of the ring until it is killed. */
+static pid_t hold_roles_in_child(void)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        alarm(60);
+        struct qkd_ring *w, *r;
+        if (qkd_ring_open_writer(ring_name, 4096, &w) != QKD_RING_OK) _exit(2);
+        if (qkd_ring_open_reader(ring_name, 4096, &r) != QKD_RING_OK) _exit(3);
+        if (write(p[1], "x", 1) != 1) _exit(4);
+        for (;;)
+            pause();
+    }
+    close(p[1]);
+    char c;
+    assert_int_equal(read(p[0], &c, 1), 1);
+    close(p[0]);
+    return pid;
+}
+
+/* Whether another open of the ring sees the role lock at byte (0 writer, 1 reader) taken. */
+static bool role_locked(int byte)
+{
+    int fd = shm_open(ring_name, O_RDWR, 0);
+    assert_true(fd >= 0);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
+    assert_int_equal(fcntl(fd, F_OFD_GETLK, &fl), 0);
+    close(fd);
+    return fl.l_type != F_UNLCK;
+}
+
+static void test_one_reader_one_writer(void **state)
+{
+    pid_t pid = hold_roles_in_child();
+    struct qkd_ring *r = NULL, *w = NULL, *obs = NULL;
+    /* A second reader or writer in another process is refused, naming ring, role and pid. */
+    assert_int_equal(qkd_ring_open_reader(ring_name, 0, &r), QKD_RING_ERR_BUSY);
+    assert_null(r);
+    assert_non_null(strstr(qkd_ring_last_error(), ring_name));
+    assert_non_null(strstr(qkd_ring_last_error(), "already has a live reader"));
+    char pidstr[32];
+    snprintf(pidstr, sizeof(pidstr), "pid %d", (int)pid);
+    assert_non_null(strstr(qkd_ring_last_error(), pidstr));
+    assert_int_equal(qkd_ring_open_writer(ring_name, 4096, &w), QKD_RING_ERR_BUSY);
+    assert_non_null(strstr(qkd_ring_last_error(), "already has a live writer"));
+    /* Observers are not readers. */
+    assert_int_equal(qkd_ring_open_observer(ring_name, &obs), QKD_RING_OK);
+    qkd_ring_close(obs);
+    /* SIGKILL releases both roles: a restart works. */
+    kill(pid, SIGKILL);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_int_equal(qkd_ring_open_reader(ring_name, 0, &r), QKD_RING_OK);
+    assert_int_equal(qkd_ring_open_writer(ring_name, 4096, &w), QKD_RING_OK);
+    /* One process may open a role twice (it shares the lock) ... */
+    struct qkd_ring *r2;
+    assert_int_equal(qkd_ring_open_reader(ring_name, 0, &r2), QKD_RING_OK);
+    qkd_ring_close(r2);
+    /* ... and closing one handle keeps the role held for the other. */
+    assert_true(role_locked(1));
+    assert_true(role_locked(0));
+    qkd_ring_close(r);
+    qkd_ring_close(w);
+    /* After the last close the roles are free. */
+    assert_false(role_locked(1));
+    assert_false(role_locked(0));
+}
+
+static void test_consume_from(void **state)
+{
+    struct qkd_ring *w, *r;
+    assert_int_equal(qkd_ring_open_writer(ring_name, 4096, &w), QKD_RING_OK);
+    assert_int_equal(qkd_ring_open_reader(ring_name, 4096, &r), QKD_RING_OK);
+    uint8_t buf[1000];
+    gen_fill(0, buf, sizeof(buf));
+    assert_int_equal(qkd_ring_append(w, buf, sizeof(buf), 1), QKD_RING_OK);
+    assert_int_equal(qkd_ring_consume_from(r, 0, 100), QKD_RING_OK);
+    /* Someone who read at 0 too cannot consume again: the offset is not where it read. */
+    assert_int_equal(qkd_ring_consume_from(r, 0, 100), QKD_RING_ERR_STALE);
+    assert_int_equal(qkd_ring_consume_from(r, 0, 200), QKD_RING_ERR_STALE);
+    assert_int_equal(qkd_ring_consume_offset(r), 100);
+    /* Already at the target: an error, not a silent success. */
+    assert_int_equal(qkd_ring_consume_from(r, 100, 100), QKD_RING_ERR_RANGE);
+    assert_int_equal(qkd_ring_consume_from(r, 100, 1001), QKD_RING_ERR_RANGE);
+    assert_int_equal(qkd_ring_consume_from(r, 100, 1000), QKD_RING_OK);
+    assert_int_equal(qkd_ring_consume_offset(w), 1000);
+    qkd_ring_close(r);
+    qkd_ring_close(w);
+}
+
+static void test_replaced_underneath(void **state)
+{
+    struct qkd_ring *w, *r, *w2;
+    assert_int_equal(qkd_ring_open_writer(ring_name, 4096, &w), QKD_RING_OK);
+    assert_int_equal(qkd_ring_open_reader(ring_name, 0, &r), QKD_RING_OK);
+    uint64_t id = qkd_ring_id(r);
+    assert_true(id != 0);
+    assert_int_equal(qkd_ring_id(w), id);
+    assert_int_equal(qkd_ring_check_current(r), QKD_RING_OK);
+    /* Removed and re-created: both old handles notice; the new ring has another id. */
+    assert_int_equal(qkd_ring_unlink(ring_name), QKD_RING_OK);
+    assert_int_equal(qkd_ring_check_current(r), QKD_RING_ERR_STALE);
+    assert_non_null(strstr(qkd_ring_last_error(), "was removed"));
+    assert_int_equal(qkd_ring_open_writer(ring_name, 4096, &w2), QKD_RING_OK);
+    assert_true(qkd_ring_id(w2) != id && qkd_ring_id(w2) != 0);
+    assert_int_equal(qkd_ring_check_current(r), QKD_RING_ERR_STALE);
+    assert_non_null(strstr(qkd_ring_last_error(), "re-created"));
+    assert_int_equal(qkd_ring_check_current(w), QKD_RING_ERR_STALE);
+    assert_int_equal(qkd_ring_check_current(w2), QKD_RING_OK);
+    /* The new ring has its own roles: a reader may attach although the old one is held. */
+    struct qkd_ring *r2;
+    assert_int_equal(qkd_ring_open_reader(ring_name, 0, &r2), QKD_RING_OK);
+    qkd_ring_close(r2);
+    qkd_ring_close(w2);
+    qkd_ring_close(r);
+    qkd_ring_close(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +600,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_capacity_rules, setup_name, teardown_name),
         cmocka_unit_test_setup_teardown(test_reset_to, setup_name, teardown_name),
         cmocka_unit_test_setup_teardown(test_timestamps_and_stats, setup_name, teardown_name),
+        cmocka_unit_test_setup_teardown(test_one_reader_one_writer, setup_name, teardown_name),
+        cmocka_unit_test_setup_teardown(test_consume_from, setup_name, teardown_name),
+        cmocka_unit_test_setup_teardown(test_replaced_underneath, setup_name, teardown_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

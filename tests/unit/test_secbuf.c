@@ -1,12 +1,18 @@
 /* test_secbuf.c: unit tests of secbuf.c: zeroed allocation, dup copies into a distinct
  * buffer, qkd_wipe zeroes exactly the given range, free of NULL and of empty buffers, and
- * many allocations beyond the mlock limit still succeed (mlock is best effort). */
+ * many allocations beyond the mlock limit still succeed (mlock is best effort); lock counts
+ * per page (freeing one buffer keeps a page another live buffer shares locked), key pages
+ * excluded from core dumps, and core dumps off for the process. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -90,6 +96,85 @@ static void test_mlock_best_effort(void **state)
     assert_true(fails == 0 || fails == 16);
 }
 
+/* The flags of the mapping that holds p (/proc/self/smaps VmFlags), or "" when not found. */
+static void vm_flags(const void *p, char *out, size_t n)
+{
+    out[0] = '\0';
+    FILE *f = fopen("/proc/self/smaps", "r");
+    assert_non_null(f);
+    char line[512];
+    int in = 0;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+            continue;
+        }
+        if (in && strncmp(line, "VmFlags:", 8) == 0) {
+            strncpy(out, line + 8, n - 1);
+            out[n - 1] = 0;
+            break;
+        }
+    }
+    fclose(f);
+}
+
+/* Two live buffers on one page: freeing one leaves the page held (locked) for the other. */
+static void test_shared_page_stays_locked(void **state)
+{
+    (void)state;
+    long ps = sysconf(_SC_PAGESIZE);
+    struct qkd_secbuf *a = NULL, *b = NULL, *spare[64];
+    size_t nspare = 0;
+    /* small buffers share pages: find two on the page of the first */
+    a = qkd_secbuf_new(32);
+    assert_non_null(a);
+    for (int i = 0; i < 64 && !b; i++) {
+        struct qkd_secbuf *x = qkd_secbuf_new(32);
+        assert_non_null(x);
+        if (((uintptr_t)x->data & ~(uintptr_t)(ps - 1)) ==
+                ((uintptr_t)a->data & ~(uintptr_t)(ps - 1)) &&
+            ((uintptr_t)(x->data + 31) & ~(uintptr_t)(ps - 1)) ==
+                ((uintptr_t)a->data & ~(uintptr_t)(ps - 1)))
+            b = x;
+        else
+            spare[nspare++] = x;
+    }
+    assert_non_null(b);
+    unsigned held = qkd_secbuf_page_locks(a->data);
+    assert_true(held >= 2);
+    char flags[512];
+    vm_flags(b->data, flags, sizeof(flags));
+    assert_non_null(strstr(flags, " dd"));      /* not in core dumps */
+    bool locked = strstr(flags, " lo") != NULL; /* mlock worked (RLIMIT_MEMLOCK allows) */
+    qkd_secbuf_free(a);
+    assert_int_equal(qkd_secbuf_page_locks(b->data), held - 1); /* still held for b */
+    vm_flags(b->data, flags, sizeof(flags));
+    if (locked) assert_non_null(strstr(flags, " lo")); /* the kernel still has it locked */
+    for (size_t i = 0; i < nspare; i++)
+        qkd_secbuf_free(spare[i]);
+    uintptr_t page = (uintptr_t)b->data & ~(uintptr_t)(ps - 1);
+    assert_true(qkd_secbuf_page_locks(b->data) >= 1);
+    qkd_secbuf_free(b);
+    assert_int_equal(qkd_secbuf_page_locks((const void *)page), 0);
+    /* a buffer over several pages holds each of them */
+    struct qkd_secbuf *big = qkd_secbuf_new((size_t)ps * 3);
+    assert_non_null(big);
+    for (long off = 0; off < ps * 3; off += ps)
+        assert_true(qkd_secbuf_page_locks(big->data + off) >= 1);
+    qkd_secbuf_free(big);
+}
+
+static void test_no_core_dumps(void **state)
+{
+    (void)state;
+    assert_int_equal(qkd_secbuf_no_core_dumps(), 0);
+    assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+    struct rlimit r;
+    assert_int_equal(getrlimit(RLIMIT_CORE, &r), 0);
+    assert_int_equal(r.rlim_cur, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -98,6 +183,8 @@ int main(void)
         cmocka_unit_test(test_wipe),
         cmocka_unit_test(test_edge_sizes),
         cmocka_unit_test(test_mlock_best_effort),
+        cmocka_unit_test(test_shared_page_stays_locked),
+        cmocka_unit_test(test_no_core_dumps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

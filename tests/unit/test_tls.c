@@ -258,6 +258,33 @@ static void test_client_identities(void **state)
     free_pair(&p);
 }
 
+/* Peer links between nodes accept node certificates only (serverAuth + clientAuth): an
+ * application certificate is refused even when it chains to the CA. */
+static void test_node_role(void **state)
+{
+    struct pair p;
+    char name[256];
+    int ok = run_pair(&p, make_ctx(1, g_certs, "alice/node.pem", "alice/node.key", g_certs),
+                      make_ctx(0, g_certs, "bob/node.pem", "bob/node.key", g_certs), NULL);
+    assert_true(ok);
+    assert_int_equal(qkd_tls_peer_node_name(p.s, name, sizeof(name)), 0);
+    assert_string_equal(name, "bob");
+    assert_int_equal(qkd_tls_peer_node_name(p.c, name, sizeof(name)), 0);
+    assert_string_equal(name, "alice");
+    free_pair(&p);
+    const char *apps[][2] = {{"bob/client.pem", "bob/client.key"},
+                             {"clients/mallory.pem", "clients/mallory.key"}};
+    for (size_t i = 0; i < 2; i++) {
+        ok = run_pair(&p, make_ctx(1, g_certs, "alice/node.pem", "alice/node.key", g_certs),
+                      make_ctx(0, g_certs, apps[i][0], apps[i][1], g_certs), NULL);
+        assert_true(ok);
+        assert_int_equal(qkd_tls_peer_name(p.s, name, sizeof(name)), 0);
+        assert_int_equal(qkd_tls_peer_node_name(p.s, name, sizeof(name)), QKD_TLS_NOT_NODE);
+        free_pair(&p);
+    }
+    assert_int_equal(qkd_tls_peer_node_name(NULL, name, sizeof(name)), -1);
+}
+
 static void test_other_ca_refused(void **state)
 {
     struct pair p;
@@ -271,7 +298,8 @@ static void test_other_ca_refused(void **state)
     free_pair(&p);
 
     /* A server from another CA is refused by the client. */
-    ok = run_pair(&p, make_ctx(1, g_other, "stranger/node.pem", "stranger/node.key", g_other),
+    ok = run_pair(&p,
+                  make_ctx(1, g_other, "stranger-node/node.pem", "stranger-node/node.key", g_other),
                   make_ctx(0, g_certs, "bob/node.pem", "bob/node.key", g_certs), NULL);
     assert_false(ok);
     assert_int_equal(qkd_tls_peer_name(p.c, name, sizeof(name)), -1);
@@ -328,11 +356,17 @@ static void test_no_peer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_missing_file_named),    cmocka_unit_test(test_mismatched_key_named),
-        cmocka_unit_test(test_garbage_files_named),   cmocka_unit_test(test_ctx_settings),
-        cmocka_unit_test(test_mutual_auth_and_group), cmocka_unit_test(test_client_identities),
-        cmocka_unit_test(test_other_ca_refused),      cmocka_unit_test(test_no_client_cert_refused),
-        cmocka_unit_test(test_expected_host),         cmocka_unit_test(test_no_peer),
+        cmocka_unit_test(test_missing_file_named),
+        cmocka_unit_test(test_mismatched_key_named),
+        cmocka_unit_test(test_garbage_files_named),
+        cmocka_unit_test(test_ctx_settings),
+        cmocka_unit_test(test_mutual_auth_and_group),
+        cmocka_unit_test(test_client_identities),
+        cmocka_unit_test(test_node_role),
+        cmocka_unit_test(test_other_ca_refused),
+        cmocka_unit_test(test_no_client_cert_refused),
+        cmocka_unit_test(test_expected_host),
+        cmocka_unit_test(test_no_peer),
     };
     return cmocka_run_group_tests(tests, setup_certs, NULL);
 }

@@ -1,0 +1,324 @@
+/* test_kme_alloc.c: the key server's peer protocol (src/kme/alloc.c, api.c, link.c) with a real
+ * ring and stream table and the peer connection and ETSI answers replaced by recorders: an
+ * ALLOC re-sent after the follower delivered its index (the ACK was lost with the connection)
+ * is answered OK with the same mapping, never LOST, so the leader delivers it too; another
+ * mapping of that index is never OK; the memo of such deliveries ends once the leader echoes
+ * the heartbeat mark that followed the ACK. Closed KSIDs: tombstones survive while the peer
+ * announces the stream and go when it does not (or closes its end), are bounded, and a peer
+ * that closed its end is never paired again (ANNOUNCE / ATTACH answered CLOSE, no ALLOC
+ * taken). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kme.h"
+
+/* ---- recorders standing in for peer.c, etsi_server.c and conn.c ---- */
+
+static struct kme_pmsg sent[64];
+static size_t nsent;
+static struct {
+    uint32_t status, index, key_len;
+    uint8_t key[64];
+} answers[16];
+static size_t nanswers;
+
+int kme_peer_send(struct kme_link *l, const struct kme_pmsg *m)
+{
+    (void)l;
+    if (nsent < 64) sent[nsent++] = *m;
+    return 0;
+}
+void kme_peer_announce(struct kme_link *l, struct kme_stream *s)
+{
+    (void)l;
+    (void)s;
+}
+void kme_peer_send_ksid(struct kme_link *l, uint8_t type, const struct qkd_ksid *ksid)
+{
+    struct kme_pmsg m = {.type = type, .ksid = *ksid};
+    kme_peer_send(l, &m);
+}
+void kme_peer_start(struct kme_link *l)
+{
+    (void)l;
+}
+int qkd_etsi_respond(struct qkd_etsi_client *cl, const struct qkd_response *rsp)
+{
+    (void)cl;
+    if (nanswers < 16) {
+        answers[nanswers].status = rsp->u.get.status;
+        answers[nanswers].index = rsp->u.get.index;
+        answers[nanswers].key_len = rsp->u.get.key_len;
+        if (rsp->u.get.key && rsp->u.get.key_len <= 64)
+            memcpy(answers[nanswers].key, rsp->u.get.key, rsp->u.get.key_len);
+        nanswers++;
+    }
+    return 0;
+}
+void qkd_conn_pause(struct qkd_conn *c)
+{
+    (void)c;
+}
+void qkd_conn_resume(struct qkd_conn *c)
+{
+    (void)c;
+}
+
+/* ---- fixture: a follower link on a ring holding 1 KiB of known bytes ---- */
+
+static struct kme k;
+static struct qkd_ring *writer;
+static char ring[64];
+static const struct qkd_ksid KS = {.b = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}};
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&k, 0, sizeof(k));
+    nsent = nanswers = 0;
+    snprintf(ring, sizeof(ring), "/qkd-test-alloc-%d", (int)getpid());
+    shm_unlink(ring);
+    assert_int_equal(qkd_ring_open_writer(ring, 4096, &writer), QKD_RING_OK);
+    uint8_t bytes[1024];
+    for (size_t i = 0; i < sizeof(bytes); i++)
+        bytes[i] = (uint8_t)(i * 7 + 1);
+    assert_int_equal(qkd_ring_append(writer, bytes, sizeof(bytes), 1), QKD_RING_OK);
+    k.loop = qkd_loop_new();
+    assert_non_null(k.loop);
+    k.cfg.window_bytes = KME_DEF_WINDOW;
+    k.cfg.alloc_ahead = 1;
+    k.cfg.alloc_ahead_bytes = KME_DEF_ALLOC_AHEAD_B;
+    k.cfg.poll_ms = KME_DEF_POLL_MS;
+    assert_int_equal(kme_streams_init(&k.streams, 64, 16), 0);
+    k.nlinks = 1;
+    struct kme_link *l = &k.links[0];
+    l->kme = &k;
+    l->role = KME_ROLE_FOLLOWER;
+    snprintf(l->peer, sizeof(l->peer), "alice");
+    snprintf(l->ring_name, sizeof(l->ring_name), "%s", ring);
+    assert_int_equal(qkd_ring_open_reader(ring, 0, &l->ring), QKD_RING_OK);
+    l->peer_up = true;
+    struct qkd_qos q;
+    memset(&q, 0, sizeof(q));
+    q.key_chunk_size = 32;
+    q.timeout = 1000;
+    q.ttl = 60;
+    struct kme_stream *s = kme_stream_register(&k, l, &KS, &q);
+    assert_non_null(s);
+    kme_stream_attach(s, "app");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    kme_streams_free(&k.streams);
+    kme_link_stop(&k.links[0]);
+    qkd_loop_free(k.loop);
+    qkd_ring_close(writer);
+    shm_unlink(ring);
+    return 0;
+}
+
+static void leader_alloc_msg(uint32_t index, uint64_t offset)
+{
+    struct kme_pmsg m = {.type = KME_PM_ALLOC, .ksid = KS};
+    m.u.alloc.index = index;
+    m.u.alloc.count = 1;
+    m.u.alloc.status = KME_AS_OK;
+    m.u.alloc.offset = offset;
+    m.u.alloc.len = 32;
+    kme_on_alloc(&k.links[0], &m);
+}
+
+/* The status of the last ALLOC_ACK the follower sent for index. */
+static int last_ack(uint32_t index)
+{
+    for (size_t i = nsent; i-- > 0;)
+        if (sent[i].type == KME_PM_ALLOC_ACK && sent[i].u.alloc.index <= index &&
+            index - sent[i].u.alloc.index < sent[i].u.alloc.count)
+            return sent[i].u.alloc.status;
+    return -1;
+}
+
+static void app_get(uint32_t index)
+{
+    struct qkd_etsi_client ec;
+    memset(&ec, 0, sizeof(ec));
+    snprintf(ec.id, sizeof(ec.id), "app");
+    struct kme_client cl = {.kme = &k, .ec = &ec};
+    struct qkd_get_req g = {.ksid = KS, .index = index};
+    kme_get_key(&k, &cl, &g);
+}
+
+static void test_resend_after_delivery_is_ok(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    leader_alloc_msg(0, 64);
+    assert_int_equal(last_ack(0), KME_AS_OK);
+    app_get(0);
+    assert_int_equal(nanswers, 1);
+    assert_int_equal(answers[0].status, QKD_STATUS_SUCCESS);
+    assert_int_equal(answers[0].key_len, 32);
+    assert_int_equal(answers[0].key[0], (uint8_t)(64 * 7 + 1));
+    /* The connection drops with the ACK; the leader re-sends the same mapping. */
+    kme_alloc_peer_down(l);
+    nsent = 0;
+    leader_alloc_msg(0, 64);
+    assert_int_equal(last_ack(0), KME_AS_OK); /* delivered here: the leader delivers it too */
+    /* A different mapping of that index (e.g. a leader that lost its state) is never OK. */
+    nsent = 0;
+    leader_alloc_msg(0, 96);
+    assert_int_equal(last_ack(0), KME_AS_LOST);
+    /* The application cannot get it a second time. */
+    app_get(0);
+    assert_int_equal(nanswers, 2);
+    assert_int_equal(answers[1].status, QKD_STATUS_INSUFFICIENT_KEY);
+}
+
+static void test_resend_after_delivery_and_close(void **state)
+{
+    (void)state;
+    leader_alloc_msg(0, 0);
+    app_get(0);
+    assert_int_equal(answers[0].status, QKD_STATUS_SUCCESS);
+    /* The application closes; the stream is gone here, the leader re-sends its ALLOC. */
+    struct kme_stream *s = kme_stream_find(&k.streams, &KS);
+    assert_non_null(s);
+    kme_stream_drop(&k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
+    kme_alloc_peer_down(&k.links[0]);
+    nsent = 0;
+    leader_alloc_msg(0, 0);
+    assert_int_equal(last_ack(0), KME_AS_OK);
+    /* Index 1 was never allocated here: the closed stream takes nothing new. */
+    leader_alloc_msg(1, 32);
+    assert_int_equal(last_ack(1), KME_AS_CLOSED);
+}
+
+static void test_memo_ends_with_the_leaders_echo(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    leader_alloc_msg(0, 0);
+    uint64_t mark = kme_alloc_hb_mark(l); /* the heartbeat after the ACK */
+    app_get(0);
+    assert_int_equal(l->nmemo, 1);
+    kme_alloc_on_heartbeat(l, mark - 1); /* the leader has not seen that heartbeat yet */
+    assert_int_equal(l->nmemo, 1);
+    kme_alloc_on_heartbeat(l, mark); /* now it has processed the ACK before it */
+    assert_int_equal(l->nmemo, 0);
+    /* Deliveries whose ACK the leader already confirmed are not remembered. */
+    leader_alloc_msg(1, 32);
+    kme_alloc_on_heartbeat(l, kme_alloc_hb_mark(l));
+    app_get(1);
+    assert_int_equal(answers[1].status, QKD_STATUS_SUCCESS);
+    assert_int_equal(l->nmemo, 0);
+}
+
+static int count_sent(uint8_t type, const struct qkd_ksid *ks)
+{
+    int n = 0;
+    for (size_t i = 0; i < nsent; i++)
+        if (sent[i].type == type && memcmp(sent[i].ksid.b, ks->b, QKD_KSID_LEN) == 0) n++;
+    return n;
+}
+
+static struct qkd_ksid ksid_n(uint32_t n)
+{
+    struct qkd_ksid x;
+    memset(&x, 0, sizeof(x));
+    memcpy(x.b, &n, sizeof(n));
+    x.b[15] = 0xee;
+    return x;
+}
+
+static void test_tombstones_kept_while_needed(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    struct qkd_ksid a = ksid_n(1), b = ksid_n(2), c = ksid_n(3);
+    kme_link_tomb_add(l, &a);
+    kme_link_tomb_add(l, &b);
+    kme_link_tomb_add(l, &c);
+    assert_ptr_equal(kme_tomb_link(&k, &a), l);
+    /* peer sync comes up: the peer announces a (its end lives), then its first heartbeat */
+    kme_link_tomb_sweep_start(l);
+    struct kme_pmsg ann = {.type = KME_PM_ANNOUNCE, .ksid = a};
+    ann.u.announce.qos.key_chunk_size = 32;
+    ann.u.announce.qos.timeout = 1000;
+    ann.u.announce.attached = 1;
+    kme_on_announce(l, &ann);
+    assert_int_equal(count_sent(KME_PM_CLOSE, &a), 1); /* refused, not resurrected */
+    assert_null(kme_stream_find(&k.streams, &a));
+    kme_link_tomb_sweep_end(l);
+    assert_true(kme_link_tomb_has(l, &a));  /* needed */
+    assert_false(kme_link_tomb_has(l, &b)); /* no peer end any more */
+    assert_false(kme_link_tomb_has(l, &c));
+    /* the peer closes its end too: the tombstone goes */
+    struct kme_pmsg cl = {.type = KME_PM_CLOSE, .ksid = a};
+    kme_on_close(l, &cl);
+    assert_false(kme_link_tomb_has(l, &a));
+    /* bounded: the oldest goes first */
+    for (uint32_t i = 0; i <= KME_MAX_TOMBSTONES; i++) {
+        struct qkd_ksid x = ksid_n(100 + i);
+        kme_link_tomb_add(l, &x);
+    }
+    assert_int_equal(l->ntomb, KME_MAX_TOMBSTONES);
+    struct qkd_ksid first = ksid_n(100), last = ksid_n(100 + KME_MAX_TOMBSTONES);
+    assert_false(kme_link_tomb_has(l, &first));
+    assert_true(kme_link_tomb_has(l, &last));
+}
+
+static void test_peer_that_closed_is_never_paired_again(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    leader_alloc_msg(0, 0);
+    /* the leader's application closes the stream */
+    struct kme_pmsg cl = {.type = KME_PM_CLOSE, .ksid = KS};
+    kme_on_close(l, &cl);
+    struct kme_stream *s = kme_stream_find(&k.streams, &KS);
+    assert_non_null(s); /* this end keeps its undelivered key */
+    assert_true(s->peer_ended);
+    /* the leader restarted and its application re-opened the KSID: refused each way */
+    nsent = 0;
+    struct kme_pmsg att = {.type = KME_PM_ATTACH, .ksid = KS};
+    kme_on_attach(l, &att);
+    assert_int_equal(count_sent(KME_PM_CLOSE, &KS), 1);
+    assert_false(s->peer_attached);
+    struct kme_pmsg ann = {.type = KME_PM_ANNOUNCE, .ksid = KS};
+    ann.u.announce.qos = s->qos;
+    ann.u.announce.attached = 1;
+    kme_on_announce(l, &ann);
+    assert_int_equal(count_sent(KME_PM_CLOSE, &KS), 2);
+    assert_false(s->peer_attached);
+    /* an ALLOC made after the close is not taken */
+    leader_alloc_msg(1, 32);
+    assert_int_equal(last_ack(1), KME_AS_CLOSED);
+    assert_null(kme_stream_alloc_find(s, 1));
+    /* what was allocated before the close is still the application's */
+    app_get(0);
+    assert_int_equal(answers[0].status, QKD_STATUS_SUCCESS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_resend_after_delivery_is_ok, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resend_after_delivery_and_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memo_ends_with_the_leaders_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tombstones_kept_while_needed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_that_closed_is_never_paired_again, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
