@@ -262,6 +262,4 @@ int hyb_json_listen(struct hyb *h, char *err, size_t errlen);
 void hyb_etsi_stop(struct hyb *h);
 void hyb_json_stop(struct hyb *h);
 
-/* Stats helper: milliseconds between two qkd_now_us() values. */
-
 #endif
