@@ -2,8 +2,8 @@
  * of L = Key_chunk_size bytes: xoring, hmac, xorhmac (compatible with the Python KDFix module),
  * hkdf (default; NIST SP 800-56C two-step) and catkdf (ETSI TS 103 744). Exact constructions
  * in docs/hybrid.md, pinned by tests/unit/test_hybrid_combiner.c. */
-#ifndef QKD_HYB_COMBINER_H
-#define QKD_HYB_COMBINER_H
+#ifndef HYB_COMBINER_H
+#define HYB_COMBINER_H
 
 #include "kdf.h"
 #include "source.h"
@@ -12,37 +12,37 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum qkd_comb_method {
-    QKD_COMB_XORING = 0,
-    QKD_COMB_HMAC,
-    QKD_COMB_XORHMAC,
-    QKD_COMB_HKDF,
-    QKD_COMB_CATKDF,
+enum hyb_comb_method {
+    HYB_COMB_XORING = 0,
+    HYB_COMB_HMAC,
+    HYB_COMB_XORHMAC,
+    HYB_COMB_HKDF,
+    HYB_COMB_CATKDF,
 };
-#define QKD_COMB_METHOD_COUNT 5
-#define QKD_COMB_DEFAULT      QKD_COMB_HKDF
+#define HYB_COMB_METHOD_COUNT 5
+#define HYB_COMB_DEFAULT      HYB_COMB_HKDF
 
 /* Limits (each enforced and tested at its edge). */
-#define QKD_COMB_MAX_INPUTS     16              /* secrets per key */
-#define QKD_COMB_MAX_SECRET_LEN 65536           /* bytes per secret */
-#define QKD_COMB_MAX_MSG_LEN    4096            /* bytes per public key / ciphertext / share */
-#define QKD_COMB_MAX_OUT_LEN    QKD_KDF_MAX_OUT /* L: 8160 bytes */
-#define QKD_COMB_MAX_ID_LEN     255             /* bytes per node identity */
+#define HYB_COMB_MAX_INPUTS     16              /* secrets per key */
+#define HYB_COMB_MAX_SECRET_LEN 65536           /* bytes per secret */
+#define HYB_COMB_MAX_MSG_LEN    4096            /* bytes per public key / ciphertext / share */
+#define HYB_COMB_MAX_OUT_LEN    HYB_KDF_MAX_OUT /* L: 8160 bytes */
+#define HYB_COMB_MAX_ID_LEN     255             /* bytes per node identity */
 
 /* Labels (ASCII, no terminating NUL in the constructions). */
-#define QKD_COMB_LABEL      "QKD-HYBRID-v1"
-#define QKD_COMB_HMAC_LABEL "QKD-HYBRID-v1 hmac"
+#define HYB_COMB_LABEL      "QKD-HYBRID-v1"
+#define HYB_COMB_HMAC_LABEL "QKD-HYBRID-v1 hmac"
 
 /* Lower-case name ("hkdf", ...); "?" when out of range. */
-const char *qkd_comb_method_name(enum qkd_comb_method m);
+const char *hyb_comb_method_name(enum hyb_comb_method m);
 /* Case-insensitive; returns 0 and sets *out, or -1 for an unknown name. */
-int qkd_comb_method_parse(const char *name, enum qkd_comb_method *out);
+int hyb_comb_method_parse(const char *name, enum hyb_comb_method *out);
 
 /* One source's contribution. pub is the initiator's public key (KEM or ECDH), msg the
  * responder's ciphertext (KEM) or key share (ECDH); both empty for QKD. Only hkdf and catkdf
  * read source, pub and msg. */
-struct qkd_comb_input {
-    enum qkd_hyb_source source;
+struct hyb_comb_input {
+    enum hyb_source source;
     const uint8_t *secret;
     size_t secret_len;
     const uint8_t *pub;
@@ -53,19 +53,19 @@ struct qkd_comb_input {
 
 /* What a key is bound to (hkdf and catkdf). initiator / responder are the two nodes'
  * identities: the daemon passes their configured UUIDs in canonical lower-case text. */
-struct qkd_comb_context {
+struct hyb_comb_context {
     struct qkd_ksid ksid;
     uint32_t index;
     const char *initiator;
     const char *responder;
 };
 
-/* Derives out_len bytes (1..QKD_COMB_MAX_OUT_LEN) from n inputs (1..QKD_COMB_MAX_INPUTS,
+/* Derives out_len bytes (1..HYB_COMB_MAX_OUT_LEN) from n inputs (1..HYB_COMB_MAX_INPUTS,
  * each secret non-empty) in source-list order. ctx may be NULL for xoring, hmac, xorhmac.
  * Returns 0, or -1 with a reason in err (never key bytes); out is wiped on failure. An output
  * of all zero bytes (e.g. xoring two equal secrets) is refused. */
-int qkd_comb_derive(enum qkd_comb_method m, const struct qkd_comb_input *in, size_t n,
-                    const struct qkd_comb_context *ctx, uint8_t *out, size_t out_len, char *err,
+int hyb_comb_derive(enum hyb_comb_method m, const struct hyb_comb_input *in, size_t n,
+                    const struct hyb_comb_context *ctx, uint8_t *out, size_t out_len, char *err,
                     size_t errlen);
 
 #endif

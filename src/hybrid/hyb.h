@@ -1,10 +1,11 @@
 /* hyb.h: qkd-hybrid's daemon state shared by its parts: settings (every limit named, with a
  * default), the daemon, peers and their connections, hybrid streams, per-index key exchanges
  * and application calls. Parts: main.c (options, start-up), peer.c (peer links), stream.c
- * (OPEN_CONNECT / CLOSE / announcements / TTL), xchg.c (GET_KEY: the per-index exchange),
+ * (OPEN_CONNECT / GET_KEY / CLOSE of an application, announcements, TTL; each stream's window
+ * of delivered indices and its QKD jobs), xchg.c (the per-index exchange a GET_KEY starts),
  * app_etsi.c (ETSI 004 listener) and app_json.c (KDFix-style JSON listener). */
-#ifndef QKD_HYB_HYB_H
-#define QKD_HYB_HYB_H
+#ifndef HYB_HYB_H
+#define HYB_HYB_H
 
 #include "conn.h"
 #include "evloop.h"
@@ -15,6 +16,7 @@
 #include "request.h"
 #include "secbuf.h"
 #include "tls.h"
+#include "window.h"
 
 #include <openssl/evp.h>
 #include <qkd/types.h>
@@ -36,9 +38,8 @@
 #define HYB_DEF_JSON_MAX    65536   /* largest JSON message */
 #define HYB_DEF_BACKOFF_MS  2000    /* longest pause between peer redials */
 #define HYB_DEF_PEER_BATCH  16      /* messages per signed peer frame (1 = no batching) */
-#define HYB_MAX_SOURCES     QKD_HYB_MAX_SOURCES
-#define HYB_OPEN_WAIT_MAX   256   /* responder OPEN_CONNECTs waiting for their announcement */
-#define HYB_QKD_CALL_MS     60000 /* longest blocking call a QKD worker makes */
+#define HYB_OPEN_WAIT_MAX   256     /* responder OPEN_CONNECTs waiting for their announcement */
+#define HYB_QKD_CALL_MS     60000   /* longest blocking call a QKD worker makes */
 
 struct hyb_settings {
     uint32_t max_conns, idle_ms, max_payload;
@@ -81,9 +82,9 @@ struct hyb_call {
     char identity[QKD_TLS_ID_LEN + 8]; /* "sha256:..." (ETSI) or "json" */
     bool json;                         /* QoS 0 = defaults, clamps silently */
     /* OPEN waiting for an announcement (responder) */
-    struct qkd_hyb_request req;
-    char req_text[QKD_HYB_REQ_TEXT_MAX];
-    char dest_app[QKD_HYB_APP_MAX];
+    struct hyb_request req;
+    char req_text[HYB_REQ_TEXT_MAX];
+    char dest_app[HYB_APP_MAX];
     struct qkd_ksid want_ksid;
     /* GET waiting for its exchange */
     struct hyb_xchg *x;
@@ -98,7 +99,7 @@ struct hyb_call {
 struct hyb_pconn;
 struct hyb_peer {
     struct hyb *h;
-    const struct qkd_hyb_peer_cfg *cfg;
+    const struct hyb_peer_cfg *cfg;
     EVP_PKEY *pub;        /* its ML-DSA-65 identity key */
     struct hyb_pconn *pc; /* the connection in use, once HELLOs are exchanged */
     bool dialer;          /* this node dials (its name sorts first) */
@@ -120,9 +121,9 @@ struct hyb_stream {
     char ksid_str[QKD_KSID_STRLEN];
     enum hyb_role role;
     struct hyb_peer *peer;
-    struct qkd_hyb_request req;
-    char req_text[QKD_HYB_REQ_TEXT_MAX];
-    char dest_app[QKD_HYB_APP_MAX];
+    struct hyb_request req;
+    char req_text[HYB_REQ_TEXT_MAX];
+    char dest_app[HYB_APP_MAX];
     struct qkd_qos qos;
     bool claimed; /* a local application opened it */
     char owner[QKD_TLS_ID_LEN + 8];
@@ -135,11 +136,8 @@ struct hyb_stream {
     bool unconfirmed; /* responder: the peer link broke since it was announced, and the
                          initiator has not announced it again (it may be gone there) */
     struct hyb_qkd_src qkd[HYB_MAX_SOURCES]; /* indexed by source position */
-    /* delivered indices: all below low, and bits for [low, low + window) */
-    uint32_t low;
-    uint8_t *bits;
-    size_t bits_len;
-    struct hyb_xchg *xs; /* running and finished-undelivered exchanges */
+    struct qkd_window win; /* delivered indices (--window of them tracked past the lowest) */
+    struct hyb_xchg *xs;   /* running and finished-undelivered exchanges */
     uint32_t nxs;
     uint64_t last_call_ms;
     struct hyb_call *open_call; /* initiator: OPEN_CONNECT waiting for its QKD streams */
@@ -148,16 +146,16 @@ struct hyb_stream {
 };
 
 /* Per-index exchange state (see xchg.c for the state machine). */
-enum hyb_src_state { HYB_SRC_PENDING = 0, HYB_SRC_OK, HYB_SRC_FAILED };
+enum hyb_xsrc_state { HYB_XSRC_PENDING = 0, HYB_XSRC_OK, HYB_XSRC_FAILED };
 struct hyb_xsrc {
-    enum hyb_src_state st;
+    enum hyb_xsrc_state st;
     uint8_t fail_status; /* 2 failed, 6 timed out */
     struct qkd_secbuf *secret;
     uint8_t *pub; /* initiator's public key / share */
     size_t pub_len;
     uint8_t *msg; /* responder's ciphertext / share */
     size_t msg_len;
-    struct qkd_kem_initiator *kem;
+    struct hyb_kem_initiator *kem;
     bool peer_ok; /* initiator: the responder's verdict for this source */
 };
 enum hyb_xstate {
@@ -190,13 +188,13 @@ struct hyb_xchg {
 
 struct hyb {
     struct qkd_loop *loop;
-    struct qkd_hyb_config *cfg;
+    struct hyb_config *cfg;
     struct hyb_settings set;
     SSL_CTX *app_ctx;      /* ETSI 004 listener */
     SSL_CTX *peer_srv_ctx; /* peer listener */
     SSL_CTX *peer_cli_ctx; /* peer dialer */
     EVP_PKEY *id_key;
-    struct hyb_peer peers[QKD_HYB_CFG_MAX_PEERS];
+    struct hyb_peer peers[HYB_CFG_MAX_PEERS];
     size_t npeers;
     struct hyb_pconn *pconns; /* all peer connections (handshaking or up) */
     struct hyb_stream *streams;
@@ -226,6 +224,8 @@ int hyb_peer_send_kex(struct hyb_peer *p, uint8_t type, const struct hyb_pm_kex 
 void hyb_app_open(struct hyb *h, struct hyb_call *c, const char *source, const char *destination,
                   const struct qkd_qos *qos, const struct qkd_ksid *ksid);
 uint32_t hyb_app_close(struct hyb *h, const char *identity, const struct qkd_ksid *ksid);
+/* GET_KEY: checks that the caller owns the stream, then hands it to the stream's exchange. */
+void hyb_app_get(struct hyb *h, struct hyb_call *c, const struct qkd_ksid *ksid, uint32_t index);
 struct hyb_stream *hyb_stream_find(struct hyb *h, const struct qkd_ksid *ksid);
 void hyb_stream_free(struct hyb_stream *s);
 void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a);
@@ -233,29 +233,33 @@ void hyb_stream_on_close(struct hyb_peer *p, const struct qkd_ksid *ksid);
 void hyb_stream_peer_up(struct hyb_peer *p);
 void hyb_stream_peer_down(struct hyb_peer *p);
 void hyb_stream_sweep_start(struct hyb *h);
-void hyb_stream_on_qkd_open(struct hyb *h, struct hyb_qjob *j);
-/* Fills a QKD GET job for source position j of s. */
-void hyb_stream_qkd_get_job(struct hyb_stream *s, size_t j, struct hyb_qjob *jb);
-uint32_t hyb_stream_timeout(const struct hyb_stream *s);
+/* A finished QKD job (OPEN, GET or CLOSE) of a stream; a GET goes on to its exchange. */
+void hyb_stream_on_qkd(struct hyb *h, struct hyb_qjob *j);
+/* Submits a QKD GET job for source position j of s, for exchange xid at index. 0 or -1. */
+int hyb_stream_qkd_get(struct hyb_stream *s, size_t j, uint64_t xid, uint32_t index);
+/* The stream's Timeout (its QoS, or the default) in milliseconds. */
+static inline uint32_t hyb_stream_timeout(const struct hyb_stream *s)
+{
+    return s->qos.timeout ? s->qos.timeout : s->h->set.def_timeout_ms;
+}
 /* Cancels a pending call (its front-end connection went away). */
 void hyb_call_cancel(struct hyb_call *c);
 /* A JSON connection ended: the streams it opened and asked keys of are closed as by CLOSE. */
 void hyb_app_gone(struct hyb *h, const void *fe);
 
-/* xchg.c */
-void hyb_app_get(struct hyb *h, struct hyb_call *c, const struct qkd_ksid *ksid, uint32_t index);
+/* xchg.c: the exchanges of one stream, entered from stream.c with the stream (and from peer.c
+ * with the peer's messages). GET_KEY of an owned stream: */
+void hyb_xchg_get(struct hyb_stream *s, struct hyb_call *c, uint32_t index);
 void hyb_xchg_on_msg(struct hyb_peer *p, uint8_t type, const struct hyb_pm_kex *m);
-void hyb_xchg_on_qkd(struct hyb *h, struct hyb_qjob *j);
+/* The result of a QKD GET job for s (hyb_stream_on_qkd). */
+void hyb_xchg_on_qkd(struct hyb_stream *s, struct hyb_qjob *j);
 void hyb_xchg_free(struct hyb_xchg *x, uint32_t waiter_status);
 void hyb_xchg_peer_up(struct hyb_stream *s);
-bool hyb_stream_delivered(const struct hyb_stream *s, uint32_t index);
 
 /* app_etsi.c, app_json.c */
 int hyb_etsi_listen(struct hyb *h, char *err, size_t errlen);
 int hyb_json_listen(struct hyb *h, char *err, size_t errlen);
 void hyb_etsi_stop(struct hyb *h);
 void hyb_json_stop(struct hyb *h);
-
-/* Stats helper: milliseconds between two qkd_now_us() values. */
 
 #endif

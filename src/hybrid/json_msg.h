@@ -1,9 +1,9 @@
 /* json_msg.h: the KDFix-compatible JSON messages of qkd-hybrid's optional JSON listener
- * (spec/hybrid.md): finding one JSON object in a byte stream, parsing a request
- * {"command": ..., "data": {...}}, and formatting the replies exactly as the Python module's
- * json.dumps does ({"status": 0, "key_stream_id": "..."}). Pure functions, no I/O. */
-#ifndef QKD_HYB_JSON_MSG_H
-#define QKD_HYB_JSON_MSG_H
+ * (docs/hybrid.md, "Calling the daemon"): finding one JSON object in a byte stream, parsing a
+ * request {"command": ..., "data": {...}}, and formatting the replies exactly as the Python
+ * module's json.dumps does ({"status": 0, "key_stream_id": "..."}). Pure functions, no I/O. */
+#ifndef HYB_JSON_MSG_H
+#define HYB_JSON_MSG_H
 
 #include "bytes.h"
 

@@ -11,15 +11,15 @@
 #include <openssl/params.h>
 #include <string.h>
 
-int qkd_kdf_hmac(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len,
-                 uint8_t out[QKD_KDF_HASH_LEN])
+int hyb_kdf_hmac(const uint8_t *key, size_t key_len, const uint8_t *msg, size_t msg_len,
+                 uint8_t out[HYB_KDF_HASH_LEN])
 {
-    struct qkd_kdf_bytes part = {msg, msg_len};
-    return qkd_kdf_hmac_parts(key, key_len, &part, 1, out);
+    struct hyb_kdf_bytes part = {msg, msg_len};
+    return hyb_kdf_hmac_parts(key, key_len, &part, 1, out);
 }
 
-int qkd_kdf_hmac_parts(const uint8_t *key, size_t key_len, const struct qkd_kdf_bytes *parts,
-                       size_t n, uint8_t out[QKD_KDF_HASH_LEN])
+int hyb_kdf_hmac_parts(const uint8_t *key, size_t key_len, const struct hyb_kdf_bytes *parts,
+                       size_t n, uint8_t out[HYB_KDF_HASH_LEN])
 {
     int rc = -1;
     size_t outl = 0;
@@ -37,7 +37,7 @@ int qkd_kdf_hmac_parts(const uint8_t *key, size_t key_len, const struct qkd_kdf_
     if (EVP_MAC_init(ctx, key, key_len, params) != 1) goto out;
     for (size_t i = 0; i < n; i++)
         if (parts[i].len > 0 && EVP_MAC_update(ctx, parts[i].p, parts[i].len) != 1) goto out;
-    if (EVP_MAC_final(ctx, out, &outl, QKD_KDF_HASH_LEN) != 1 || outl != QKD_KDF_HASH_LEN) goto out;
+    if (EVP_MAC_final(ctx, out, &outl, HYB_KDF_HASH_LEN) != 1 || outl != HYB_KDF_HASH_LEN) goto out;
     rc = 0;
 out:
     EVP_MAC_CTX_free(ctx);
@@ -75,25 +75,25 @@ out:
     return rc;
 }
 
-int qkd_kdf_extract(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
-                    uint8_t prk[QKD_KDF_HASH_LEN])
+int hyb_kdf_extract(const uint8_t *salt, size_t salt_len, const uint8_t *ikm, size_t ikm_len,
+                    uint8_t prk[HYB_KDF_HASH_LEN])
 {
     if (ikm == NULL || ikm_len == 0 || (salt == NULL && salt_len > 0)) return -1;
     return kdf_hkdf_run(EVP_KDF_HKDF_MODE_EXTRACT_ONLY, ikm, ikm_len, salt, salt_len, NULL, 0, prk,
-                        QKD_KDF_HASH_LEN);
+                        HYB_KDF_HASH_LEN);
 }
 
-int qkd_kdf_expand(const uint8_t *prk, size_t prk_len, const uint8_t *info, size_t info_len,
+int hyb_kdf_expand(const uint8_t *prk, size_t prk_len, const uint8_t *info, size_t info_len,
                    uint8_t *out, size_t out_len)
 {
-    if (prk == NULL || prk_len < QKD_KDF_HASH_LEN || out == NULL || out_len == 0 ||
-        out_len > QKD_KDF_MAX_OUT || info_len > QKD_KDF_MAX_INFO || (info == NULL && info_len > 0))
+    if (prk == NULL || prk_len < HYB_KDF_HASH_LEN || out == NULL || out_len == 0 ||
+        out_len > HYB_KDF_MAX_OUT || info_len > HYB_KDF_MAX_INFO || (info == NULL && info_len > 0))
         return -1;
     return kdf_hkdf_run(EVP_KDF_HKDF_MODE_EXPAND_ONLY, prk, prk_len, NULL, 0, info, info_len, out,
                         out_len);
 }
 
-static size_t kdf_total(const struct qkd_kdf_bytes *v, size_t n)
+static size_t kdf_total(const struct hyb_kdf_bytes *v, size_t n)
 {
     size_t t = 0;
     for (size_t i = 0; i < n; i++)
@@ -101,7 +101,7 @@ static size_t kdf_total(const struct qkd_kdf_bytes *v, size_t n)
     return t;
 }
 
-static int kdf_digest_lv(EVP_MD_CTX *md, const struct qkd_kdf_bytes *v, size_t n)
+static int kdf_digest_lv(EVP_MD_CTX *md, const struct hyb_kdf_bytes *v, size_t n)
 {
     size_t total = kdf_total(v, n);
     uint8_t l[4];
@@ -117,20 +117,20 @@ static int kdf_digest_lv(EVP_MD_CTX *md, const struct qkd_kdf_bytes *v, size_t n
     return 0;
 }
 
-int qkd_kdf_catkdf(struct qkd_kdf_bytes psk, const struct qkd_kdf_bytes *k, size_t nk,
-                   const struct qkd_kdf_bytes *ma, size_t nma, const struct qkd_kdf_bytes *mb,
-                   size_t nmb, struct qkd_kdf_bytes context, struct qkd_kdf_bytes label,
+int hyb_kdf_catkdf(struct hyb_kdf_bytes psk, const struct hyb_kdf_bytes *k, size_t nk,
+                   const struct hyb_kdf_bytes *ma, size_t nma, const struct hyb_kdf_bytes *mb,
+                   size_t nmb, struct hyb_kdf_bytes context, struct hyb_kdf_bytes label,
                    uint8_t *out, size_t out_len)
 {
     int rc = -1;
-    uint8_t f_context[QKD_KDF_HASH_LEN];
-    uint8_t prk[QKD_KDF_HASH_LEN];
+    uint8_t f_context[HYB_KDF_HASH_LEN];
+    uint8_t prk[HYB_KDF_HASH_LEN];
     unsigned int fl = 0;
     struct qkd_secbuf *secret = NULL;
     EVP_MD_CTX *md = NULL;
     size_t slen = psk.len + kdf_total(k, nk), off = 0;
 
-    if (slen == 0 || out == NULL || out_len == 0 || out_len > QKD_KDF_MAX_OUT) return -1;
+    if (slen == 0 || out == NULL || out_len == 0 || out_len > HYB_KDF_MAX_OUT) return -1;
     /* 1) secret = psk || k_1 || ... || k_n */
     if ((secret = qkd_secbuf_new(slen)) == NULL) return -1;
     if (psk.len > 0) {
@@ -146,10 +146,10 @@ int qkd_kdf_catkdf(struct qkd_kdf_bytes psk, const struct qkd_kdf_bytes *k, size
     if (kdf_digest_lv(md, &context, 1) != 0 || kdf_digest_lv(md, ma, nma) != 0 ||
         kdf_digest_lv(md, mb, nmb) != 0)
         goto out;
-    if (EVP_DigestFinal_ex(md, f_context, &fl) != 1 || fl != QKD_KDF_HASH_LEN) goto out;
+    if (EVP_DigestFinal_ex(md, f_context, &fl) != 1 || fl != HYB_KDF_HASH_LEN) goto out;
     /* 3) key_material = HKDF(secret, label, f_context, length) */
-    if (qkd_kdf_extract(label.p, label.len, secret->data, secret->len, prk) != 0) goto out;
-    if (qkd_kdf_expand(prk, sizeof prk, f_context, sizeof f_context, out, out_len) != 0) goto out;
+    if (hyb_kdf_extract(label.p, label.len, secret->data, secret->len, prk) != 0) goto out;
+    if (hyb_kdf_expand(prk, sizeof prk, f_context, sizeof f_context, out, out_len) != 0) goto out;
     rc = 0;
 out:
     qkd_wipe(prk, sizeof prk);

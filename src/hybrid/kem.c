@@ -9,31 +9,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct qkd_kem_initiator {
-    enum qkd_hyb_source src;
+struct hyb_kem_initiator {
+    enum hyb_source src;
     EVP_PKEY *key;
 };
 
-static const char *kem_alg(enum qkd_hyb_source src)
+static const char *kem_alg(enum hyb_source src)
 {
     switch (src) {
-    case QKD_HYB_SRC_MLKEM512:
+    case HYB_SRC_MLKEM512:
         return "ML-KEM-512";
-    case QKD_HYB_SRC_MLKEM768:
+    case HYB_SRC_MLKEM768:
         return "ML-KEM-768";
-    case QKD_HYB_SRC_MLKEM1024:
+    case HYB_SRC_MLKEM1024:
         return "ML-KEM-1024";
-    case QKD_HYB_SRC_X25519:
+    case HYB_SRC_X25519:
         return "X25519";
-    case QKD_HYB_SRC_X448:
+    case HYB_SRC_X448:
         return "X448";
-    case QKD_HYB_SRC_QKD:
+    case HYB_SRC_QKD:
     default:
         return NULL;
     }
 }
 
-static EVP_PKEY *kem_keygen(const char *alg)
+EVP_PKEY *hyb_keygen(const char *alg)
 {
     EVP_PKEY *key = NULL;
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, alg, NULL);
@@ -110,18 +110,18 @@ out:
     return rc;
 }
 
-int qkd_kem_initiate(enum qkd_hyb_source src, struct qkd_kem_initiator **st, uint8_t **pub,
+int hyb_kem_initiate(enum hyb_source src, struct hyb_kem_initiator **st, uint8_t **pub,
                      size_t *pub_len)
 {
     const char *alg = kem_alg(src);
-    struct qkd_kem_initiator *s;
+    struct hyb_kem_initiator *s;
 
     if (alg == NULL || st == NULL || pub == NULL || pub_len == NULL) return -1;
     if ((s = calloc(1, sizeof *s)) == NULL) return -1;
     s->src = src;
-    if ((s->key = kem_keygen(alg)) == NULL ||
-        kem_export_pub(s->key, qkd_hyb_source_pub_len(src), pub, pub_len) != 0) {
-        qkd_kem_initiator_free(s);
+    if ((s->key = hyb_keygen(alg)) == NULL ||
+        kem_export_pub(s->key, hyb_source_pub_len(src), pub, pub_len) != 0) {
+        hyb_kem_initiator_free(s);
         ERR_clear_error(); /* leave no stale errors for SSL_get_error() elsewhere */
         return -1;
     }
@@ -129,7 +129,7 @@ int qkd_kem_initiate(enum qkd_hyb_source src, struct qkd_kem_initiator **st, uin
     return 0;
 }
 
-static int kem_encapsulate(EVP_PKEY *peer, enum qkd_hyb_source src, uint8_t **msg, size_t *msg_len,
+static int kem_encapsulate(EVP_PKEY *peer, enum hyb_source src, uint8_t **msg, size_t *msg_len,
                            struct qkd_secbuf **secret)
 {
     int rc = -1;
@@ -142,10 +142,10 @@ static int kem_encapsulate(EVP_PKEY *peer, enum qkd_hyb_source src, uint8_t **ms
     if (EVP_PKEY_encapsulate_init(ctx, NULL) != 1 ||
         EVP_PKEY_encapsulate(ctx, NULL, &ctlen, NULL, &slen) != 1)
         goto out;
-    if (ctlen != qkd_hyb_source_msg_len(src) || slen != qkd_hyb_source_secret_len(src)) goto out;
+    if (ctlen != hyb_source_msg_len(src) || slen != hyb_source_secret_len(src)) goto out;
     if ((ct = malloc(ctlen)) == NULL || (s = qkd_secbuf_new(slen)) == NULL) goto out;
     if (EVP_PKEY_encapsulate(ctx, ct, &ctlen, s->data, &slen) != 1 ||
-        ctlen != qkd_hyb_source_msg_len(src) || slen != s->len)
+        ctlen != hyb_source_msg_len(src) || slen != s->len)
         goto out;
     *msg = ct;
     *msg_len = ctlen;
@@ -160,7 +160,7 @@ out:
     return rc;
 }
 
-int qkd_kem_respond(enum qkd_hyb_source src, const uint8_t *pub, size_t pub_len, uint8_t **msg,
+int hyb_kem_respond(enum hyb_source src, const uint8_t *pub, size_t pub_len, uint8_t **msg,
                     size_t *msg_len, struct qkd_secbuf **secret)
 {
     const char *alg = kem_alg(src);
@@ -170,19 +170,19 @@ int qkd_kem_respond(enum qkd_hyb_source src, const uint8_t *pub, size_t pub_len,
     int rc = -1;
 
     if (alg == NULL || pub == NULL || msg == NULL || msg_len == NULL || secret == NULL ||
-        pub_len != qkd_hyb_source_pub_len(src))
+        pub_len != hyb_source_pub_len(src))
         return -1;
     if ((peer = kem_import_pub(alg, pub, pub_len)) == NULL) {
         ERR_clear_error();
         return -1;
     }
-    if (qkd_hyb_source_is_kem(src)) {
+    if (hyb_source_is_kem(src)) {
         rc = kem_encapsulate(peer, src, msg, msg_len, secret);
     } else {
-        if ((own = kem_keygen(alg)) == NULL ||
-            kem_export_pub(own, qkd_hyb_source_msg_len(src), &share, &share_len) != 0)
+        if ((own = hyb_keygen(alg)) == NULL ||
+            kem_export_pub(own, hyb_source_msg_len(src), &share, &share_len) != 0)
             goto out;
-        if (kem_derive(own, peer, qkd_hyb_source_secret_len(src), secret) != 0) goto out;
+        if (kem_derive(own, peer, hyb_source_secret_len(src), secret) != 0) goto out;
         *msg = share;
         *msg_len = share_len;
         share = NULL;
@@ -196,7 +196,7 @@ out:
     return rc;
 }
 
-static int kem_decapsulate(struct qkd_kem_initiator *st, const uint8_t *msg, size_t msg_len,
+static int kem_decapsulate(struct hyb_kem_initiator *st, const uint8_t *msg, size_t msg_len,
                            struct qkd_secbuf **secret)
 {
     int rc = -1;
@@ -207,7 +207,7 @@ static int kem_decapsulate(struct qkd_kem_initiator *st, const uint8_t *msg, siz
     if (ctx == NULL) return -1;
     if (EVP_PKEY_decapsulate_init(ctx, NULL) != 1 ||
         EVP_PKEY_decapsulate(ctx, NULL, &slen, msg, msg_len) != 1 ||
-        slen != qkd_hyb_source_secret_len(st->src))
+        slen != hyb_source_secret_len(st->src))
         goto out;
     if ((s = qkd_secbuf_new(slen)) == NULL) goto out;
     if (EVP_PKEY_decapsulate(ctx, s->data, &slen, msg, msg_len) != 1 || slen != s->len) goto out;
@@ -220,33 +220,33 @@ out:
     return rc;
 }
 
-int qkd_kem_finish(struct qkd_kem_initiator *st, const uint8_t *msg, size_t msg_len,
+int hyb_kem_finish(struct hyb_kem_initiator *st, const uint8_t *msg, size_t msg_len,
                    struct qkd_secbuf **secret)
 {
     EVP_PKEY *peer;
     int rc;
 
     if (st == NULL || st->key == NULL || msg == NULL || secret == NULL ||
-        msg_len != qkd_hyb_source_msg_len(st->src))
+        msg_len != hyb_source_msg_len(st->src))
         return -1;
-    if (qkd_hyb_source_is_kem(st->src)) {
+    if (hyb_source_is_kem(st->src)) {
         rc = kem_decapsulate(st, msg, msg_len, secret);
     } else if ((peer = kem_import_pub(kem_alg(st->src), msg, msg_len)) == NULL) {
         rc = -1;
     } else {
-        rc = kem_derive(st->key, peer, qkd_hyb_source_secret_len(st->src), secret);
+        rc = kem_derive(st->key, peer, hyb_source_secret_len(st->src), secret);
         EVP_PKEY_free(peer);
     }
     if (rc != 0) ERR_clear_error();
     return rc;
 }
 
-enum qkd_hyb_source qkd_kem_initiator_source(const struct qkd_kem_initiator *st)
+enum hyb_source hyb_kem_initiator_source(const struct hyb_kem_initiator *st)
 {
     return st->src;
 }
 
-void qkd_kem_initiator_free(struct qkd_kem_initiator *st)
+void hyb_kem_initiator_free(struct hyb_kem_initiator *st)
 {
     if (st == NULL) return;
     EVP_PKEY_free(st->key);

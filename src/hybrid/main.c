@@ -37,18 +37,7 @@ static void override(char *dst, size_t cap, const char *val, const char *what)
 
 static void on_qjob(struct hyb_qjob *j, void *arg)
 {
-    struct hyb *h = arg;
-    switch (j->kind) {
-    case HYB_QJ_OPEN:
-        hyb_stream_on_qkd_open(h, j);
-        break;
-    case HYB_QJ_GET:
-        hyb_xchg_on_qkd(h, j);
-        break;
-    case HYB_QJ_CLOSE:
-        if (j->rc != QKD004_OK) log_debug("QKD CLOSE at the key server failed: %s", j->err);
-        break;
-    }
+    hyb_stream_on_qkd(arg, j);
     hyb_qjob_free(j);
 }
 
@@ -132,9 +121,9 @@ int main(int argc, char **argv)
         {"window", "HYBRID_WINDOW", QKD_OPT_U32, &st->window,
          "GET_KEY index window beyond the lowest undelivered index", 1, 64u * 1024 * 1024},
         {"default-chunk", "HYBRID_DEFAULT_CHUNK", QKD_OPT_U32, &st->def_chunk,
-         "Key_chunk_size for a request of 0", 1, QKD_COMB_MAX_OUT_LEN},
+         "Key_chunk_size for a request of 0", 1, HYB_COMB_MAX_OUT_LEN},
         {"max-chunk", "HYBRID_MAX_CHUNK", QKD_OPT_U32, &st->max_chunk,
-         "largest Key_chunk_size granted", 1, QKD_COMB_MAX_OUT_LEN},
+         "largest Key_chunk_size granted", 1, HYB_COMB_MAX_OUT_LEN},
         {"default-timeout-ms", "HYBRID_DEFAULT_TIMEOUT_MS", QKD_OPT_U32, &st->def_timeout_ms,
          "Timeout for a JSON request of 0", 1, 3600000},
         {"default-ttl", "HYBRID_DEFAULT_TTL", QKD_OPT_U32, &st->def_ttl_s,
@@ -171,7 +160,7 @@ int main(int argc, char **argv)
 
     char err[1024];
     h.json_fd = h.peer_fd = -1;
-    h.cfg = qkd_hyb_config_load(config, err, sizeof(err));
+    h.cfg = hyb_config_load(config, err, sizeof(err));
     if (!h.cfg) fatalx("%s", err);
     override(h.cfg->hybrid_listen, sizeof(h.cfg->hybrid_listen), hybrid_listen, "hybrid-listen");
     override(h.cfg->json_listen, sizeof(h.cfg->json_listen), json_listen, "json-listen");
@@ -180,14 +169,14 @@ int main(int argc, char **argv)
     qkd_log_set_prefix(h.cfg->name);
     if (st->test_fault) log_warn("TEST FAULT INJECTION ENABLED: %s", st->test_fault);
 
-    h.id_key = qkd_sign_load_private(h.cfg->identity_key, err, sizeof(err));
+    h.id_key = hyb_sign_load_private(h.cfg->identity_key, err, sizeof(err));
     if (!h.id_key) fatalx("%s: identity_key: %s", h.cfg->path, err);
     h.npeers = h.cfg->n_peers;
     for (size_t i = 0; i < h.npeers; i++) {
         struct hyb_peer *p = &h.peers[i];
         p->h = &h;
         p->cfg = &h.cfg->peers[i];
-        p->pub = qkd_sign_load_public(p->cfg->identity_pub, err, sizeof(err));
+        p->pub = hyb_sign_load_public(p->cfg->identity_pub, err, sizeof(err));
         if (!p->pub) fatalx("%s: peers[%zu].identity_pub: %s", h.cfg->path, i, err);
         p->dialer = strcmp(h.cfg->name, p->cfg->name) < 0;
     }
@@ -244,7 +233,7 @@ int main(int argc, char **argv)
         EVP_PKEY_free(h.id_key);
         for (size_t i = 0; i < h.npeers; i++)
             EVP_PKEY_free(h.peers[i].pub);
-        qkd_hyb_config_free(h.cfg);
+        hyb_config_free(h.cfg);
     }
     return 0;
 }

@@ -15,7 +15,7 @@
 
 struct cfg_ctx {
     const char *path;
-    char dir[QKD_HYB_CFG_PATH_MAX]; /* "" or the config's directory with a trailing '/' */
+    char dir[HYB_CFG_PATH_MAX]; /* "" or the config's directory with a trailing '/' */
     char *err;
     size_t errlen;
 };
@@ -39,8 +39,7 @@ static int cfg_fail(struct cfg_ctx *x, const char *field, const char *fmt, ...)
     return -1;
 }
 
-int qkd_hyb_split_hostport(const char *s, char *host, size_t hostlen, unsigned *port,
-                           unsigned port_min)
+int hyb_split_hostport(const char *s, char *host, size_t hostlen, unsigned *port, unsigned port_min)
 {
     unsigned v;
     if (qkd_addr_split(s, host, hostlen, &v, NULL, 0) != 0 || host[0] == '\0' || v < port_min)
@@ -76,8 +75,8 @@ static int cfg_name(struct cfg_ctx *x, const cJSON *obj, const char *field, char
 
     if (cfg_str(x, obj, "name", field, true, &v) != 0) return -1;
     n = strlen(v);
-    if (n >= QKD_HYB_CFG_NAME_MAX)
-        return cfg_fail(x, field, "longer than %d characters", QKD_HYB_CFG_NAME_MAX - 1);
+    if (n >= HYB_CFG_NAME_MAX)
+        return cfg_fail(x, field, "longer than %d characters", HYB_CFG_NAME_MAX - 1);
     for (size_t i = 0; i < n; i++)
         if (!(isalnum((unsigned char)v[i]) || v[i] == '-' || v[i] == '_' || v[i] == '.'))
             return cfg_fail(x, field, "'%s' has characters other than A-Z a-z 0-9 . _ -", v);
@@ -104,14 +103,14 @@ static int cfg_addr(struct cfg_ctx *x, const cJSON *obj, const char *key, const 
                     bool required, unsigned port_min, char *dst)
 {
     const char *v;
-    char host[QKD_HYB_CFG_ADDR_MAX];
+    char host[HYB_CFG_ADDR_MAX];
     unsigned port;
 
     dst[0] = '\0';
     if (cfg_str(x, obj, key, field, required, &v) != 0) return -1;
     if (v == NULL) return 0;
-    if (strlen(v) >= QKD_HYB_CFG_ADDR_MAX ||
-        qkd_hyb_split_hostport(v, host, sizeof host, &port, port_min) != 0)
+    if (strlen(v) >= HYB_CFG_ADDR_MAX ||
+        hyb_split_hostport(v, host, sizeof host, &port, port_min) != 0)
         return cfg_fail(x, field, "'%.64s' is not host:port (port %u..65535)", v, port_min);
     strcpy(dst, v);
     return 0;
@@ -125,11 +124,11 @@ static int cfg_path(struct cfg_ctx *x, const cJSON *obj, const char *key, const 
 
     if (cfg_str(x, obj, key, field, true, &v) != 0) return -1;
     if (v[0] == '/')
-        n = snprintf(dst, QKD_HYB_CFG_PATH_MAX, "%s", v);
+        n = snprintf(dst, HYB_CFG_PATH_MAX, "%s", v);
     else
-        n = snprintf(dst, QKD_HYB_CFG_PATH_MAX, "%s%s", x->dir, v);
-    if (n < 0 || n >= QKD_HYB_CFG_PATH_MAX)
-        return cfg_fail(x, field, "path longer than %d bytes", QKD_HYB_CFG_PATH_MAX - 1);
+        n = snprintf(dst, HYB_CFG_PATH_MAX, "%s%s", x->dir, v);
+    if (n < 0 || n >= HYB_CFG_PATH_MAX)
+        return cfg_fail(x, field, "path longer than %d bytes", HYB_CFG_PATH_MAX - 1);
     return 0;
 }
 
@@ -150,7 +149,7 @@ static int cfg_known(struct cfg_ctx *x, const cJSON *obj, const char *prefix,
     return 0;
 }
 
-static int cfg_kme(struct cfg_ctx *x, const cJSON *root, struct qkd_hyb_kme_cfg *k)
+static int cfg_kme(struct cfg_ctx *x, const cJSON *root, struct hyb_kme_cfg *k)
 {
     static const char *const keys[] = {"address", "cert", "key", "ca", NULL};
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "kme");
@@ -165,10 +164,10 @@ static int cfg_kme(struct cfg_ctx *x, const cJSON *root, struct qkd_hyb_kme_cfg 
     return 0;
 }
 
-static int cfg_peer(struct cfg_ctx *x, const cJSON *o, size_t i, struct qkd_hyb_config *c)
+static int cfg_peer(struct cfg_ctx *x, const cJSON *o, size_t i, struct hyb_config *c)
 {
     static const char *const keys[] = {"name", "uuid", "address", "identity_pub", NULL};
-    struct qkd_hyb_peer_cfg *p = &c->peers[i];
+    struct hyb_peer_cfg *p = &c->peers[i];
     char pre[32], f[64];
 
     snprintf(pre, sizeof pre, "peers[%zu]", i);
@@ -198,7 +197,7 @@ static int cfg_peer(struct cfg_ctx *x, const cJSON *o, size_t i, struct qkd_hyb_
     return 0;
 }
 
-static int cfg_root(struct cfg_ctx *x, const cJSON *root, struct qkd_hyb_config *c)
+static int cfg_root(struct cfg_ctx *x, const cJSON *root, struct hyb_config *c)
 {
     static const char *const keys[] = {"name",         "uuid", "hybrid_listen", "json_listen",
                                        "peer_listen",  "cert", "key",           "ca",
@@ -221,8 +220,8 @@ static int cfg_root(struct cfg_ctx *x, const cJSON *root, struct qkd_hyb_config 
     if (!cJSON_IsArray(peers)) return cfg_fail(x, "peers", "must be an array");
     if (cJSON_GetArraySize(peers) < 1)
         return cfg_fail(x, "peers", "is empty (a node needs at least one peer)");
-    if (cJSON_GetArraySize(peers) > QKD_HYB_CFG_MAX_PEERS)
-        return cfg_fail(x, "peers", "more than %d peers", QKD_HYB_CFG_MAX_PEERS);
+    if (cJSON_GetArraySize(peers) > HYB_CFG_MAX_PEERS)
+        return cfg_fail(x, "peers", "more than %d peers", HYB_CFG_MAX_PEERS);
     cJSON_ArrayForEach(it, peers)
     {
         if (cfg_peer(x, it, i, c) != 0) return -1;
@@ -241,11 +240,11 @@ static unsigned cfg_line(const char *text, size_t off)
     return line;
 }
 
-struct qkd_hyb_config *qkd_hyb_config_parse(const char *path, const char *text, size_t len,
-                                            char *err, size_t errlen)
+struct hyb_config *hyb_config_parse(const char *path, const char *text, size_t len, char *err,
+                                    size_t errlen)
 {
     struct cfg_ctx x = {.path = path, .err = err, .errlen = errlen};
-    struct qkd_hyb_config *c;
+    struct hyb_config *c;
     const char *slash = strrchr(path, '/');
     const char *end = NULL;
     cJSON *root;
@@ -259,8 +258,8 @@ struct qkd_hyb_config *qkd_hyb_config_parse(const char *path, const char *text, 
         memcpy(x.dir, path, dl);
         x.dir[dl] = '\0';
     }
-    if (len > QKD_HYB_CFG_FILE_MAX) {
-        cfg_fail(&x, NULL, "larger than %d bytes", QKD_HYB_CFG_FILE_MAX);
+    if (len > HYB_CFG_FILE_MAX) {
+        cfg_fail(&x, NULL, "larger than %d bytes", HYB_CFG_FILE_MAX);
         return NULL;
     }
     root = cJSON_ParseWithLengthOpts(text, len, &end, false);
@@ -286,9 +285,9 @@ struct qkd_hyb_config *qkd_hyb_config_parse(const char *path, const char *text, 
     return c;
 }
 
-struct qkd_hyb_config *qkd_hyb_config_load(const char *path, char *err, size_t errlen)
+struct hyb_config *hyb_config_load(const char *path, char *err, size_t errlen)
 {
-    struct qkd_hyb_config *c;
+    struct hyb_config *c;
     char *buf;
     size_t n;
     FILE *f = fopen(path, "rb");
@@ -297,12 +296,12 @@ struct qkd_hyb_config *qkd_hyb_config_load(const char *path, char *err, size_t e
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    if ((buf = malloc(QKD_HYB_CFG_FILE_MAX + 1)) == NULL) {
+    if ((buf = malloc(HYB_CFG_FILE_MAX + 1)) == NULL) {
         fclose(f);
         snprintf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
-    n = fread(buf, 1, QKD_HYB_CFG_FILE_MAX + 1, f);
+    n = fread(buf, 1, HYB_CFG_FILE_MAX + 1, f);
     if (ferror(f)) {
         snprintf(err, errlen, "%s: read error", path);
         fclose(f);
@@ -310,18 +309,18 @@ struct qkd_hyb_config *qkd_hyb_config_load(const char *path, char *err, size_t e
         return NULL;
     }
     fclose(f);
-    c = qkd_hyb_config_parse(path, buf, n, err, errlen);
+    c = hyb_config_parse(path, buf, n, err, errlen);
     free(buf);
     return c;
 }
 
-void qkd_hyb_config_free(struct qkd_hyb_config *c)
+void hyb_config_free(struct hyb_config *c)
 {
     free(c);
 }
 
-const struct qkd_hyb_peer_cfg *qkd_hyb_config_find_peer(const struct qkd_hyb_config *c,
-                                                        const char *name_or_uuid)
+const struct hyb_peer_cfg *hyb_config_find_peer(const struct hyb_config *c,
+                                                const char *name_or_uuid)
 {
     for (size_t i = 0; i < c->n_peers; i++)
         if (strcmp(c->peers[i].name, name_or_uuid) == 0 ||
@@ -330,7 +329,7 @@ const struct qkd_hyb_peer_cfg *qkd_hyb_config_find_peer(const struct qkd_hyb_con
     return NULL;
 }
 
-bool qkd_hyb_config_is_self(const struct qkd_hyb_config *c, const char *name_or_uuid)
+bool hyb_config_is_self(const struct hyb_config *c, const char *name_or_uuid)
 {
     return strcmp(c->name, name_or_uuid) == 0 || strcasecmp(c->uuid, name_or_uuid) == 0;
 }

@@ -32,7 +32,7 @@ struct hyb_pconn {
     struct hyb_peer *peer; /* known once the certificate is checked */
     bool outbound, hello_rx;
     struct hyb_pm_session sess;
-    char addr[QKD_HYB_CFG_ADDR_MAX];
+    char addr[HYB_CFG_ADDR_MAX];
     struct hyb_pout *out; /* messages queued in this event-loop pass, sent by pc_flush */
     size_t nout, out_cap;
     uint64_t flush_timer; /* 0-ms timer: runs after this pass's events */
@@ -48,7 +48,7 @@ bool hyb_peer_up(const struct hyb_peer *p)
 
 struct hyb_peer *hyb_peer_by_name(struct hyb *h, const char *name_or_uuid)
 {
-    const struct qkd_hyb_peer_cfg *pc = qkd_hyb_config_find_peer(h->cfg, name_or_uuid);
+    const struct hyb_peer_cfg *pc = hyb_config_find_peer(h->cfg, name_or_uuid);
     for (size_t i = 0; pc && i < h->npeers; i++)
         if (h->peers[i].cfg == pc) return &h->peers[i];
     return NULL;

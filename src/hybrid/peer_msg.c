@@ -98,7 +98,7 @@ int hyb_pm_seal(struct hyb_pm_session *s, uint8_t type, const uint8_t *body, siz
     uint8_t *sig = NULL;
     size_t sig_len = 0;
     int rc = pm_tbs(s, true, type, seq, body, body_len, &tbs);
-    if (rc == 0) rc = qkd_sign(s->my_key, tbs.buf, tbs.len, &sig, &sig_len);
+    if (rc == 0) rc = hyb_sign(s->my_key, tbs.buf, tbs.len, &sig, &sig_len);
     qkd_writer_free(&tbs);
     if (rc != 0) return -1;
     size_t plen = 8 + 4 + body_len + 4 + sig_len;
@@ -172,7 +172,7 @@ int hyb_pm_open(struct hyb_pm_session *s, const struct qkd_wire_hdr *h, const ui
     struct qkd_writer tbs;
     qkd_writer_init(&tbs, 2 * HYB_PM_MAX_PAYLOAD);
     int rc = pm_tbs(s, false, h->service, seq, body, blen, &tbs);
-    if (rc == 0) rc = qkd_sign_verify(s->peer_key, tbs.buf, tbs.len, sig, slen);
+    if (rc == 0) rc = hyb_sign_verify(s->peer_key, tbs.buf, tbs.len, sig, slen);
     qkd_writer_free(&tbs);
     if (rc != 0) {
         if (h->service == HYB_PM_HELLO) s->have_peer_nonce = false;
@@ -220,7 +220,7 @@ int hyb_pm_hello_decode(const uint8_t *p, size_t len, struct hyb_pm_hello *m)
 
 int hyb_pm_announce_encode(const struct hyb_pm_announce *m, struct qkd_writer *w)
 {
-    if (m->nqkd > QKD_HYB_MAX_SOURCES) return -1;
+    if (m->nqkd > HYB_MAX_SOURCES) return -1;
     qkd_write_bytes(w, m->ksid.b, QKD_KSID_LEN);
     pm_lv(w, m->request, strlen(m->request));
     pm_lv(w, m->dest_app, strlen(m->dest_app));
@@ -241,7 +241,7 @@ int hyb_pm_announce_decode(const uint8_t *p, size_t len, struct hyb_pm_announce 
     if (pm_read_str(&r, m->dest_app, sizeof(m->dest_app)) != 0) return -1;
     if (qkd_qos_decode(&r, QKD_QOS_LV32, &m->qos) != QKD_WIRE_OK) return -1;
     qkd_read_u8(&r, &m->nqkd);
-    if (r.failed || m->nqkd > QKD_HYB_MAX_SOURCES) return -1;
+    if (r.failed || m->nqkd > HYB_MAX_SOURCES) return -1;
     for (uint8_t i = 0; i < m->nqkd; i++)
         qkd_read_bytes(&r, m->qkd[i].b, QKD_KSID_LEN);
     return r.failed || qkd_reader_left(&r) != 0 ? -1 : 0;

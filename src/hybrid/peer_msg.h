@@ -3,8 +3,8 @@
  * identities under an ML-DSA-65 signature), its verifier with anti-replay, and the bodies
  * (HELLO, ANNOUNCE, and the KSID/index-bound exchange messages). No I/O here: pure encoding,
  * decoding and checking, so the verifier is unit-tested on its own. */
-#ifndef QKD_HYB_PEER_MSG_H
-#define QKD_HYB_PEER_MSG_H
+#ifndef HYB_PEER_MSG_H
+#define HYB_PEER_MSG_H
 
 #include "bytes.h"
 #include "request.h"
@@ -24,7 +24,7 @@
 #define HYB_PM_NONCE_LEN   32
 #define HYB_PM_TAG_LEN     32
 #define HYB_PM_MAX_PAYLOAD (64u * 1024u) /* largest peer frame payload accepted */
-#define HYB_PM_MAX_ITEMS   QKD_HYB_MAX_SOURCES
+#define HYB_PM_MAX_ITEMS   HYB_MAX_SOURCES
 #define HYB_PM_MAX_ITEM    4096 /* bytes per public key / ciphertext / share */
 #define HYB_PM_MAX_SIG     8192
 #define HYB_PM_UUID_LEN    36
@@ -103,11 +103,11 @@ int hyb_pm_hello_decode(const uint8_t *p, size_t len, struct hyb_pm_hello *m);
 
 struct hyb_pm_announce {
     struct qkd_ksid ksid;
-    char request[QKD_HYB_REQ_TEXT_MAX]; /* canonical source request */
-    char dest_app[QKD_HYB_APP_MAX];
+    char request[HYB_REQ_TEXT_MAX]; /* canonical source request */
+    char dest_app[HYB_APP_MAX];
     struct qkd_qos qos;
     uint8_t nqkd;
-    struct qkd_ksid qkd[QKD_HYB_MAX_SOURCES]; /* one per QKD occurrence (zero = none) */
+    struct qkd_ksid qkd[HYB_MAX_SOURCES]; /* one per QKD occurrence (zero = none) */
 };
 int hyb_pm_announce_encode(const struct hyb_pm_announce *m, struct qkd_writer *w);
 int hyb_pm_announce_decode(const uint8_t *p, size_t len, struct hyb_pm_announce *m);

@@ -2,8 +2,8 @@
  * the event loop: jobs (OPEN_CONNECT, GET_KEY, CLOSE at the node's key server) go to a small
  * pool of threads, each with its own struct qkd004_conn; finished jobs come back to the loop
  * thread through an eventfd and the done callback. */
-#ifndef QKD_HYB_QKDW_H
-#define QKD_HYB_QKDW_H
+#ifndef HYB_QKDW_H
+#define HYB_QKDW_H
 
 #include "evloop.h"
 #include "secbuf.h"

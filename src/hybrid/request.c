@@ -78,7 +78,7 @@ static int req_parse_uri(const char *what, const char *s, struct qkd_uri *u, cha
         req_err(err, errlen, "%s URI: unexpected path '%s'", what, u->path);
         return -1;
     }
-    if (strlen(u->userinfo) >= QKD_HYB_APP_MAX || strlen(u->host) >= QKD_HYB_NODE_MAX) {
+    if (strlen(u->userinfo) >= HYB_APP_MAX || strlen(u->host) >= HYB_NODE_MAX) {
         req_err(err, errlen, "%s URI: application or node name too long", what);
         return -1;
     }
@@ -132,7 +132,7 @@ static int req_check_params(const char *q, char *err, size_t errlen)
 
 /* Appends the comma-separated sources of parameter name to r. */
 static int req_add_sources(const char *query, const char *name, bool required,
-                           struct qkd_hyb_request *r, char *err, size_t errlen)
+                           struct hyb_request *r, char *err, size_t errlen)
 {
     char v[REQ_VALUE_MAX];
     const char *p;
@@ -150,20 +150,20 @@ static int req_add_sources(const char *query, const char *name, bool required,
     p = v;
     for (;;) {
         size_t len = strcspn(p, ",");
-        enum qkd_hyb_source s;
+        enum hyb_source s;
         if (len == 0) {
             req_err(err, errlen, "source URI: empty source in '%s'", name);
             return -1;
         }
-        if (qkd_hyb_source_parse(p, len, &s) != 0) {
+        if (hyb_source_parse(p, len, &s) != 0) {
             req_err(err, errlen,
                     "unknown key source '%.*s' in '%s' (known: QKD, ML-KEM-512, ML-KEM-768, "
                     "ML-KEM-1024, X25519, X448)",
                     (int)(len > 64 ? 64 : len), p, name);
             return -1;
         }
-        if (r->n_sources >= QKD_HYB_MAX_SOURCES) {
-            req_err(err, errlen, "source URI: more than %d key sources", QKD_HYB_MAX_SOURCES);
+        if (r->n_sources >= HYB_MAX_SOURCES) {
+            req_err(err, errlen, "source URI: more than %d key sources", HYB_MAX_SOURCES);
             return -1;
         }
         r->sources[r->n_sources].source = s;
@@ -176,18 +176,18 @@ static int req_add_sources(const char *query, const char *name, bool required,
     return 0;
 }
 
-int qkd_hyb_request_parse(const char *uri, struct qkd_hyb_request *out, char *err, size_t errlen)
+int hyb_request_parse(const char *uri, struct hyb_request *out, char *err, size_t errlen)
 {
     struct qkd_uri u;
-    struct qkd_hyb_request r;
+    struct hyb_request r;
     char v[REQ_VALUE_MAX];
 
     memset(&r, 0, sizeof r);
-    r.method = QKD_COMB_DEFAULT;
+    r.method = HYB_COMB_DEFAULT;
     if (req_parse_uri("source", uri, &u, r.app, r.node, err, errlen) != 0) return -1;
     if (req_check_params(u.query, err, errlen) != 0) return -1;
     if (qkd_uri_query_get(u.query, "hybridization", v, sizeof v) == 0) {
-        if (req_pct_decode(v) != 0 || qkd_comb_method_parse(v, &r.method) != 0) {
+        if (req_pct_decode(v) != 0 || hyb_comb_method_parse(v, &r.method) != 0) {
             req_err(err, errlen,
                     "unknown hybridization method '%.64s' (known: xoring, hmac, xorhmac, hkdf, "
                     "catkdf)",
@@ -209,10 +209,10 @@ int qkd_hyb_request_parse(const char *uri, struct qkd_hyb_request *out, char *er
     return 0;
 }
 
-int qkd_hyb_dest_parse(const char *uri, struct qkd_hyb_dest *out, char *err, size_t errlen)
+int hyb_dest_parse(const char *uri, struct hyb_dest *out, char *err, size_t errlen)
 {
     struct qkd_uri u;
-    struct qkd_hyb_dest d;
+    struct hyb_dest d;
 
     memset(&d, 0, sizeof d);
     if (req_parse_uri("destination", uri, &u, d.app, d.node, err, errlen) != 0) return -1;
@@ -229,7 +229,7 @@ static int req_append(char *out, size_t outlen, size_t *off, const char *s)
     return 0;
 }
 
-int qkd_hyb_request_format(const struct qkd_hyb_request *r, char *out, size_t outlen)
+int hyb_request_format(const struct hyb_request *r, char *out, size_t outlen)
 {
     size_t off = 0;
     int rc = 0;
@@ -241,7 +241,7 @@ int qkd_hyb_request_format(const struct qkd_hyb_request *r, char *out, size_t ou
     rc |= req_append(out, outlen, &off, "@");
     rc |= req_append(out, outlen, &off, r->node);
     rc |= req_append(out, outlen, &off, "?hybridization=");
-    rc |= req_append(out, outlen, &off, qkd_comb_method_name(r->method));
+    rc |= req_append(out, outlen, &off, hyb_comb_method_name(r->method));
     for (int pass = 0; pass < 2; pass++) {
         bool want = pass == 0, first = true;
         for (size_t i = 0; i < r->n_sources; i++) {
@@ -251,7 +251,7 @@ int qkd_hyb_request_format(const struct qkd_hyb_request *r, char *out, size_t ou
                     req_append(out, outlen, &off, want ? "&req_key_sources=" : "&opt_key_sources=");
             else
                 rc |= req_append(out, outlen, &off, ",");
-            rc |= req_append(out, outlen, &off, qkd_hyb_source_name(r->sources[i].source));
+            rc |= req_append(out, outlen, &off, hyb_source_name(r->sources[i].source));
             first = false;
         }
     }

@@ -3,8 +3,8 @@
  *   destination  hybrid://<app>@<peer-node>
  * key_sources lists required sources; req_key_sources / opt_key_sources list required and
  * optional ones. The method defaults to hkdf. See docs/hybrid.md for the grammar. */
-#ifndef QKD_HYB_REQUEST_H
-#define QKD_HYB_REQUEST_H
+#ifndef HYB_REQUEST_H
+#define HYB_REQUEST_H
 
 #include "combiner.h"
 #include "source.h"
@@ -12,38 +12,38 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define QKD_HYB_MAX_SOURCES  8    /* sources per request (repeats count) */
-#define QKD_HYB_APP_MAX      128  /* application name, with NUL */
-#define QKD_HYB_NODE_MAX     256  /* node name or UUID, with NUL */
-#define QKD_HYB_REQ_TEXT_MAX 1024 /* longest canonical request text, with NUL */
+#define HYB_MAX_SOURCES  8    /* sources per request (repeats count) */
+#define HYB_APP_MAX      128  /* application name, with NUL */
+#define HYB_NODE_MAX     256  /* node name or UUID, with NUL */
+#define HYB_REQ_TEXT_MAX 1024 /* longest canonical request text, with NUL */
 
-struct qkd_hyb_source_req {
-    enum qkd_hyb_source source;
+struct hyb_source_req {
+    enum hyb_source source;
     bool required;
 };
 
-struct qkd_hyb_request {
-    char app[QKD_HYB_APP_MAX];
-    char node[QKD_HYB_NODE_MAX];
-    enum qkd_comb_method method;
+struct hyb_request {
+    char app[HYB_APP_MAX];
+    char node[HYB_NODE_MAX];
+    enum hyb_comb_method method;
     size_t n_sources;
     /* In canonical order: key_sources, then req_key_sources, then opt_key_sources, each in the
      * order written. This order is the source list of the hkdf and catkdf combiners. */
-    struct qkd_hyb_source_req sources[QKD_HYB_MAX_SOURCES];
+    struct hyb_source_req sources[HYB_MAX_SOURCES];
 };
 
-struct qkd_hyb_dest {
-    char app[QKD_HYB_APP_MAX];
-    char node[QKD_HYB_NODE_MAX];
+struct hyb_dest {
+    char app[HYB_APP_MAX];
+    char node[HYB_NODE_MAX];
 };
 
 /* Parses a source URI. Returns 0, or -1 with a message naming the offending part in err. */
-int qkd_hyb_request_parse(const char *uri, struct qkd_hyb_request *out, char *err, size_t errlen);
+int hyb_request_parse(const char *uri, struct hyb_request *out, char *err, size_t errlen);
 /* Parses a destination URI (a query, if any, is ignored: parameters come from the source). */
-int qkd_hyb_dest_parse(const char *uri, struct qkd_hyb_dest *out, char *err, size_t errlen);
-/* Canonical text of a request, parseable by qkd_hyb_request_parse into an equal request:
+int hyb_dest_parse(const char *uri, struct hyb_dest *out, char *err, size_t errlen);
+/* Canonical text of a request, parseable by hyb_request_parse into an equal request:
  * hybrid://app@node?hybridization=m[&req_key_sources=a,b][&opt_key_sources=c].
  * Returns 0, or -1 when it does not fit in outlen. */
-int qkd_hyb_request_format(const struct qkd_hyb_request *r, char *out, size_t outlen);
+int hyb_request_format(const struct hyb_request *r, char *out, size_t outlen);
 
 #endif

@@ -2,6 +2,8 @@
  * digest and a context string). */
 #include "sign.h"
 
+#include "kem.h"
+
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
@@ -12,16 +14,16 @@
 
 static EVP_PKEY *sign_check_type(EVP_PKEY *key, const char *path, char *err, size_t errlen)
 {
-    if (key != NULL && !EVP_PKEY_is_a(key, QKD_SIGN_ALG)) {
+    if (key != NULL && !EVP_PKEY_is_a(key, HYB_SIGN_ALG)) {
         snprintf(err, errlen, "%s: key is %s, not %s", path, EVP_PKEY_get0_type_name(key),
-                 QKD_SIGN_ALG);
+                 HYB_SIGN_ALG);
         EVP_PKEY_free(key);
         return NULL;
     }
     return key;
 }
 
-EVP_PKEY *qkd_sign_load_private(const char *path, char *err, size_t errlen)
+EVP_PKEY *hyb_sign_load_private(const char *path, char *err, size_t errlen)
 {
     EVP_PKEY *key;
     FILE *f = fopen(path, "r");
@@ -40,7 +42,7 @@ EVP_PKEY *qkd_sign_load_private(const char *path, char *err, size_t errlen)
     return sign_check_type(key, path, err, errlen);
 }
 
-EVP_PKEY *qkd_sign_load_public(const char *path, char *err, size_t errlen)
+EVP_PKEY *hyb_sign_load_public(const char *path, char *err, size_t errlen)
 {
     EVP_PKEY *key = NULL;
     X509 *cert;
@@ -72,11 +74,11 @@ static void sign_params(OSSL_PARAM params[2])
 {
     params[0] =
         OSSL_PARAM_construct_octet_string(OSSL_SIGNATURE_PARAM_CONTEXT_STRING,
-                                          (void *)QKD_SIGN_CONTEXT, sizeof(QKD_SIGN_CONTEXT) - 1);
+                                          (void *)HYB_SIGN_CONTEXT, sizeof(HYB_SIGN_CONTEXT) - 1);
     params[1] = OSSL_PARAM_construct_end();
 }
 
-int qkd_sign(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, uint8_t **sig, size_t *sig_len)
+int hyb_sign(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, uint8_t **sig, size_t *sig_len)
 {
     int rc = -1;
     size_t len = 0;
@@ -85,7 +87,7 @@ int qkd_sign(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, uint8_t **sig, s
     EVP_MD_CTX *md;
 
     if (key == NULL || (msg == NULL && msg_len > 0) || sig == NULL || sig_len == NULL ||
-        !EVP_PKEY_is_a(key, QKD_SIGN_ALG))
+        !EVP_PKEY_is_a(key, HYB_SIGN_ALG))
         return -1;
     if ((md = EVP_MD_CTX_new()) == NULL) return -1;
     sign_params(params);
@@ -104,7 +106,7 @@ out:
     return rc;
 }
 
-int qkd_sign_verify(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
+int hyb_sign_verify(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
                     size_t sig_len)
 {
     int rc = -1;
@@ -112,7 +114,7 @@ int qkd_sign_verify(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, const uin
     EVP_MD_CTX *md;
 
     if (key == NULL || (msg == NULL && msg_len > 0) || sig == NULL || sig_len == 0 ||
-        !EVP_PKEY_is_a(key, QKD_SIGN_ALG))
+        !EVP_PKEY_is_a(key, HYB_SIGN_ALG))
         return -1;
     if ((md = EVP_MD_CTX_new()) == NULL) return -1;
     sign_params(params);
@@ -124,16 +126,7 @@ int qkd_sign_verify(EVP_PKEY *key, const uint8_t *msg, size_t msg_len, const uin
     return rc;
 }
 
-EVP_PKEY *qkd_sign_keygen(void)
+EVP_PKEY *hyb_sign_keygen(void)
 {
-    EVP_PKEY *key = NULL;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, QKD_SIGN_ALG, NULL);
-
-    if (ctx == NULL) return NULL;
-    if (EVP_PKEY_keygen_init(ctx) != 1 || EVP_PKEY_generate(ctx, &key) != 1) {
-        EVP_PKEY_free(key);
-        key = NULL;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    return key;
+    return hyb_keygen(HYB_SIGN_ALG);
 }

@@ -1,7 +1,10 @@
 /* stream.c: hybrid streams (KSIDs): OPEN_CONNECT at the initiator (new KSID, QKD streams at the
  * node's key server, ANNOUNCE to the peer) and at the responder (claims the oldest live matching
- * announcement, or waits for one), CLOSE (local, from the peer, or when a JSON application's
- * connection ends), re-announcement when a peer link comes back, and the TTL sweep. */
+ * announcement, or waits for one), GET_KEY of the owning application (handed to xchg.c with the
+ * stream), CLOSE (local, from the peer, or when a JSON application's connection ends),
+ * re-announcement when a peer link comes back, and the TTL sweep. A stream owns its window of
+ * delivered indices (common/window.c) and its QKD jobs: every OPEN, GET and CLOSE at the key
+ * server is made and answered here. */
 #include "hyb.h"
 
 #include "log.h"
@@ -17,11 +20,6 @@
 /* The Python module's reply to a responder whose initiator never came (its status 1). */
 #define NOT_STARTED_MSG "The client peer did not start the session"
 
-uint32_t hyb_stream_timeout(const struct hyb_stream *s)
-{
-    return s->qos.timeout ? s->qos.timeout : s->h->set.def_timeout_ms;
-}
-
 struct hyb_stream *hyb_stream_find(struct hyb *h, const struct qkd_ksid *ksid)
 {
     for (struct hyb_stream *s = h->streams; s; s = s->next)
@@ -34,9 +32,8 @@ static struct hyb_stream *stream_new(struct hyb *h, const struct qkd_ksid *ksid,
 {
     struct hyb_stream *s = calloc(1, sizeof(*s));
     if (!s) return NULL;
-    s->bits_len = (h->set.window + 7) / 8;
-    s->bits = calloc(1, s->bits_len);
-    if (!s->bits) {
+    qkd_window_init(&s->win, h->set.window);
+    if (qkd_window_reserve(&s->win) != 0) { /* marking a delivered index never fails */
         free(s);
         return NULL;
     }
@@ -61,8 +58,7 @@ static struct hyb_stream *stream_new(struct hyb *h, const struct qkd_ksid *ksid,
 static void qkd_close_jobs(struct hyb_stream *s)
 {
     for (size_t j = 0; j < s->req.n_sources; j++) {
-        if (s->req.sources[j].source != QKD_HYB_SRC_QKD || qkd_ksid_is_zero(&s->qkd[j].ksid))
-            continue;
+        if (s->req.sources[j].source != HYB_SRC_QKD || qkd_ksid_is_zero(&s->qkd[j].ksid)) continue;
         if (!s->qkd[j].open && s->role == HYB_RESPONDER) continue;
         struct hyb_qjob *jb = hyb_qjob_new(HYB_QJ_CLOSE);
         if (!jb) continue;
@@ -89,7 +85,7 @@ void hyb_stream_free(struct hyb_stream *s)
         h->streams = s->next;
     if (s->next) s->next->prev = s->prev;
     h->nstreams--;
-    free(s->bits);
+    qkd_window_free(&s->win);
     qkd_wipe(s, sizeof(*s));
     free(s);
 }
@@ -117,14 +113,24 @@ static void qkd_uris(struct hyb_stream *s, struct hyb_qjob *jb)
     snprintf(jb->qos.metadata_mimetype, sizeof(jb->qos.metadata_mimetype), "%s", QKD_MIMETYPE_JSON);
 }
 
-/* Fills a QKD GET job for source j of s (re-attaching first when this end is not attached). */
-void hyb_stream_qkd_get_job(struct hyb_stream *s, size_t j, struct hyb_qjob *jb)
+/* A QKD GET job for source j of s (re-attaching first when this end is not attached). */
+int hyb_stream_qkd_get(struct hyb_stream *s, size_t j, uint64_t xid, uint32_t index)
 {
+    if (qkd_ksid_is_zero(&s->qkd[j].ksid)) return -1;
+    struct hyb_qjob *jb = hyb_qjob_new(HYB_QJ_GET);
+    if (!jb) return -1;
     qkd_uris(s, jb);
     jb->ksid = s->qkd[j].ksid;
     jb->owner = s->ksid;
     jb->slot = (unsigned)j;
     jb->open_first = !s->qkd[j].open;
+    jb->xid = xid;
+    jb->index = index;
+    if (hyb_qkdw_submit(s->h->qw, jb) != 0) {
+        hyb_qjob_free(jb);
+        return -1;
+    }
+    return 0;
 }
 
 static void send_announce(struct hyb_stream *s)
@@ -154,7 +160,7 @@ static void initiator_ready(struct hyb_stream *s, uint32_t status)
         return;
     }
     for (size_t j = 0; j < s->req.n_sources; j++) {
-        if (s->req.sources[j].source == QKD_HYB_SRC_QKD && s->req.sources[j].required &&
+        if (s->req.sources[j].source == HYB_SRC_QKD && s->req.sources[j].required &&
             !s->qkd[j].open) {
             log_warn("OPEN_CONNECT %s: required QKD source unavailable (key server %s)",
                      s->ksid_str, s->h->cfg->kme.address);
@@ -182,10 +188,8 @@ static void initiator_ready(struct hyb_stream *s, uint32_t status)
     }
 }
 
-void hyb_stream_on_qkd_open(struct hyb *h, struct hyb_qjob *j)
+static void on_qkd_open(struct hyb *h, struct hyb_stream *s, struct hyb_qjob *j)
 {
-    struct hyb_stream *s = hyb_stream_find(h, &j->owner);
-    if (!s) return;
     bool ok = j->rc == QKD004_OK && (qkd_status_ok(j->status) || j->status == 5);
     if (!ok)
         log_warn("stream %s: QKD OPEN_CONNECT at %s failed: %s", s->ksid_str, h->cfg->kme.address,
@@ -196,6 +200,25 @@ void hyb_stream_on_qkd_open(struct hyb *h, struct hyb_qjob *j)
     }
     if (s->role == HYB_INITIATOR && s->opening > 0 && --s->opening == 0)
         initiator_ready(s, (uint32_t)j->xid);
+}
+
+void hyb_stream_on_qkd(struct hyb *h, struct hyb_qjob *j)
+{
+    if (j->kind == HYB_QJ_CLOSE) {
+        if (j->rc != QKD004_OK) log_debug("QKD CLOSE at the key server failed: %s", j->err);
+        return;
+    }
+    if (j->kind == HYB_QJ_GET) {
+        h->stats.ms_qkd += (double)j->elapsed_us / 1000.0;
+        h->stats.n_qkd++;
+    }
+    struct hyb_stream *s = hyb_stream_find(h, &j->owner);
+    if (!s) return;
+    if (j->kind == HYB_QJ_OPEN) return on_qkd_open(h, s, j);
+    if (j->open_first && j->slot < s->req.n_sources && j->rc == QKD004_OK &&
+        (j->key || j->status != QKD_STATUS_PEER_APP_NOT_CONNECTED))
+        s->qkd[j->slot].open = true; /* attached by this GET */
+    hyb_xchg_on_qkd(s, j);
 }
 
 /* QoS negotiation. Returns the status (0, 7; 6 for an ETSI Timeout of 0). */
@@ -318,22 +341,22 @@ void hyb_app_open(struct hyb *h, struct hyb_call *c, const char *source, const c
                   const struct qkd_qos *qos, const struct qkd_ksid *ksid)
 {
     char err[512];
-    struct qkd_hyb_dest dest;
+    struct hyb_dest dest;
     c->kind = HYB_CALL_OPEN;
-    if (qkd_hyb_request_parse(source, &c->req, err, sizeof(err)) != 0)
+    if (hyb_request_parse(source, &c->req, err, sizeof(err)) != 0)
         return open_fail(c, QKD_STATUS_NO_QKD_CONNECTION, "source: %s", err);
-    if (qkd_hyb_dest_parse(destination, &dest, err, sizeof(err)) != 0)
+    if (hyb_dest_parse(destination, &dest, err, sizeof(err)) != 0)
         return open_fail(c, QKD_STATUS_NO_QKD_CONNECTION, "destination: %s", err);
     struct hyb_peer *p = NULL;
     enum hyb_role role;
-    if (qkd_hyb_config_is_self(h->cfg, c->req.node)) {
+    if (hyb_config_is_self(h->cfg, c->req.node)) {
         role = HYB_INITIATOR;
         p = hyb_peer_by_name(h, dest.node);
         if (!p)
             return open_fail(c, QKD_STATUS_NO_QKD_CONNECTION,
                              "destination node '%s' is not a configured peer", dest.node);
         snprintf(c->req.node, sizeof(c->req.node), "%s", h->cfg->name);
-    } else if (qkd_hyb_config_is_self(h->cfg, dest.node)) {
+    } else if (hyb_config_is_self(h->cfg, dest.node)) {
         role = HYB_RESPONDER;
         p = hyb_peer_by_name(h, c->req.node);
         if (!p)
@@ -345,7 +368,7 @@ void hyb_app_open(struct hyb *h, struct hyb_call *c, const char *source, const c
                          "neither the source nor the destination names this node (%s)",
                          h->cfg->name);
     }
-    if (qkd_hyb_request_format(&c->req, c->req_text, sizeof(c->req_text)) != 0)
+    if (hyb_request_format(&c->req, c->req_text, sizeof(c->req_text)) != 0)
         return open_fail(c, QKD_STATUS_NO_QKD_CONNECTION, "%s", "request too long");
     snprintf(c->dest_app, sizeof(c->dest_app), "%s", dest.app);
     struct qkd_qos q;
@@ -401,7 +424,7 @@ void hyb_app_open(struct hyb *h, struct hyb_call *c, const char *source, const c
     s->open_call = c;
     c->open_stream = s;
     for (size_t j = 0; j < s->req.n_sources; j++) {
-        if (s->req.sources[j].source != QKD_HYB_SRC_QKD) continue;
+        if (s->req.sources[j].source != HYB_SRC_QKD) continue;
         struct hyb_qjob *jb = hyb_qjob_new(HYB_QJ_OPEN);
         if (!jb) continue;
         qkd_uris(s, jb);
@@ -425,6 +448,19 @@ uint32_t hyb_app_close(struct hyb *h, const char *identity, const struct qkd_ksi
     log_info("CLOSE %s (%s)", s->ksid_str, s->role == HYB_INITIATOR ? "initiator" : "responder");
     stream_end(s);
     return QKD_STATUS_SUCCESS;
+}
+
+void hyb_app_get(struct hyb *h, struct hyb_call *c, const struct qkd_ksid *ksid, uint32_t index)
+{
+    c->kind = HYB_CALL_GET;
+    c->index = index;
+    struct hyb_stream *s = hyb_stream_find(h, ksid);
+    if (!s || !s->claimed || strcmp(s->owner, c->identity) != 0 || s->open_call)
+        return c->ops->get_done(c, QKD_STATUS_PEER_APP_NOT_CONNECTED, index, NULL, 0,
+                                "unknown Key_stream_ID");
+    s->last_call_ms = qkd_now_ms();
+    if (c->json && c->fe == s->app_fe) s->app_fe_got = true; /* its session (hyb_app_gone) */
+    hyb_xchg_get(s, c, index);
 }
 
 void hyb_app_gone(struct hyb *h, const void *fe)
@@ -494,11 +530,11 @@ void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a)
         s->unconfirmed = false; /* a re-announcement after a reconnect: still live there */
         return serve_waiter(s);
     }
-    struct qkd_hyb_request req;
+    struct hyb_request req;
     char err[256];
-    if (qkd_hyb_request_parse(a->request, &req, err, sizeof(err)) != 0 ||
+    if (hyb_request_parse(a->request, &req, err, sizeof(err)) != 0 ||
         strcmp(req.node, p->cfg->name) != 0 || a->nqkd != req.n_sources || a->dest_app[0] == '\0' ||
-        a->qos.key_chunk_size == 0 || a->qos.key_chunk_size > QKD_COMB_MAX_OUT_LEN) {
+        a->qos.key_chunk_size == 0 || a->qos.key_chunk_size > HYB_COMB_MAX_OUT_LEN) {
         log_warn("peer %s: announcement %s refused: bad request or QoS", p->cfg->name, ks);
         struct hyb_pm_kex m = {.ksid = a->ksid};
         hyb_peer_send_kex(p, HYB_PM_CLOSE, &m);
@@ -522,7 +558,7 @@ void hyb_stream_on_announce(struct hyb_peer *p, const struct hyb_pm_announce *a)
     log_debug("announcement %s from %s: %s", ks, p->cfg->name, a->request);
     /* attach the QKD streams at this node's key server now */
     for (size_t j = 0; j < req.n_sources; j++) {
-        if (req.sources[j].source != QKD_HYB_SRC_QKD || qkd_ksid_is_zero(&s->qkd[j].ksid)) continue;
+        if (req.sources[j].source != HYB_SRC_QKD || qkd_ksid_is_zero(&s->qkd[j].ksid)) continue;
         struct hyb_qjob *jb = hyb_qjob_new(HYB_QJ_OPEN);
         if (!jb) continue;
         qkd_uris(s, jb);

@@ -4,7 +4,8 @@
  * its QKD key and sends REPLY (per-source status), the initiator decides the source set and
  * sends RESULT with its confirmation tag, the responder checks it and answers CONFIRM with its
  * own. Each end holds its key until its application asks for it; a failure at either end fails
- * the index at both. */
+ * the index at both. stream.c enters here with the stream (GET_KEY, QKD results); the QKD keys
+ * come through the stream's jobs (hyb_stream_qkd_get), delivered indices go to its window. */
 #include "hyb.h"
 
 #include "combiner.h"
@@ -28,36 +29,6 @@ static const char *initiator_uuid(const struct hyb_stream *s)
 static const char *responder_uuid(const struct hyb_stream *s)
 {
     return s->role == HYB_RESPONDER ? s->h->cfg->uuid : s->peer->cfg->uuid;
-}
-
-/* Delivered-index window: every index below low, and bit (i % window) for i in
- * [low, low + window). */
-bool hyb_stream_delivered(const struct hyb_stream *s, uint32_t index)
-{
-    if (index < s->low) return true;
-    uint64_t off = (uint64_t)index - s->low;
-    if (off >= s->h->set.window) return false;
-    uint32_t b = index % s->h->set.window;
-    return (s->bits[b / 8] >> (b % 8)) & 1;
-}
-
-static bool in_window(const struct hyb_stream *s, uint32_t index)
-{
-    return index >= s->low && (uint64_t)index - s->low < s->h->set.window;
-}
-
-static void mark_delivered(struct hyb_stream *s, uint32_t index)
-{
-    uint32_t w = s->h->set.window;
-    if (!in_window(s, index)) return;
-    uint32_t b = index % w;
-    s->bits[b / 8] |= (uint8_t)(1u << (b % 8));
-    while (s->low < UINT32_MAX) {
-        uint32_t lb = s->low % w;
-        if (!((s->bits[lb / 8] >> (lb % 8)) & 1)) break;
-        s->bits[lb / 8] &= (uint8_t) ~(1u << (lb % 8));
-        s->low++;
-    }
 }
 
 static struct hyb_xchg *xchg_find(struct hyb_stream *s, uint32_t index)
@@ -89,7 +60,7 @@ static void xsrc_clear(struct hyb_xsrc *src)
     qkd_secbuf_free(src->secret);
     free(src->pub);
     free(src->msg);
-    qkd_kem_initiator_free(src->kem);
+    hyb_kem_initiator_free(src->kem);
     memset(src, 0, sizeof(*src));
 }
 
@@ -140,7 +111,7 @@ static void deliver(struct hyb_xchg *x)
     waiter_detach(x);
     struct hyb_stream *s = x->s;
     uint32_t index = x->index;
-    mark_delivered(s, index);
+    qkd_window_mark(&s->win, index);
     struct qkd_secbuf *key = x->key;
     x->key = NULL;
     hyb_xchg_free(x, 0);
@@ -181,7 +152,7 @@ static int derive(struct hyb_xchg *x, uint32_t mask, uint8_t tag_i[32], uint8_t 
     struct hyb_stream *s = x->s;
     struct hyb *h = s->h;
     uint64_t t0 = qkd_now_us();
-    struct qkd_comb_input in[HYB_MAX_SOURCES];
+    struct hyb_comb_input in[HYB_MAX_SOURCES];
     size_t n = 0;
     for (size_t j = 0; j < x->n; j++) {
         if (!(mask & (1u << j))) continue;
@@ -197,13 +168,13 @@ static int derive(struct hyb_xchg *x, uint32_t mask, uint8_t tag_i[32], uint8_t 
     }
     qkd_secbuf_free(x->key); /* the responder may derive again over a smaller set */
     x->key = NULL;
-    struct qkd_comb_context ctx = {.ksid = s->ksid,
+    struct hyb_comb_context ctx = {.ksid = s->ksid,
                                    .index = x->index,
                                    .initiator = initiator_uuid(s),
                                    .responder = responder_uuid(s)};
     x->key = qkd_secbuf_new(s->qos.key_chunk_size);
     char err[200];
-    if (!x->key || qkd_comb_derive(s->req.method, in, n, &ctx, x->key->data, x->key->len, err,
+    if (!x->key || hyb_comb_derive(s->req.method, in, n, &ctx, x->key->data, x->key->len, err,
                                    sizeof(err)) != 0) {
         log_warn("stream %s index %u: combination failed: %s", s->ksid_str, x->index,
                  x->key ? err : "out of memory");
@@ -227,7 +198,7 @@ static int derive(struct hyb_xchg *x, uint32_t mask, uint8_t tag_i[32], uint8_t 
     }
     for (size_t j = 0; j < x->n; j++) {
         if (!(mask & (1u << j))) continue;
-        const char *nm = qkd_hyb_source_name(s->req.sources[j].source);
+        const char *nm = hyb_source_name(s->req.sources[j].source);
         qkd_write_u32(&w, (uint32_t)strlen(nm));
         qkd_write_bytes(&w, nm, strlen(nm));
         qkd_write_u32(&w, (uint32_t)x->src[j].pub_len);
@@ -241,12 +212,12 @@ static int derive(struct hyb_xchg *x, uint32_t mask, uint8_t tag_i[32], uint8_t 
     if (rc == 0 && EVP_Digest(w.buf, w.len, t, &tl, EVP_sha256(), NULL) != 1) rc = -1;
     qkd_writer_free(&w);
     if (rc == 0)
-        rc = qkd_kdf_extract((const uint8_t *)CONFIRM_LABEL, sizeof(CONFIRM_LABEL) - 1,
+        rc = hyb_kdf_extract((const uint8_t *)CONFIRM_LABEL, sizeof(CONFIRM_LABEL) - 1,
                              x->key->data, x->key->len, kc);
     if (rc == 0) {
-        struct qkd_kdf_bytes pi[2] = {{(const uint8_t *)"initiator", 9}, {t, 32}};
-        struct qkd_kdf_bytes pr[2] = {{(const uint8_t *)"responder", 9}, {t, 32}};
-        rc = qkd_kdf_hmac_parts(kc, 32, pi, 2, tag_i) | qkd_kdf_hmac_parts(kc, 32, pr, 2, tag_r);
+        struct hyb_kdf_bytes pi[2] = {{(const uint8_t *)"initiator", 9}, {t, 32}};
+        struct hyb_kdf_bytes pr[2] = {{(const uint8_t *)"responder", 9}, {t, 32}};
+        rc = hyb_kdf_hmac_parts(kc, 32, pi, 2, tag_i) | hyb_kdf_hmac_parts(kc, 32, pr, 2, tag_r);
     }
     qkd_wipe(kc, sizeof(kc));
     h->stats.ms_combine += (double)(qkd_now_us() - t0) / 1000.0;
@@ -261,7 +232,7 @@ static void fail_src(struct hyb_xsrc *src, uint8_t status)
 {
     qkd_secbuf_free(src->secret);
     src->secret = NULL;
-    src->st = HYB_SRC_FAILED;
+    src->st = HYB_XSRC_FAILED;
     src->fail_status = status ? status : QKD_STATUS_INSUFFICIENT_KEY;
 }
 
@@ -307,10 +278,10 @@ static void i_try_decide(struct hyb_xchg *x)
     struct hyb_stream *s = x->s;
     if (x->state != HYB_X_I_WAIT) return;
     for (size_t j = 0; j < x->n; j++) { /* a required source failed here or there: decided */
-        if (s->req.sources[j].required && x->src[j].st == HYB_SRC_FAILED) {
+        if (s->req.sources[j].required && x->src[j].st == HYB_XSRC_FAILED) {
             char why[96];
             snprintf(why, sizeof(why), "required source %s (#%zu) failed",
-                     qkd_hyb_source_name(s->req.sources[j].source), j + 1);
+                     hyb_source_name(s->req.sources[j].source), j + 1);
             return i_fail(x,
                           x->src[j].fail_status == QKD_STATUS_TIMEOUT ? QKD_STATUS_TIMEOUT
                                                                       : QKD_STATUS_INSUFFICIENT_KEY,
@@ -319,13 +290,13 @@ static void i_try_decide(struct hyb_xchg *x)
     }
     if (!x->have_reply) return;
     for (size_t j = 0; j < x->n; j++)
-        if (x->src[j].st == HYB_SRC_PENDING) return; /* our own QKD key is still coming */
+        if (x->src[j].st == HYB_XSRC_PENDING) return; /* our own QKD key is still coming */
     const char *fault = s->h->set.test_fault;
     if (fault && strcmp(fault, "drop-optional") == 0 && !s->h->fault_done) {
         /* tests only: the first optional source that worked here is taken as failed, so the
          * decided set is smaller than REPLY's and the RESULT -> CONFIRM path runs */
         for (size_t j = 0; j < x->n; j++) {
-            if (!s->req.sources[j].required && x->src[j].st == HYB_SRC_OK) {
+            if (!s->req.sources[j].required && x->src[j].st == HYB_XSRC_OK) {
                 fail_src(&x->src[j], QKD_STATUS_INSUFFICIENT_KEY);
                 s->h->fault_done = true;
                 log_warn("test fault: stream %s index %u: optional source #%zu dropped here",
@@ -336,7 +307,7 @@ static void i_try_decide(struct hyb_xchg *x)
     }
     uint32_t mask = 0;
     for (size_t j = 0; j < x->n; j++) {
-        if (x->src[j].st == HYB_SRC_OK) mask |= 1u << j;
+        if (x->src[j].st == HYB_XSRC_OK) mask |= 1u << j;
     }
     if (mask == 0) return i_fail(x, QKD_STATUS_INSUFFICIENT_KEY, "no source produced a secret");
     uint8_t tag_i[32];
@@ -364,7 +335,7 @@ static void send_init(struct hyb_xchg *x)
     m.index = x->index;
     m.n = (uint8_t)x->n;
     for (size_t j = 0; j < x->n; j++) {
-        bool kex = s->req.sources[j].source != QKD_HYB_SRC_QKD;
+        bool kex = s->req.sources[j].source != HYB_SRC_QKD;
         m.item[j].status = (kex && !x->src[j].pub) ? QKD_STATUS_INSUFFICIENT_KEY : 0;
         m.item[j].data = x->src[j].pub;
         m.item[j].len = (uint32_t)x->src[j].pub_len;
@@ -377,7 +348,7 @@ static void r_maybe_reply(struct hyb_xchg *x)
     struct hyb_stream *s = x->s;
     if (x->state != HYB_X_R_LOCAL) return;
     for (size_t j = 0; j < x->n; j++)
-        if (x->src[j].st == HYB_SRC_PENDING) return;
+        if (x->src[j].st == HYB_XSRC_PENDING) return;
     struct hyb_pm_kex m;
     memset(&m, 0, sizeof(m));
     m.ksid = s->ksid;
@@ -386,8 +357,8 @@ static void r_maybe_reply(struct hyb_xchg *x)
     uint32_t mask = 0;
     bool required_ok = true;
     for (size_t j = 0; j < x->n; j++) {
-        m.item[j].status = x->src[j].st == HYB_SRC_OK ? 0 : x->src[j].fail_status;
-        if (x->src[j].st == HYB_SRC_OK) {
+        m.item[j].status = x->src[j].st == HYB_XSRC_OK ? 0 : x->src[j].fail_status;
+        if (x->src[j].st == HYB_XSRC_OK) {
             m.item[j].data = x->src[j].msg;
             m.item[j].len = (uint32_t)x->src[j].msg_len;
             mask |= 1u << j;
@@ -433,7 +404,7 @@ static void src_timer_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     struct hyb_stream *s = x->s;
     x->src_timer = 0;
     for (size_t j = 0; j < x->n; j++) {
-        if (x->src[j].st != HYB_SRC_PENDING) continue;
+        if (x->src[j].st != HYB_XSRC_PENDING) continue;
         if (s->role == HYB_RESPONDER || !s->req.sources[j].required)
             fail_src(&x->src[j], QKD_STATUS_TIMEOUT);
     }
@@ -452,34 +423,19 @@ static void arm_timers(struct hyb_xchg *x, uint64_t deadline_ms)
     x->src_timer = qkd_loop_add_timer(s->h->loop, t / 2 ? t / 2 : 1, src_timer_cb, x);
 }
 
-static int submit_qkd(struct hyb_xchg *x, size_t j)
-{
-    struct hyb_stream *s = x->s;
-    if (qkd_ksid_is_zero(&s->qkd[j].ksid)) return -1;
-    struct hyb_qjob *jb = hyb_qjob_new(HYB_QJ_GET);
-    if (!jb) return -1;
-    hyb_stream_qkd_get_job(s, j, jb);
-    jb->xid = x->xid;
-    jb->index = x->index;
-    if (hyb_qkdw_submit(s->h->qw, jb) != 0) {
-        hyb_qjob_free(jb);
-        return -1;
-    }
-    return 0;
-}
-
 static void initiator_start(struct hyb_xchg *x)
 {
     struct hyb_stream *s = x->s;
     struct hyb *h = s->h;
     for (size_t j = 0; j < x->n; j++) {
-        enum qkd_hyb_source src = s->req.sources[j].source;
-        if (src == QKD_HYB_SRC_QKD) {
-            if (submit_qkd(x, j) != 0) fail_src(&x->src[j], QKD_STATUS_INSUFFICIENT_KEY);
+        enum hyb_source src = s->req.sources[j].source;
+        if (src == HYB_SRC_QKD) {
+            if (hyb_stream_qkd_get(s, j, x->xid, x->index) != 0)
+                fail_src(&x->src[j], QKD_STATUS_INSUFFICIENT_KEY);
             continue;
         }
         uint64_t t0 = qkd_now_us();
-        if (qkd_kem_initiate(src, &x->src[j].kem, &x->src[j].pub, &x->src[j].pub_len) != 0)
+        if (hyb_kem_initiate(src, &x->src[j].kem, &x->src[j].pub, &x->src[j].pub_len) != 0)
             fail_src(&x->src[j], QKD_STATUS_INSUFFICIENT_KEY);
         h->stats.ms_kem += (double)(qkd_now_us() - t0) / 1000.0;
     }
@@ -506,24 +462,21 @@ static void attach_waiter(struct hyb_xchg *x, struct hyb_call *c)
     c->timer = qkd_loop_add_timer(x->s->h->loop, hyb_stream_timeout(x->s), waiter_timeout, c);
 }
 
-/* Checks whether a new exchange may start for index; 0 or an ETSI status. */
-static uint32_t may_start(struct hyb_stream *s, uint32_t index)
+/* Checks whether a new exchange may start for index (the stream's window and --max-pending);
+ * 0, or an ETSI status and why. */
+static uint32_t may_start(const struct hyb_stream *s, uint32_t index, const char **why)
 {
-    if (hyb_stream_delivered(s, index) || !in_window(s, index)) return QKD_STATUS_INSUFFICIENT_KEY;
-    if (s->nxs >= s->h->set.max_pending) return QKD_STATUS_INSUFFICIENT_KEY;
+    enum qkd_window_state w = qkd_window_state(&s->win, index);
+    *why = w == QKD_WINDOW_DELIVERED ? "index already delivered"
+           : w == QKD_WINDOW_OUTSIDE ? "index outside the window"
+                                     : "too many pending indices";
+    if (w != QKD_WINDOW_OPEN || s->nxs >= s->h->set.max_pending) return QKD_STATUS_INSUFFICIENT_KEY;
     return 0;
 }
 
-void hyb_app_get(struct hyb *h, struct hyb_call *c, const struct qkd_ksid *ksid, uint32_t index)
+void hyb_xchg_get(struct hyb_stream *s, struct hyb_call *c, uint32_t index)
 {
-    c->kind = HYB_CALL_GET;
-    c->index = index;
-    struct hyb_stream *s = hyb_stream_find(h, ksid);
-    if (!s || !s->claimed || strcmp(s->owner, c->identity) != 0 || s->open_call)
-        return c->ops->get_done(c, QKD_STATUS_PEER_APP_NOT_CONNECTED, index, NULL, 0,
-                                "unknown Key_stream_ID");
-    s->last_call_ms = qkd_now_ms();
-    if (c->json && c->fe == s->app_fe) s->app_fe_got = true; /* its session (hyb_app_gone) */
+    struct hyb *h = s->h;
     struct hyb_xchg *x = xchg_find(s, index);
     if (x) {
         if (x->waiter)
@@ -533,13 +486,9 @@ void hyb_app_get(struct hyb *h, struct hyb_call *c, const struct qkd_ksid *ksid,
         deliver(x);
         return;
     }
-    uint32_t st = may_start(s, index);
-    if (st) {
-        const char *why = hyb_stream_delivered(s, index) ? "index already delivered"
-                          : !in_window(s, index)         ? "index outside the window"
-                                                         : "too many pending indices";
-        return c->ops->get_done(c, st, index, NULL, 0, why);
-    }
+    const char *why;
+    uint32_t st = may_start(s, index, &why);
+    if (st) return c->ops->get_done(c, st, index, NULL, 0, why);
     if (s->peer_closed)
         return c->ops->get_done(c, QKD_STATUS_PEER_APP_NOT_CONNECTED, index, NULL, 0,
                                 "the peer closed the stream");
@@ -578,7 +527,8 @@ static void on_init(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_p
         return send_kex_raw(p, &s->ksid, HYB_PM_REPLY, m->index, QKD_STATUS_INSUFFICIENT_KEY);
     }
     if (!x) {
-        uint32_t st = may_start(s, m->index);
+        const char *why;
+        uint32_t st = may_start(s, m->index, &why);
         if (st == 0 && m->n != s->req.n_sources) st = QKD_STATUS_INSUFFICIENT_KEY;
         if (st) return send_kex_raw(p, &s->ksid, HYB_PM_REPLY, m->index, st);
         x = xchg_new(s, m->index, HYB_X_R_LOCAL);
@@ -590,10 +540,11 @@ static void on_init(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_p
     }
     x->state = HYB_X_R_LOCAL;
     for (size_t j = 0; j < x->n; j++) {
-        enum qkd_hyb_source src = s->req.sources[j].source;
+        enum hyb_source src = s->req.sources[j].source;
         struct hyb_xsrc *xs = &x->src[j];
-        if (src == QKD_HYB_SRC_QKD) {
-            if (submit_qkd(x, j) != 0) fail_src(xs, QKD_STATUS_INSUFFICIENT_KEY);
+        if (src == HYB_SRC_QKD) {
+            if (hyb_stream_qkd_get(s, j, x->xid, x->index) != 0)
+                fail_src(xs, QKD_STATUS_INSUFFICIENT_KEY);
             continue;
         }
         const struct hyb_pm_item *it = &m->item[j];
@@ -609,11 +560,11 @@ static void on_init(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_p
         memcpy(xs->pub, it->data, it->len);
         xs->pub_len = it->len;
         uint64_t t0 = qkd_now_us();
-        if (qkd_kem_respond(src, xs->pub, xs->pub_len, &xs->msg, &xs->msg_len, &xs->secret) == 0) {
-            xs->st = HYB_SRC_OK;
+        if (hyb_kem_respond(src, xs->pub, xs->pub_len, &xs->msg, &xs->msg_len, &xs->secret) == 0) {
+            xs->st = HYB_XSRC_OK;
         } else {
             log_warn("peer %s: %s index %u: %s public key refused", p->cfg->name, s->ksid_str,
-                     m->index, qkd_hyb_source_name(src));
+                     m->index, hyb_source_name(src));
             fail_src(xs, QKD_STATUS_INSUFFICIENT_KEY);
         }
         h->stats.ms_kem += (double)(qkd_now_us() - t0) / 1000.0;
@@ -647,12 +598,12 @@ static void on_reply(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_
     for (size_t j = 0; j < x->n; j++) {
         struct hyb_xsrc *xs = &x->src[j];
         const struct hyb_pm_item *it = &m->item[j];
-        enum qkd_hyb_source src = s->req.sources[j].source;
+        enum hyb_source src = s->req.sources[j].source;
         if (it->status != 0) {
-            if (xs->st != HYB_SRC_FAILED) fail_src(xs, it->status);
+            if (xs->st != HYB_XSRC_FAILED) fail_src(xs, it->status);
             continue;
         }
-        if (src == QKD_HYB_SRC_QKD || xs->st != HYB_SRC_PENDING || !xs->kem) continue;
+        if (src == HYB_SRC_QKD || xs->st != HYB_XSRC_PENDING || !xs->kem) continue;
         xs->msg = malloc(it->len ? it->len : 1);
         if (!xs->msg) {
             fail_src(xs, 2);
@@ -661,15 +612,15 @@ static void on_reply(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_
         memcpy(xs->msg, it->data, it->len);
         xs->msg_len = it->len;
         uint64_t t0 = qkd_now_us();
-        if (qkd_kem_finish(xs->kem, xs->msg, xs->msg_len, &xs->secret) == 0) {
-            xs->st = HYB_SRC_OK;
+        if (hyb_kem_finish(xs->kem, xs->msg, xs->msg_len, &xs->secret) == 0) {
+            xs->st = HYB_XSRC_OK;
         } else {
             log_warn("peer %s: %s index %u: %s reply refused", p->cfg->name, s->ksid_str, m->index,
-                     qkd_hyb_source_name(src));
+                     hyb_source_name(src));
             fail_src(xs, QKD_STATUS_INSUFFICIENT_KEY);
         }
         h->stats.ms_kem += (double)(qkd_now_us() - t0) / 1000.0;
-        qkd_kem_initiator_free(xs->kem);
+        hyb_kem_initiator_free(xs->kem);
         xs->kem = NULL;
     }
     i_try_decide(x);
@@ -689,7 +640,7 @@ static void on_result(struct hyb_peer *p, struct hyb_stream *s, const struct hyb
     if (x->state != HYB_X_R_REPLIED || !m->has_tag) why = "unexpected RESULT";
     for (size_t j = 0; !why && j < x->n; j++) {
         bool in = m->mask & (1u << j);
-        if (in && x->src[j].st != HYB_SRC_OK) why = "source set names a source that failed here";
+        if (in && x->src[j].st != HYB_XSRC_OK) why = "source set names a source that failed here";
         if (!in && s->req.sources[j].required) why = "source set lacks a required source";
     }
     if (!why && (m->mask >> x->n) != 0) why = "source set out of range";
@@ -740,7 +691,8 @@ static void on_want(struct hyb_peer *p, struct hyb_stream *s, const struct hyb_p
             send_kex_raw(p, &s->ksid, HYB_PM_RESULT, m->index, QKD_STATUS_INSUFFICIENT_KEY);
         return; /* INIT already sent (or sent once the link is up) */
     }
-    uint32_t st = may_start(s, m->index);
+    const char *why;
+    uint32_t st = may_start(s, m->index, &why);
     if (st) return send_kex_raw(p, &s->ksid, HYB_PM_RESULT, m->index, st);
     x = xchg_new(s, m->index, HYB_X_I_WAIT);
     if (!x) return send_kex_raw(p, &s->ksid, HYB_PM_RESULT, m->index, 2);
@@ -777,23 +729,16 @@ void hyb_xchg_on_msg(struct hyb_peer *p, uint8_t type, const struct hyb_pm_kex *
     }
 }
 
-void hyb_xchg_on_qkd(struct hyb *h, struct hyb_qjob *j)
+void hyb_xchg_on_qkd(struct hyb_stream *s, struct hyb_qjob *j)
 {
-    h->stats.ms_qkd += (double)j->elapsed_us / 1000.0;
-    h->stats.n_qkd++;
-    struct hyb_stream *s = hyb_stream_find(h, &j->owner);
-    if (!s) return;
-    if (j->open_first && j->slot < s->req.n_sources && j->rc == QKD004_OK &&
-        (j->key || j->status != QKD_STATUS_PEER_APP_NOT_CONNECTED))
-        s->qkd[j->slot].open = true;
     struct hyb_xchg *x = xchg_find(s, j->index);
     if (!x || x->xid != j->xid || j->slot >= x->n) return;
     struct hyb_xsrc *xs = &x->src[j->slot];
-    if (xs->st != HYB_SRC_PENDING) return;
+    if (xs->st != HYB_XSRC_PENDING) return;
     if (j->rc == QKD004_OK && j->status == QKD_STATUS_SUCCESS && j->key) {
         xs->secret = j->key;
         j->key = NULL;
-        xs->st = HYB_SRC_OK;
+        xs->st = HYB_XSRC_OK;
     } else {
         uint8_t st = (j->rc == QKD004_ERR_TIMEOUT || j->status == QKD_STATUS_TIMEOUT)
                          ? QKD_STATUS_TIMEOUT

@@ -286,7 +286,7 @@ void kme_on_announce(struct kme_link *l, const struct kme_pmsg *m)
         kme_peer_send_ksid(l, KME_PM_CLOSE, &m->ksid);
         return;
     } else if (l->role == KME_ROLE_FOLLOWER && !qos_same(&s->qos, q) && s->nallocs == 0 &&
-               s->base == 0 && !s->bitmap) {
+               qkd_window_untouched(&s->win)) {
         /* Both ends opened the same predefined KSID: the leader's QoS decides. */
         s->qos = *q;
         kme_stream_set_window(s, k->cfg.window_bytes);

@@ -77,7 +77,7 @@ static void stream_free(struct kme_stream *s)
         free(s->allocs[i]);
     }
     free(s->allocs);
-    free(s->bitmap);
+    qkd_window_free(&s->win);
     free(s);
 }
 
@@ -121,7 +121,7 @@ int kme_stream_add(struct kme_streams *t, const struct qkd_ksid *ksid, const str
     s->ksid = *ksid;
     s->qos = *qos;
     s->qos.metadata_mimetype[QKD_MIMETYPE_MAX - 1] = 0;
-    s->wchunks = window_chunks(window_bytes, qos->key_chunk_size);
+    qkd_window_init(&s->win, window_chunks(window_bytes, qos->key_chunk_size));
     s->ahead_limit = UINT64_MAX;
     size_t b = stream_hash(ksid, t->nbuckets);
     s->hnext = t->buckets[b];
@@ -201,53 +201,17 @@ uint32_t kme_stream_fresh_run(const struct kme_stream *s, uint32_t index, uint32
 
 void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes)
 {
-    free(s->bitmap);
-    s->bitmap = NULL;
-    s->wchunks = window_chunks(window_bytes, s->qos.key_chunk_size);
-}
-
-static bool bit_get(const struct kme_stream *s, uint64_t idx)
-{
-    if (!s->bitmap) return false;
-    uint64_t slot = idx % s->wchunks;
-    return (s->bitmap[slot / 8] >> (slot % 8)) & 1;
-}
-
-static void bit_put(struct kme_stream *s, uint64_t idx, bool v)
-{
-    uint64_t slot = idx % s->wchunks;
-    if (v)
-        s->bitmap[slot / 8] |= (uint8_t)(1u << (slot % 8));
-    else
-        s->bitmap[slot / 8] &= (uint8_t) ~(1u << (slot % 8));
+    qkd_window_resize(&s->win, window_chunks(window_bytes, s->qos.key_chunk_size));
 }
 
 enum kme_idx_state kme_stream_index_state(const struct kme_stream *s, uint32_t index)
 {
-    uint64_t i = index;
-    if (i < s->base) return KME_IDX_DELIVERED;
-    if (i - s->base >= s->wchunks) return KME_IDX_OUTSIDE;
-    return bit_get(s, i) ? KME_IDX_DELIVERED : KME_IDX_OPEN;
+    return (enum kme_idx_state)qkd_window_state(&s->win, index);
 }
 
 int kme_stream_mark_delivered(struct kme_stream *s, uint32_t index)
 {
-    if (kme_stream_index_state(s, index) != KME_IDX_OPEN) return -1;
-    uint64_t i = index;
-    if (i != s->base) {
-        if (!s->bitmap) {
-            s->bitmap = calloc(((size_t)s->wchunks + 7) / 8, 1);
-            if (!s->bitmap) return -1;
-        }
-        bit_put(s, i, true);
-        return 0;
-    }
-    s->base++;
-    while (bit_get(s, s->base)) {
-        bit_put(s, s->base, false);
-        s->base++;
-    }
-    return 0;
+    return qkd_window_mark(&s->win, index);
 }
 
 static size_t alloc_pos(const struct kme_stream *s, uint32_t index)

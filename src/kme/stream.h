@@ -11,6 +11,7 @@
 
 #include "qkd/types.h"
 #include "secbuf.h"
+#include "window.h"
 
 #define KME_OWNER_LEN 80 /* >= QKD_TLS_ID_LEN */
 
@@ -52,9 +53,7 @@ struct kme_stream {
     bool peer_closed;          /* the peer closed it: no new allocations */
     bool peer_ended;           /* the peer's end was closed (STREAM_CLOSE): it never attaches
                                   again, no allocation is served or taken for it */
-    uint32_t wchunks;          /* window in chunks (>= 1) */
-    uint64_t base;             /* lowest undelivered index */
-    uint8_t *bitmap;           /* delivered flags for [base, base + wchunks), slot i % wchunks */
+    struct qkd_window win;     /* delivered indices; its size is the window in chunks */
     struct kme_alloc **allocs; /* sorted by index */
     size_t nallocs, acap;
     uint64_t last_call_ms;
@@ -81,7 +80,7 @@ int kme_streams_init(struct kme_streams *t, size_t nbuckets, size_t max);
 void kme_streams_free(struct kme_streams *t);
 struct kme_stream *kme_stream_find(const struct kme_streams *t, const struct qkd_ksid *ksid);
 /* Registers a new stream. Returns 0, -1 when the table is full (max streams) or the KSID
- * exists, -2 on allocation failure. wchunks = max(1, window_bytes / qos->key_chunk_size). */
+ * exists, -2 on allocation failure. Window: max(1, window_bytes / qos->key_chunk_size) chunks. */
 int kme_stream_add(struct kme_streams *t, const struct qkd_ksid *ksid, const struct qkd_qos *qos,
                    uint64_t window_bytes, struct kme_stream **out);
 /* Unlinks and frees a stream, wiping every key it holds. Allocations on a leader's unacked
@@ -106,10 +105,11 @@ uint32_t kme_stream_fresh_run(const struct kme_stream *s, uint32_t index, uint32
 /* Re-sizes the window (QoS chunk changed before any delivery). */
 void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes);
 
+/* The states of an index in the stream's window (window.h). */
 enum kme_idx_state {
-    KME_IDX_OPEN = 0,      /* inside the window, not delivered */
-    KME_IDX_DELIVERED = 1, /* already delivered (or lost) at this node */
-    KME_IDX_OUTSIDE = 2,   /* beyond the window */
+    KME_IDX_OPEN = QKD_WINDOW_OPEN,           /* inside the window, not delivered */
+    KME_IDX_DELIVERED = QKD_WINDOW_DELIVERED, /* already delivered (or lost) at this node */
+    KME_IDX_OUTSIDE = QKD_WINDOW_OUTSIDE,     /* beyond the window */
 };
 enum kme_idx_state kme_stream_index_state(const struct kme_stream *s, uint32_t index);
 /* Marks an open index delivered (or lost) and advances base. Returns 0, -1 if not open. */

@@ -1,8 +1,8 @@
 /* fuzz_hybrid_node_config.c: libFuzzer target for the node configuration parser
- * (node_config.h), through its parse-from-buffer entry qkd_hyb_config_parse (no file needed).
+ * (node_config.h), through its parse-from-buffer entry hyb_config_parse (no file needed).
  * A config that is accepted is written back as JSON (a test-side encoder: the module has none)
  * and must be accepted again with every field unchanged; its peers must be found by their
- * names and UUIDs. Each listener address also goes through qkd_hyb_split_hostport. */
+ * names and UUIDs. Each listener address also goes through hyb_split_hostport. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,7 +27,7 @@ static void fuzz_cfg_str(cJSON *o, const char *name, const char *v)
 }
 
 /* The config as its JSON file (paths already joined, so re-read without a directory). */
-static char *fuzz_cfg_encode(const struct qkd_hyb_config *c)
+static char *fuzz_cfg_encode(const struct hyb_config *c)
 {
     cJSON *root = cJSON_CreateObject();
     FUZZ_CHECK(root != NULL);
@@ -62,7 +62,7 @@ static char *fuzz_cfg_encode(const struct qkd_hyb_config *c)
     return text;
 }
 
-static void fuzz_cfg_same(const struct qkd_hyb_config *a, const struct qkd_hyb_config *b)
+static void fuzz_cfg_same(const struct hyb_config *a, const struct hyb_config *b)
 {
     FUZZ_CHECK(strcmp(a->name, b->name) == 0 && strcmp(a->uuid, b->uuid) == 0);
     FUZZ_CHECK(strcmp(a->hybrid_listen, b->hybrid_listen) == 0 &&
@@ -75,7 +75,7 @@ static void fuzz_cfg_same(const struct qkd_hyb_config *a, const struct qkd_hyb_c
                strcmp(a->kme.ca, b->kme.ca) == 0);
     FUZZ_CHECK(a->n_peers == b->n_peers);
     for (size_t i = 0; i < a->n_peers; i++) {
-        const struct qkd_hyb_peer_cfg *p = &a->peers[i], *q = &b->peers[i];
+        const struct hyb_peer_cfg *p = &a->peers[i], *q = &b->peers[i];
         FUZZ_CHECK(strcmp(p->name, q->name) == 0 && strcmp(p->uuid, q->uuid) == 0 &&
                    strcmp(p->address, q->address) == 0 &&
                    strcmp(p->identity_pub, q->identity_pub) == 0);
@@ -84,28 +84,28 @@ static void fuzz_cfg_same(const struct qkd_hyb_config *a, const struct qkd_hyb_c
 
 static void fuzz_cfg_addr(const char *addr, unsigned port_min)
 {
-    char host[QKD_HYB_CFG_ADDR_MAX];
+    char host[HYB_CFG_ADDR_MAX];
     unsigned port = 0;
-    FUZZ_CHECK(qkd_hyb_split_hostport(addr, host, sizeof(host), &port, port_min) == 0);
+    FUZZ_CHECK(hyb_split_hostport(addr, host, sizeof(host), &port, port_min) == 0);
     FUZZ_CHECK(port >= port_min && port <= 65535 && host[0] != '\0');
     FUZZ_CHECK(strlen(host) < strlen(addr));
 }
 
 /* Lookups: each peer by its name and by its UUID (any case), never this node. */
-static void fuzz_cfg_lookup(const struct qkd_hyb_config *c)
+static void fuzz_cfg_lookup(const struct hyb_config *c)
 {
-    FUZZ_CHECK(qkd_hyb_config_is_self(c, c->name) && qkd_hyb_config_is_self(c, c->uuid));
+    FUZZ_CHECK(hyb_config_is_self(c, c->name) && hyb_config_is_self(c, c->uuid));
     for (size_t i = 0; i < c->n_peers; i++) {
-        const struct qkd_hyb_peer_cfg *p = &c->peers[i];
-        char upper[QKD_HYB_CFG_UUID_MAX];
+        const struct hyb_peer_cfg *p = &c->peers[i];
+        char upper[HYB_CFG_UUID_MAX];
         for (size_t k = 0; k < sizeof(upper); k++)
             upper[k] =
                 (char)(p->uuid[k] >= 'a' && p->uuid[k] <= 'f' ? p->uuid[k] - 32 : p->uuid[k]);
-        FUZZ_CHECK(qkd_hyb_config_find_peer(c, p->uuid) == p);
-        FUZZ_CHECK(qkd_hyb_config_find_peer(c, upper) == p);
-        FUZZ_CHECK(!qkd_hyb_config_is_self(c, p->uuid));
-        FUZZ_CHECK(qkd_hyb_config_find_peer(c, p->name) == p);
-        FUZZ_CHECK(!qkd_hyb_config_is_self(c, p->name));
+        FUZZ_CHECK(hyb_config_find_peer(c, p->uuid) == p);
+        FUZZ_CHECK(hyb_config_find_peer(c, upper) == p);
+        FUZZ_CHECK(!hyb_config_is_self(c, p->uuid));
+        FUZZ_CHECK(hyb_config_find_peer(c, p->name) == p);
+        FUZZ_CHECK(!hyb_config_is_self(c, p->name));
         fuzz_cfg_addr(p->address, 1);
     }
 }
@@ -116,14 +116,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[512];
     err[0] = '\0';
     /* A relative directory: relative paths get "fuzz/" in front. */
-    struct qkd_hyb_config *c =
-        qkd_hyb_config_parse("fuzz/node.json", (const char *)data, size, err, sizeof(err));
+    struct hyb_config *c =
+        hyb_config_parse("fuzz/node.json", (const char *)data, size, err, sizeof(err));
     if (c == NULL) {
         FUZZ_CHECK(strncmp(err, "fuzz/node.json: ", 16) == 0 && memchr(err, 0, sizeof(err)));
         return 0;
     }
     FUZZ_CHECK(strcmp(c->path, "fuzz/node.json") == 0);
-    FUZZ_CHECK(c->n_peers >= 1 && c->n_peers <= QKD_HYB_CFG_MAX_PEERS);
+    FUZZ_CHECK(c->n_peers >= 1 && c->n_peers <= HYB_CFG_MAX_PEERS);
     FUZZ_CHECK(strlen(c->uuid) == 36);
     fuzz_cfg_addr(c->hybrid_listen, 0);
     fuzz_cfg_addr(c->peer_listen, 0);
@@ -131,12 +131,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_cfg_addr(c->kme.address, 1);
     fuzz_cfg_lookup(c);
     char *text = fuzz_cfg_encode(c);
-    struct qkd_hyb_config *again =
-        qkd_hyb_config_parse("node.json", text, strlen(text), err, sizeof(err));
+    struct hyb_config *again = hyb_config_parse("node.json", text, strlen(text), err, sizeof(err));
     FUZZ_CHECK(again != NULL);
     fuzz_cfg_same(c, again);
-    qkd_hyb_config_free(again);
+    hyb_config_free(again);
     cJSON_free(text);
-    qkd_hyb_config_free(c);
+    hyb_config_free(c);
     return 0;
 }

@@ -61,7 +61,7 @@ static void fuzz_pm_announce(const uint8_t *p, size_t len, struct qkd_writer *w)
     FUZZ_CHECK(memchr(a.request, 0, sizeof(a.request)) &&
                memchr(a.dest_app, 0, sizeof(a.dest_app)));
     FUZZ_CHECK(memchr(a.qos.metadata_mimetype, 0, sizeof(a.qos.metadata_mimetype)));
-    FUZZ_CHECK(a.nqkd <= QKD_HYB_MAX_SOURCES);
+    FUZZ_CHECK(a.nqkd <= HYB_MAX_SOURCES);
     FUZZ_CHECK(hyb_pm_announce_encode(&a, w) == 0);
     fuzz_pm_same(w, p, len);
     FUZZ_CHECK(hyb_pm_announce_decode(w->buf, w->len, &b) == 0);
@@ -74,9 +74,9 @@ static void fuzz_pm_announce(const uint8_t *p, size_t len, struct qkd_writer *w)
     FUZZ_CHECK(strcmp(a.qos.metadata_mimetype, b.qos.metadata_mimetype) == 0);
     FUZZ_CHECK(a.nqkd == b.nqkd && memcmp(a.qkd, b.qkd, sizeof(a.qkd)) == 0);
     /* The receiving daemon parses the announced request next. */
-    struct qkd_hyb_request req;
+    struct hyb_request req;
     char err[256];
-    (void)qkd_hyb_request_parse(a.request, &req, err, sizeof(err));
+    (void)hyb_request_parse(a.request, &req, err, sizeof(err));
 }
 
 static void fuzz_pm_kex(const uint8_t *p, size_t len, struct qkd_writer *w)

@@ -41,9 +41,9 @@ static void test_rfc5869(void **state)
         uint8_t *okm_exp = hyb_hex(rfc5869[c].okm, &ol);
         uint8_t prk[32], okm[128];
 
-        assert_int_equal(qkd_kdf_extract(salt, sl, ikm, il, prk), 0);
+        assert_int_equal(hyb_kdf_extract(salt, sl, ikm, il, prk), 0);
         assert_memory_equal(prk, prk_exp, 32);
-        assert_int_equal(qkd_kdf_expand(prk, 32, info, nl, okm, ol), 0);
+        assert_int_equal(hyb_kdf_expand(prk, 32, info, nl, okm, ol), 0);
         assert_memory_equal(okm, okm_exp, ol);
         free(ikm), free(salt), free(info), free(prk_exp), free(okm_exp);
     }
@@ -57,15 +57,15 @@ static void test_hmac(void **state)
     size_t el;
     uint8_t *exp = hyb_hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843", &el);
     const char *msg = "what do ya want for nothing?";
-    struct qkd_kdf_bytes parts[2] = {{(const uint8_t *)msg, 10},
+    struct hyb_kdf_bytes parts[2] = {{(const uint8_t *)msg, 10},
                                      {(const uint8_t *)msg + 10, strlen(msg) - 10}};
 
     assert_int_equal(
-        qkd_kdf_hmac((const uint8_t *)"Jefe", 4, (const uint8_t *)msg, strlen(msg), out), 0);
+        hyb_kdf_hmac((const uint8_t *)"Jefe", 4, (const uint8_t *)msg, strlen(msg), out), 0);
     assert_memory_equal(out, exp, 32);
-    assert_int_equal(qkd_kdf_hmac_parts((const uint8_t *)"Jefe", 4, parts, 2, out2), 0);
+    assert_int_equal(hyb_kdf_hmac_parts((const uint8_t *)"Jefe", 4, parts, 2, out2), 0);
     assert_memory_equal(out2, exp, 32);
-    assert_int_equal(qkd_kdf_hmac(NULL, 0, (const uint8_t *)msg, 1, out), -1);
+    assert_int_equal(hyb_kdf_hmac(NULL, 0, (const uint8_t *)msg, 1, out), -1);
     free(exp);
 }
 
@@ -73,16 +73,16 @@ static void test_expand_limits(void **state)
 {
     (void)state;
     uint8_t prk[32] = {1, 2, 3};
-    uint8_t *out = malloc(QKD_KDF_MAX_OUT + 1);
-    uint8_t info[QKD_KDF_MAX_INFO + 1] = {0};
+    uint8_t *out = malloc(HYB_KDF_MAX_OUT + 1);
+    uint8_t info[HYB_KDF_MAX_INFO + 1] = {0};
 
-    assert_int_equal(qkd_kdf_expand(prk, 32, NULL, 0, out, QKD_KDF_MAX_OUT), 0);
-    assert_int_equal(qkd_kdf_expand(prk, 32, NULL, 0, out, QKD_KDF_MAX_OUT + 1), -1);
-    assert_int_equal(qkd_kdf_expand(prk, 32, NULL, 0, out, 0), -1);
-    assert_int_equal(qkd_kdf_expand(prk, 31, NULL, 0, out, 16), -1);
-    assert_int_equal(qkd_kdf_expand(prk, 32, info, QKD_KDF_MAX_INFO, out, 16), 0);
-    assert_int_equal(qkd_kdf_expand(prk, 32, info, QKD_KDF_MAX_INFO + 1, out, 16), -1);
-    assert_int_equal(qkd_kdf_extract(NULL, 0, NULL, 0, prk), -1);
+    assert_int_equal(hyb_kdf_expand(prk, 32, NULL, 0, out, HYB_KDF_MAX_OUT), 0);
+    assert_int_equal(hyb_kdf_expand(prk, 32, NULL, 0, out, HYB_KDF_MAX_OUT + 1), -1);
+    assert_int_equal(hyb_kdf_expand(prk, 32, NULL, 0, out, 0), -1);
+    assert_int_equal(hyb_kdf_expand(prk, 31, NULL, 0, out, 16), -1);
+    assert_int_equal(hyb_kdf_expand(prk, 32, info, HYB_KDF_MAX_INFO, out, 16), 0);
+    assert_int_equal(hyb_kdf_expand(prk, 32, info, HYB_KDF_MAX_INFO + 1, out, 16), -1);
+    assert_int_equal(hyb_kdf_extract(NULL, 0, NULL, 0, prk), -1);
     free(out);
 }
 
@@ -127,30 +127,30 @@ static void test_catkdf_etsi(void **state)
     uint8_t *exp = hyb_hex("5C366F23281D33EB85CAB026D3D9A35A", &el);
     uint8_t label[32], out[16];
     const char *context = "CONCATENATION TEST VECTOR 1";
-    struct qkd_kdf_bytes ks[2] = {{k1, k1l}, {k2, k2l}};
-    struct qkd_kdf_bytes ma[3] = {{la, lal}, {pa1, pa1l}, {pa2, pa2l}};
-    struct qkd_kdf_bytes mb[3] = {{lb, lbl}, {pb1, pb1l}, {pb2, pb2l}};
-    struct qkd_kdf_bytes none = {NULL, 0};
+    struct hyb_kdf_bytes ks[2] = {{k1, k1l}, {k2, k2l}};
+    struct hyb_kdf_bytes ma[3] = {{la, lal}, {pa1, pa1l}, {pa2, pa2l}};
+    struct hyb_kdf_bytes mb[3] = {{lb, lbl}, {pb1, pb1l}, {pb2, pb2l}};
+    struct hyb_kdf_bytes none = {NULL, 0};
 
     memcpy(label, la, 16);
     memcpy(label + 16, lb, 16);
     assert_int_equal(
-        qkd_kdf_catkdf(none, ks, 2, ma, 3, mb, 3,
-                       (struct qkd_kdf_bytes){(const uint8_t *)context, strlen(context)},
-                       (struct qkd_kdf_bytes){label, 32}, out, sizeof out),
+        hyb_kdf_catkdf(none, ks, 2, ma, 3, mb, 3,
+                       (struct hyb_kdf_bytes){(const uint8_t *)context, strlen(context)},
+                       (struct hyb_kdf_bytes){label, 32}, out, sizeof out),
         0);
     assert_memory_equal(out, exp, 16);
     /* the same secrets moved into the PSK slot give the same secret string, so the same key */
     assert_int_equal(
-        qkd_kdf_catkdf(ks[0], &ks[1], 1, ma, 3, mb, 3,
-                       (struct qkd_kdf_bytes){(const uint8_t *)context, strlen(context)},
-                       (struct qkd_kdf_bytes){label, 32}, out, sizeof out),
+        hyb_kdf_catkdf(ks[0], &ks[1], 1, ma, 3, mb, 3,
+                       (struct hyb_kdf_bytes){(const uint8_t *)context, strlen(context)},
+                       (struct hyb_kdf_bytes){label, 32}, out, sizeof out),
         0);
     assert_memory_equal(out, exp, 16);
     /* a different context gives a different key */
-    assert_int_equal(qkd_kdf_catkdf(none, ks, 2, ma, 3, mb, 3,
-                                    (struct qkd_kdf_bytes){(const uint8_t *)context, 5},
-                                    (struct qkd_kdf_bytes){label, 32}, out, sizeof out),
+    assert_int_equal(hyb_kdf_catkdf(none, ks, 2, ma, 3, mb, 3,
+                                    (struct hyb_kdf_bytes){(const uint8_t *)context, 5},
+                                    (struct hyb_kdf_bytes){label, 32}, out, sizeof out),
                      0);
     assert_memory_not_equal(out, exp, 16);
     free(la), free(lb), free(pa1), free(pa2), free(pb1), free(pb2), free(k1), free(k2), free(exp);

@@ -13,35 +13,34 @@
 
 #include <openssl/err.h>
 
-static const enum qkd_hyb_source kem_sources[] = {QKD_HYB_SRC_MLKEM512, QKD_HYB_SRC_MLKEM768,
-                                                  QKD_HYB_SRC_MLKEM1024, QKD_HYB_SRC_X25519,
-                                                  QKD_HYB_SRC_X448};
+static const enum hyb_source kem_sources[] = {HYB_SRC_MLKEM512, HYB_SRC_MLKEM768, HYB_SRC_MLKEM1024,
+                                              HYB_SRC_X25519, HYB_SRC_X448};
 #define NSRC (sizeof kem_sources / sizeof kem_sources[0])
 
 static void test_round_trip(void **state)
 {
     (void)state;
     for (size_t i = 0; i < NSRC; i++) {
-        enum qkd_hyb_source s = kem_sources[i];
-        struct qkd_kem_initiator *st = NULL;
+        enum hyb_source s = kem_sources[i];
+        struct hyb_kem_initiator *st = NULL;
         uint8_t *pub = NULL, *msg = NULL;
         size_t pub_len = 0, msg_len = 0;
         struct qkd_secbuf *sa = NULL, *sb = NULL;
 
-        assert_int_equal(qkd_kem_initiate(s, &st, &pub, &pub_len), 0);
-        assert_int_equal(pub_len, qkd_hyb_source_pub_len(s));
-        assert_int_equal(qkd_kem_initiator_source(st), s);
-        assert_int_equal(qkd_kem_respond(s, pub, pub_len, &msg, &msg_len, &sb), 0);
-        assert_int_equal(msg_len, qkd_hyb_source_msg_len(s));
-        assert_int_equal(sb->len, qkd_hyb_source_secret_len(s));
-        assert_int_equal(qkd_kem_finish(st, msg, msg_len, &sa), 0);
+        assert_int_equal(hyb_kem_initiate(s, &st, &pub, &pub_len), 0);
+        assert_int_equal(pub_len, hyb_source_pub_len(s));
+        assert_int_equal(hyb_kem_initiator_source(st), s);
+        assert_int_equal(hyb_kem_respond(s, pub, pub_len, &msg, &msg_len, &sb), 0);
+        assert_int_equal(msg_len, hyb_source_msg_len(s));
+        assert_int_equal(sb->len, hyb_source_secret_len(s));
+        assert_int_equal(hyb_kem_finish(st, msg, msg_len, &sa), 0);
         assert_int_equal(sa->len, sb->len);
         assert_memory_equal(sa->data, sb->data, sa->len);
         qkd_secbuf_free(sa);
         qkd_secbuf_free(sb);
         free(pub);
         free(msg);
-        qkd_kem_initiator_free(st);
+        hyb_kem_initiator_free(st);
     }
 }
 
@@ -53,13 +52,13 @@ static void test_fresh(void **state)
         struct qkd_secbuf *s[2];
         uint8_t *pub[2], *msg[2];
         for (int k = 0; k < 2; k++) {
-            struct qkd_kem_initiator *st;
+            struct hyb_kem_initiator *st;
             size_t pl, ml;
-            assert_int_equal(qkd_kem_initiate(kem_sources[i], &st, &pub[k], &pl), 0);
-            assert_int_equal(qkd_kem_respond(kem_sources[i], pub[k], pl, &msg[k], &ml, &s[k]), 0);
-            qkd_kem_initiator_free(st);
+            assert_int_equal(hyb_kem_initiate(kem_sources[i], &st, &pub[k], &pl), 0);
+            assert_int_equal(hyb_kem_respond(kem_sources[i], pub[k], pl, &msg[k], &ml, &s[k]), 0);
+            hyb_kem_initiator_free(st);
         }
-        assert_memory_not_equal(pub[0], pub[1], qkd_hyb_source_pub_len(kem_sources[i]));
+        assert_memory_not_equal(pub[0], pub[1], hyb_source_pub_len(kem_sources[i]));
         assert_memory_not_equal(s[0]->data, s[1]->data, s[0]->len);
         for (int k = 0; k < 2; k++) {
             qkd_secbuf_free(s[k]);
@@ -74,31 +73,31 @@ static void test_tampered(void **state)
 {
     (void)state;
     for (size_t i = 0; i < NSRC; i++) {
-        enum qkd_hyb_source s = kem_sources[i];
-        struct qkd_kem_initiator *st;
+        enum hyb_source s = kem_sources[i];
+        struct hyb_kem_initiator *st;
         uint8_t *pub, *msg;
         size_t pl, ml;
         struct qkd_secbuf *sa = NULL, *sb = NULL;
         int rc;
 
-        assert_int_equal(qkd_kem_initiate(s, &st, &pub, &pl), 0);
-        assert_int_equal(qkd_kem_respond(s, pub, pl, &msg, &ml, &sb), 0);
+        assert_int_equal(hyb_kem_initiate(s, &st, &pub, &pl), 0);
+        assert_int_equal(hyb_kem_respond(s, pub, pl, &msg, &ml, &sb), 0);
         msg[ml / 2] ^= 0x01;
-        rc = qkd_kem_finish(st, msg, ml, &sa);
-        if (qkd_hyb_source_is_kem(s)) assert_int_equal(rc, 0); /* FIPS 203 implicit rejection */
+        rc = hyb_kem_finish(st, msg, ml, &sa);
+        if (hyb_source_is_kem(s)) assert_int_equal(rc, 0); /* FIPS 203 implicit rejection */
         if (rc == 0) {
             assert_memory_not_equal(sa->data, sb->data, sb->len);
             qkd_secbuf_free(sa);
         }
         /* wrong lengths */
         sa = NULL;
-        assert_int_equal(qkd_kem_finish(st, msg, ml - 1, &sa), -1);
+        assert_int_equal(hyb_kem_finish(st, msg, ml - 1, &sa), -1);
         assert_null(sa);
-        assert_int_equal(qkd_kem_respond(s, pub, pl - 1, &msg, &ml, &sb), -1);
+        assert_int_equal(hyb_kem_respond(s, pub, pl - 1, &msg, &ml, &sb), -1);
         qkd_secbuf_free(sb);
         free(pub);
         free(msg);
-        qkd_kem_initiator_free(st);
+        hyb_kem_initiator_free(st);
     }
 }
 
@@ -113,10 +112,10 @@ static void test_bad_public_keys(void **state)
     struct qkd_secbuf *s = NULL;
 
     memset(bad, 0xff, sizeof bad);
-    assert_int_equal(qkd_kem_respond(QKD_HYB_SRC_MLKEM768, bad, 1184, &msg, &ml, &s), -1);
+    assert_int_equal(hyb_kem_respond(HYB_SRC_MLKEM768, bad, 1184, &msg, &ml, &s), -1);
     memset(bad, 0, sizeof bad);
-    assert_int_equal(qkd_kem_respond(QKD_HYB_SRC_X25519, bad, 32, &msg, &ml, &s), -1);
-    assert_int_equal(qkd_kem_respond(QKD_HYB_SRC_X448, bad, 56, &msg, &ml, &s), -1);
+    assert_int_equal(hyb_kem_respond(HYB_SRC_X25519, bad, 32, &msg, &ml, &s), -1);
+    assert_int_equal(hyb_kem_respond(HYB_SRC_X448, bad, 56, &msg, &ml, &s), -1);
     assert_null(s);
     assert_null(msg);
     assert_int_equal(ERR_peek_error(), 0); /* failures leave no stale OpenSSL errors */
@@ -125,17 +124,17 @@ static void test_bad_public_keys(void **state)
 static void test_qkd_refused(void **state)
 {
     (void)state;
-    struct qkd_kem_initiator *st = NULL;
+    struct hyb_kem_initiator *st = NULL;
     uint8_t *pub = NULL, *msg = NULL;
     size_t pl = 0, ml = 0;
     struct qkd_secbuf *s = NULL;
     uint8_t x[32] = {1};
 
-    assert_int_equal(qkd_kem_initiate(QKD_HYB_SRC_QKD, &st, &pub, &pl), -1);
+    assert_int_equal(hyb_kem_initiate(HYB_SRC_QKD, &st, &pub, &pl), -1);
     assert_null(st);
-    assert_int_equal(qkd_kem_respond(QKD_HYB_SRC_QKD, x, 0, &msg, &ml, &s), -1);
-    assert_int_equal(qkd_kem_finish(NULL, x, 32, &s), -1);
-    qkd_kem_initiator_free(NULL);
+    assert_int_equal(hyb_kem_respond(HYB_SRC_QKD, x, 0, &msg, &ml, &s), -1);
+    assert_int_equal(hyb_kem_finish(NULL, x, 32, &s), -1);
+    hyb_kem_initiator_free(NULL);
 }
 
 int main(void)

@@ -31,12 +31,12 @@ static void test_good(void **state)
 {
     (void)state;
     char dir[512], path[600], err[512] = "";
-    struct qkd_hyb_config *c;
-    const struct qkd_hyb_peer_cfg *p;
+    struct hyb_config *c;
+    const struct hyb_peer_cfg *p;
 
     assert_int_equal(hyb_tmpdir(dir, sizeof dir), 0);
     assert_int_equal(hyb_write_file(dir, "alice.json", GOOD, path, sizeof path), 0);
-    c = qkd_hyb_config_load(path, err, sizeof err);
+    c = hyb_config_load(path, err, sizeof err);
     if (c == NULL) fail_msg("%s", err);
     assert_string_equal(c->name, "alice");
     assert_string_equal(c->uuid, "a1a1a1a1-0000-4000-8000-000000000001"); /* canonical */
@@ -49,19 +49,18 @@ static void test_good(void **state)
     assert_string_equal(c->kme.key, path);
     assert_int_equal(c->n_peers, 2);
     assert_string_equal(c->peers[1].address, "charlie:25592");
-    p = qkd_hyb_config_find_peer(c, "bob");
+    p = hyb_config_find_peer(c, "bob");
     assert_non_null(p);
     assert_string_equal(p->address, "[::1]:25591");
-    assert_ptr_equal(qkd_hyb_config_find_peer(c, "C3C3C3C3-0000-4000-8000-000000000003"),
-                     &c->peers[1]);
-    assert_null(qkd_hyb_config_find_peer(c, "dave"));
-    assert_null(qkd_hyb_config_find_peer(c, "alice"));
-    assert_true(qkd_hyb_config_is_self(c, "alice"));
-    assert_true(qkd_hyb_config_is_self(c, "a1a1a1a1-0000-4000-8000-000000000001"));
-    assert_false(qkd_hyb_config_is_self(c, "bob"));
-    qkd_hyb_config_free(c);
+    assert_ptr_equal(hyb_config_find_peer(c, "C3C3C3C3-0000-4000-8000-000000000003"), &c->peers[1]);
+    assert_null(hyb_config_find_peer(c, "dave"));
+    assert_null(hyb_config_find_peer(c, "alice"));
+    assert_true(hyb_config_is_self(c, "alice"));
+    assert_true(hyb_config_is_self(c, "a1a1a1a1-0000-4000-8000-000000000001"));
+    assert_false(hyb_config_is_self(c, "bob"));
+    hyb_config_free(c);
 
-    assert_null(qkd_hyb_config_load("/nonexistent/x.json", err, sizeof err));
+    assert_null(hyb_config_load("/nonexistent/x.json", err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/x.json"));
     hyb_rmdir(dir);
 }
@@ -141,8 +140,7 @@ static void test_bad(void **state)
     for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
         char *text = replace(GOOD, bads[i].from, bads[i].to);
         char err[512] = "", want[512];
-        struct qkd_hyb_config *c =
-            qkd_hyb_config_parse("alice.json", text, strlen(text), err, sizeof err);
+        struct hyb_config *c = hyb_config_parse("alice.json", text, strlen(text), err, sizeof err);
         snprintf(want, sizeof want, "alice.json: %s", bads[i].expect);
         if (c != NULL) fail_msg("case %zu accepted", i);
         if (strncmp(err, want, strlen(want)) != 0)
@@ -157,10 +155,10 @@ static void test_limits(void **state)
     char err[512];
     char *text, *peers, *p;
     size_t cap = 64 * 1024;
-    struct qkd_hyb_config *c;
+    struct hyb_config *c;
 
-    /* QKD_HYB_CFG_MAX_PEERS peers are fine, one more is not */
-    for (int n = QKD_HYB_CFG_MAX_PEERS; n <= QKD_HYB_CFG_MAX_PEERS + 1; n++) {
+    /* HYB_CFG_MAX_PEERS peers are fine, one more is not */
+    for (int n = HYB_CFG_MAX_PEERS; n <= HYB_CFG_MAX_PEERS + 1; n++) {
         peers = malloc(cap);
         p = peers;
         p += sprintf(p, "\"peers\": [");
@@ -180,37 +178,37 @@ static void test_limits(void **state)
             char *z = strstr(text, ", \"z\": [");
             strcpy(z, "\n}\n");
         }
-        c = qkd_hyb_config_parse("big.json", text, strlen(text), err, sizeof err);
-        if (n == QKD_HYB_CFG_MAX_PEERS) {
+        c = hyb_config_parse("big.json", text, strlen(text), err, sizeof err);
+        if (n == HYB_CFG_MAX_PEERS) {
             if (c == NULL) fail_msg("%s", err);
-            assert_int_equal(c->n_peers, QKD_HYB_CFG_MAX_PEERS);
+            assert_int_equal(c->n_peers, HYB_CFG_MAX_PEERS);
         } else {
             assert_null(c);
             assert_non_null(strstr(err, "big.json: peers: more than"));
         }
-        qkd_hyb_config_free(c);
+        hyb_config_free(c);
         free(text);
         free(peers);
     }
-    /* no peers; a file larger than QKD_HYB_CFG_FILE_MAX; a path too long */
+    /* no peers; a file larger than HYB_CFG_FILE_MAX; a path too long */
     text = replace(GOOD, "\"peers\": [", "\"peers\": [], \"q\": [");
-    assert_null(qkd_hyb_config_parse("a.json", text, strlen(text), err, sizeof err));
+    assert_null(hyb_config_parse("a.json", text, strlen(text), err, sizeof err));
     free(text);
-    text = malloc(QKD_HYB_CFG_FILE_MAX + 2);
-    memset(text, ' ', QKD_HYB_CFG_FILE_MAX + 1);
-    text[QKD_HYB_CFG_FILE_MAX + 1] = '\0';
+    text = malloc(HYB_CFG_FILE_MAX + 2);
+    memset(text, ' ', HYB_CFG_FILE_MAX + 1);
+    text[HYB_CFG_FILE_MAX + 1] = '\0';
     memcpy(text, GOOD, strlen(GOOD));
-    assert_null(qkd_hyb_config_parse("a.json", text, QKD_HYB_CFG_FILE_MAX + 1, err, sizeof err));
+    assert_null(hyb_config_parse("a.json", text, HYB_CFG_FILE_MAX + 1, err, sizeof err));
     assert_non_null(strstr(err, "larger than"));
-    c = qkd_hyb_config_parse("a.json", text, QKD_HYB_CFG_FILE_MAX, err, sizeof err);
+    c = hyb_config_parse("a.json", text, HYB_CFG_FILE_MAX, err, sizeof err);
     assert_non_null(c);
-    qkd_hyb_config_free(c);
+    hyb_config_free(c);
     free(text);
     {
-        char longp[QKD_HYB_CFG_PATH_MAX + 40], *t2;
-        snprintf(longp, sizeof longp, "\"ca\": \"/%0*d\"", QKD_HYB_CFG_PATH_MAX, 0);
+        char longp[HYB_CFG_PATH_MAX + 40], *t2;
+        snprintf(longp, sizeof longp, "\"ca\": \"/%0*d\"", HYB_CFG_PATH_MAX, 0);
         t2 = replace(GOOD, "\"ca\": \"/etc/qkd/ca.pem\"", longp);
-        assert_null(qkd_hyb_config_parse("a.json", t2, strlen(t2), err, sizeof err));
+        assert_null(hyb_config_parse("a.json", t2, strlen(t2), err, sizeof err));
         assert_non_null(strstr(err, "a.json: ca: path longer"));
         free(t2);
     }
@@ -221,19 +219,19 @@ static void test_hostport(void **state)
     (void)state;
     char h[64];
     unsigned port;
-    assert_int_equal(qkd_hyb_split_hostport("127.0.0.1:25575", h, sizeof h, &port, 1), 0);
+    assert_int_equal(hyb_split_hostport("127.0.0.1:25575", h, sizeof h, &port, 1), 0);
     assert_string_equal(h, "127.0.0.1");
     assert_int_equal(port, 25575);
-    assert_int_equal(qkd_hyb_split_hostport("[::1]:0", h, sizeof h, &port, 0), 0);
+    assert_int_equal(hyb_split_hostport("[::1]:0", h, sizeof h, &port, 0), 0);
     assert_string_equal(h, "::1");
-    assert_int_equal(qkd_hyb_split_hostport("[::1]:0", h, sizeof h, &port, 1), -1);
-    assert_int_equal(qkd_hyb_split_hostport("host:65535", h, sizeof h, &port, 1), 0);
-    assert_int_equal(qkd_hyb_split_hostport("host:65536", h, sizeof h, &port, 1), -1);
-    assert_int_equal(qkd_hyb_split_hostport(":80", h, sizeof h, &port, 1), -1);
-    assert_int_equal(qkd_hyb_split_hostport("a:b:80", h, sizeof h, &port, 1), -1);
-    assert_int_equal(qkd_hyb_split_hostport("host:-1", h, sizeof h, &port, 0), -1);
-    assert_int_equal(qkd_hyb_split_hostport("host:80x", h, sizeof h, &port, 0), -1);
-    assert_int_equal(qkd_hyb_split_hostport("ho st:80", h, sizeof h, &port, 0), -1);
+    assert_int_equal(hyb_split_hostport("[::1]:0", h, sizeof h, &port, 1), -1);
+    assert_int_equal(hyb_split_hostport("host:65535", h, sizeof h, &port, 1), 0);
+    assert_int_equal(hyb_split_hostport("host:65536", h, sizeof h, &port, 1), -1);
+    assert_int_equal(hyb_split_hostport(":80", h, sizeof h, &port, 1), -1);
+    assert_int_equal(hyb_split_hostport("a:b:80", h, sizeof h, &port, 1), -1);
+    assert_int_equal(hyb_split_hostport("host:-1", h, sizeof h, &port, 0), -1);
+    assert_int_equal(hyb_split_hostport("host:80x", h, sizeof h, &port, 0), -1);
+    assert_int_equal(hyb_split_hostport("ho st:80", h, sizeof h, &port, 0), -1);
 }
 
 int main(void)

@@ -72,8 +72,8 @@ static int open_f(struct hyb_pm_session *s, struct frame *f, struct hyb_pm_msg *
 /* Both sessions with HELLOs exchanged. */
 static void pair_up(struct pair *p)
 {
-    p->ka = qkd_sign_keygen();
-    p->kb = qkd_sign_keygen();
+    p->ka = hyb_sign_keygen();
+    p->kb = hyb_sign_keygen();
     assert_non_null(p->ka);
     assert_non_null(p->kb);
     assert_int_equal(hyb_pm_session_init(&p->a, p->ka, p->kb, UA, UB), 0);
@@ -169,7 +169,7 @@ static void test_bound_to_connection(void **state)
 static void test_hello_rules(void **state)
 {
     (void)state;
-    EVP_PKEY *ka = qkd_sign_keygen(), *kb = qkd_sign_keygen(), *kc = qkd_sign_keygen();
+    EVP_PKEY *ka = hyb_sign_keygen(), *kb = hyb_sign_keygen(), *kc = hyb_sign_keygen();
     struct hyb_pm_session a, b;
     assert_int_equal(hyb_pm_session_init(&a, ka, kb, UA, UB), 0);
     assert_int_equal(hyb_pm_session_init(&b, kb, ka, UB, UA), 0);
@@ -296,7 +296,7 @@ static void test_announce_codec(void **state)
     assert_int_equal(d.nqkd, 2);
     assert_memory_equal(d.qkd[1].b, a.qkd[1].b, QKD_KSID_LEN);
     assert_int_equal(hyb_pm_announce_decode(w.buf, w.len - 1, &d), -1);
-    a.nqkd = QKD_HYB_MAX_SOURCES + 1;
+    a.nqkd = HYB_MAX_SOURCES + 1;
     qkd_writer_reset(&w);
     assert_int_equal(hyb_pm_announce_encode(&a, &w), -1);
     qkd_writer_free(&w);

@@ -15,27 +15,27 @@
 struct accept_case {
     const char *uri;
     const char *app, *node;
-    enum qkd_comb_method method;
+    enum hyb_comb_method method;
     const char *sources; /* "name+" required, "name?" optional, comma-separated */
 };
 
 static const struct accept_case accepts[] = {
     {"hybrid://app1@alice?hybridization=xoring&key_sources=QKD,ML-KEM-768", "app1", "alice",
-     QKD_COMB_XORING, "QKD+,ML-KEM-768+"},
-    {"hybrid://app1@alice?key_sources=QKD", "app1", "alice", QKD_COMB_HKDF, "QKD+"},
-    {"hybrid://app1@alice/?key_sources=X25519", "app1", "alice", QKD_COMB_HKDF, "X25519+"},
-    {"hybrid://a@bob?hybridization=hmac&key_sources=QKD,QKD,X448", "a", "bob", QKD_COMB_HMAC,
+     HYB_COMB_XORING, "QKD+,ML-KEM-768+"},
+    {"hybrid://app1@alice?key_sources=QKD", "app1", "alice", HYB_COMB_HKDF, "QKD+"},
+    {"hybrid://app1@alice/?key_sources=X25519", "app1", "alice", HYB_COMB_HKDF, "X25519+"},
+    {"hybrid://a@bob?hybridization=hmac&key_sources=QKD,QKD,X448", "a", "bob", HYB_COMB_HMAC,
      "QKD+,QKD+,X448+"},
     {"hybrid://a@bob?key_sources=qkd,ml-kem-512&hybridization=XORHMAC", "a", "bob",
-     QKD_COMB_XORHMAC, "QKD+,ML-KEM-512+"},
+     HYB_COMB_XORHMAC, "QKD+,ML-KEM-512+"},
     {"hybrid://a@bob?hybridization=catkdf&req_key_sources=QKD&opt_key_sources=ML-KEM-1024,X25519",
-     "a", "bob", QKD_COMB_CATKDF, "QKD+,ML-KEM-1024?,X25519?"},
+     "a", "bob", HYB_COMB_CATKDF, "QKD+,ML-KEM-1024?,X25519?"},
     {"hybrid://a@bob?opt_key_sources=X25519&key_sources=QKD&req_key_sources=ML-KEM-768", "a", "bob",
-     QKD_COMB_HKDF, "QKD+,ML-KEM-768+,X25519?"},
-    {"hybrid://a@bob?opt_key_sources=X25519,X448", "a", "bob", QKD_COMB_HKDF, "X25519?,X448?"},
+     HYB_COMB_HKDF, "QKD+,ML-KEM-768+,X25519?"},
+    {"hybrid://a@bob?opt_key_sources=X25519,X448", "a", "bob", HYB_COMB_HKDF, "X25519?,X448?"},
     {"hybrid://a@6f1c2c1e-0000-4000-8000-00000000000a?key_sources=QKD%2CX25519", "a",
-     "6f1c2c1e-0000-4000-8000-00000000000a", QKD_COMB_HKDF, "QKD+,X25519+"},
-    {"HYBRID://a@bob?key_sources=QKD,QKD,QKD,QKD,QKD,QKD,QKD,QKD", "a", "bob", QKD_COMB_HKDF,
+     "6f1c2c1e-0000-4000-8000-00000000000a", HYB_COMB_HKDF, "QKD+,X25519+"},
+    {"HYBRID://a@bob?key_sources=QKD,QKD,QKD,QKD,QKD,QKD,QKD,QKD", "a", "bob", HYB_COMB_HKDF,
      "QKD+,QKD+,QKD+,QKD+,QKD+,QKD+,QKD+,QKD+"},
 };
 
@@ -71,12 +71,12 @@ static const struct reject_case rejects[] = {
     {"", "empty"},
 };
 
-static void check_sources(const struct qkd_hyb_request *r, const char *spec)
+static void check_sources(const struct hyb_request *r, const char *spec)
 {
     char buf[256] = "";
     for (size_t i = 0; i < r->n_sources; i++) {
         if (i > 0) strcat(buf, ",");
-        strcat(buf, qkd_hyb_source_name(r->sources[i].source));
+        strcat(buf, hyb_source_name(r->sources[i].source));
         strcat(buf, r->sources[i].required ? "+" : "?");
     }
     assert_string_equal(buf, spec);
@@ -86,9 +86,9 @@ static void test_accept(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof accepts / sizeof accepts[0]; i++) {
-        struct qkd_hyb_request r;
+        struct hyb_request r;
         char err[256] = "";
-        if (qkd_hyb_request_parse(accepts[i].uri, &r, err, sizeof err) != 0)
+        if (hyb_request_parse(accepts[i].uri, &r, err, sizeof err) != 0)
             fail_msg("rejected %s: %s", accepts[i].uri, err);
         assert_string_equal(r.app, accepts[i].app);
         assert_string_equal(r.node, accepts[i].node);
@@ -101,32 +101,32 @@ static void test_reject(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof rejects / sizeof rejects[0]; i++) {
-        struct qkd_hyb_request r;
+        struct hyb_request r;
         char err[256] = "";
-        if (qkd_hyb_request_parse(rejects[i].uri, &r, err, sizeof err) == 0)
+        if (hyb_request_parse(rejects[i].uri, &r, err, sizeof err) == 0)
             fail_msg("accepted %s", rejects[i].uri);
         if (strstr(err, rejects[i].must_name) == NULL)
             fail_msg("%s: error '%s' does not name %s", rejects[i].uri, err, rejects[i].must_name);
     }
-    assert_int_equal(qkd_hyb_request_parse(NULL, NULL, NULL, 0), -1);
+    assert_int_equal(hyb_request_parse(NULL, NULL, NULL, 0), -1);
 }
 
 static void test_destination(void **state)
 {
     (void)state;
-    struct qkd_hyb_dest d;
+    struct hyb_dest d;
     char err[256];
 
-    assert_int_equal(qkd_hyb_dest_parse("hybrid://app2@bob", &d, err, sizeof err), 0);
+    assert_int_equal(hyb_dest_parse("hybrid://app2@bob", &d, err, sizeof err), 0);
     assert_string_equal(d.app, "app2");
     assert_string_equal(d.node, "bob");
     /* parameters belong to the source; a destination's query is ignored */
-    assert_int_equal(
-        qkd_hyb_dest_parse("hybrid://app2@bob?hybridization=xoring", &d, err, sizeof err), 0);
+    assert_int_equal(hyb_dest_parse("hybrid://app2@bob?hybridization=xoring", &d, err, sizeof err),
+                     0);
     assert_string_equal(d.node, "bob");
-    assert_int_equal(qkd_hyb_dest_parse("hybrid://bob", &d, err, sizeof err), -1);
+    assert_int_equal(hyb_dest_parse("hybrid://bob", &d, err, sizeof err), -1);
     assert_non_null(strstr(err, "destination"));
-    assert_int_equal(qkd_hyb_dest_parse("qkd://app2@bob", &d, err, sizeof err), -1);
+    assert_int_equal(hyb_dest_parse("qkd://app2@bob", &d, err, sizeof err), -1);
     assert_non_null(strstr(err, "'qkd'"));
 }
 
@@ -134,20 +134,20 @@ static void test_format_round_trip(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof accepts / sizeof accepts[0]; i++) {
-        struct qkd_hyb_request a, b;
-        char text[QKD_HYB_REQ_TEXT_MAX], err[256];
-        assert_int_equal(qkd_hyb_request_parse(accepts[i].uri, &a, err, sizeof err), 0);
-        assert_int_equal(qkd_hyb_request_format(&a, text, sizeof text), 0);
-        if (qkd_hyb_request_parse(text, &b, err, sizeof err) != 0)
+        struct hyb_request a, b;
+        char text[HYB_REQ_TEXT_MAX], err[256];
+        assert_int_equal(hyb_request_parse(accepts[i].uri, &a, err, sizeof err), 0);
+        assert_int_equal(hyb_request_format(&a, text, sizeof text), 0);
+        if (hyb_request_parse(text, &b, err, sizeof err) != 0)
             fail_msg("canonical text %s rejected: %s", text, err);
         assert_memory_equal(&a, &b, sizeof a);
     }
     {
-        struct qkd_hyb_request a;
-        char small[20], text[QKD_HYB_REQ_TEXT_MAX];
-        assert_int_equal(qkd_hyb_request_parse(accepts[5].uri, &a, NULL, 0), 0);
-        assert_int_equal(qkd_hyb_request_format(&a, small, sizeof small), -1);
-        assert_int_equal(qkd_hyb_request_format(&a, text, sizeof text), 0);
+        struct hyb_request a;
+        char small[20], text[HYB_REQ_TEXT_MAX];
+        assert_int_equal(hyb_request_parse(accepts[5].uri, &a, NULL, 0), 0);
+        assert_int_equal(hyb_request_format(&a, small, sizeof small), -1);
+        assert_int_equal(hyb_request_format(&a, text, sizeof text), 0);
         assert_string_equal(text, "hybrid://a@bob?hybridization=catkdf&req_key_sources=QKD&"
                                   "opt_key_sources=ML-KEM-1024,X25519");
     }

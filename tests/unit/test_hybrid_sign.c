@@ -18,25 +18,25 @@ static const uint8_t MSG[] = "announce ksid=00112233-4455-6677-8899-aabbccddeeff
 static void test_sign_verify(void **state)
 {
     (void)state;
-    EVP_PKEY *k = qkd_sign_keygen(), *other = qkd_sign_keygen();
+    EVP_PKEY *k = hyb_sign_keygen(), *other = hyb_sign_keygen();
     uint8_t *sig = NULL;
     size_t sl = 0;
     uint8_t msg[sizeof MSG];
 
     assert_non_null(k);
-    assert_int_equal(qkd_sign(k, MSG, sizeof MSG, &sig, &sl), 0);
-    assert_int_equal(sl, QKD_SIGN_SIG_LEN);
-    assert_int_equal(qkd_sign_verify(k, MSG, sizeof MSG, sig, sl), 0);
+    assert_int_equal(hyb_sign(k, MSG, sizeof MSG, &sig, &sl), 0);
+    assert_int_equal(sl, HYB_SIGN_SIG_LEN);
+    assert_int_equal(hyb_sign_verify(k, MSG, sizeof MSG, sig, sl), 0);
     /* tampered message, signature, wrong key, truncated signature */
     memcpy(msg, MSG, sizeof msg);
     msg[3] ^= 1;
-    assert_int_equal(qkd_sign_verify(k, msg, sizeof msg, sig, sl), -1);
+    assert_int_equal(hyb_sign_verify(k, msg, sizeof msg, sig, sl), -1);
     sig[100] ^= 0x40;
-    assert_int_equal(qkd_sign_verify(k, MSG, sizeof MSG, sig, sl), -1);
+    assert_int_equal(hyb_sign_verify(k, MSG, sizeof MSG, sig, sl), -1);
     sig[100] ^= 0x40;
-    assert_int_equal(qkd_sign_verify(other, MSG, sizeof MSG, sig, sl), -1);
-    assert_int_equal(qkd_sign_verify(k, MSG, sizeof MSG, sig, sl - 1), -1);
-    assert_int_equal(qkd_sign_verify(k, MSG, sizeof MSG, sig, sl), 0);
+    assert_int_equal(hyb_sign_verify(other, MSG, sizeof MSG, sig, sl), -1);
+    assert_int_equal(hyb_sign_verify(k, MSG, sizeof MSG, sig, sl - 1), -1);
+    assert_int_equal(hyb_sign_verify(k, MSG, sizeof MSG, sig, sl), 0);
     free(sig);
     EVP_PKEY_free(k);
     EVP_PKEY_free(other);
@@ -46,12 +46,12 @@ static void test_sign_verify(void **state)
 static void test_context_string(void **state)
 {
     (void)state;
-    EVP_PKEY *k = qkd_sign_keygen();
+    EVP_PKEY *k = hyb_sign_keygen();
     uint8_t *sig = NULL;
     size_t sl = 0;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
 
-    assert_int_equal(qkd_sign(k, MSG, sizeof MSG, &sig, &sl), 0);
+    assert_int_equal(hyb_sign(k, MSG, sizeof MSG, &sig, &sl), 0);
     assert_int_equal(EVP_DigestVerifyInit_ex(md, NULL, NULL, NULL, NULL, k, NULL), 1);
     assert_int_not_equal(EVP_DigestVerify(md, sig, sl, MSG, sizeof MSG), 1);
     free(sig);
@@ -92,7 +92,7 @@ static void test_pem(void **state)
 {
     (void)state;
     char dir[512], priv[600], pub[600], cert[600], junk[600], ec[600], err[256];
-    EVP_PKEY *k = qkd_sign_keygen(), *lp, *lpub, *lcert, *eck;
+    EVP_PKEY *k = hyb_sign_keygen(), *lp, *lpub, *lcert, *eck;
     uint8_t *sig = NULL;
     size_t sl = 0;
 
@@ -104,36 +104,36 @@ static void test_pem(void **state)
     write_pem(pub, k, 1, NULL);
     write_pem(cert, k, 2, k);
 
-    lp = qkd_sign_load_private(priv, err, sizeof err);
-    lpub = qkd_sign_load_public(pub, err, sizeof err);
-    lcert = qkd_sign_load_public(cert, err, sizeof err);
+    lp = hyb_sign_load_private(priv, err, sizeof err);
+    lpub = hyb_sign_load_public(pub, err, sizeof err);
+    lcert = hyb_sign_load_public(cert, err, sizeof err);
     assert_non_null(lp);
     assert_non_null(lpub);
     assert_non_null(lcert);
-    assert_int_equal(qkd_sign(lp, MSG, sizeof MSG, &sig, &sl), 0);
-    assert_int_equal(qkd_sign_verify(lpub, MSG, sizeof MSG, sig, sl), 0);
-    assert_int_equal(qkd_sign_verify(lcert, MSG, sizeof MSG, sig, sl), 0);
-    assert_int_equal(qkd_sign_verify(k, MSG, sizeof MSG, sig, sl), 0);
+    assert_int_equal(hyb_sign(lp, MSG, sizeof MSG, &sig, &sl), 0);
+    assert_int_equal(hyb_sign_verify(lpub, MSG, sizeof MSG, sig, sl), 0);
+    assert_int_equal(hyb_sign_verify(lcert, MSG, sizeof MSG, sig, sl), 0);
+    assert_int_equal(hyb_sign_verify(k, MSG, sizeof MSG, sig, sl), 0);
 
     /* a public key file is not a private key; missing and junk files; another key type */
-    assert_null(qkd_sign_load_private(pub, err, sizeof err));
+    assert_null(hyb_sign_load_private(pub, err, sizeof err));
     assert_non_null(strstr(err, pub));
-    assert_null(qkd_sign_load_private("/nonexistent/id.key", err, sizeof err));
+    assert_null(hyb_sign_load_private("/nonexistent/id.key", err, sizeof err));
     assert_non_null(strstr(err, "/nonexistent/id.key"));
     assert_int_equal(hyb_write_file(dir, "junk.pem", "hello\n", junk, sizeof junk), 0);
-    assert_null(qkd_sign_load_public(junk, err, sizeof err));
+    assert_null(hyb_sign_load_public(junk, err, sizeof err));
     assert_non_null(strstr(err, "junk.pem"));
     eck = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     assert_non_null(eck);
     snprintf(ec, sizeof ec, "%s/ec.key", dir);
     write_pem(ec, eck, 0, NULL);
-    assert_null(qkd_sign_load_private(ec, err, sizeof err));
+    assert_null(hyb_sign_load_private(ec, err, sizeof err));
     assert_non_null(strstr(err, "ML-DSA-65"));
     snprintf(ec, sizeof ec, "%s/ec.pub", dir);
     write_pem(ec, eck, 1, NULL);
-    assert_null(qkd_sign_load_public(ec, err, sizeof err));
+    assert_null(hyb_sign_load_public(ec, err, sizeof err));
     assert_non_null(strstr(err, "ML-DSA-65"));
-    assert_int_equal(qkd_sign(eck, MSG, sizeof MSG, &sig, &sl), -1);
+    assert_int_equal(hyb_sign(eck, MSG, sizeof MSG, &sig, &sl), -1);
     assert_int_equal(ERR_peek_error(), 0); /* failures leave no stale OpenSSL errors */
 
     free(sig);

@@ -1,7 +1,7 @@
 /* hyb_test.h: small helpers shared by the src/hybrid unit tests (hex decoding, fixed test
  * patterns, temporary directories). Header-only; include after the CMocka headers. */
-#ifndef QKD_HYB_TEST_H
-#define QKD_HYB_TEST_H
+#ifndef HYB_TEST_H
+#define HYB_TEST_H
 
 #include <stdint.h>
 #include <stdio.h>

@@ -171,7 +171,7 @@ def main():
 
 
 def check(c_file):
-    """Compares the {QKD_COMB_<M>, L, "hex"...} vectors of the C test with this module."""
+    """Compares the {HYB_COMB_<M>, L, "hex"...} vectors of the C test with this module."""
     fns = {
         "XORING": lambda n: xoring(INPUT, n),
         "HMAC": lambda n: hmac_comb(INPUT, n),
@@ -181,7 +181,7 @@ def check(c_file):
     }
     text = open(c_file).read()
     found = 0
-    for m, n, body in re.findall(r'\{QKD_COMB_([A-Z]+), (\d+),((?:\s*"[0-9a-f]*")+)\}', text):
+    for m, n, body in re.findall(r'\{HYB_COMB_([A-Z]+), (\d+),((?:\s*"[0-9a-f]*")+)\}', text):
         got = "".join(re.findall(r'"([0-9a-f]*)"', body))
         want = fns[m](int(n)).hex()
         if got != want:
