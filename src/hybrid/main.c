@@ -7,6 +7,7 @@
 #include "etsi_server.h"
 #include "log.h"
 #include "opts.h"
+#include "secbuf.h"
 #include "sign.h"
 
 #include <stdio.h>
@@ -151,6 +152,7 @@ int main(int argc, char **argv)
     int lvl = qkd_log_level_parse(log_level);
     if (lvl < 0) fatalx("--log-level: unknown level '%s'", log_level);
     qkd_log_set_level((enum qkd_log_level)lvl);
+    if (qkd_secbuf_no_core_dumps() != 0) log_warn("qkd-hybrid: cannot turn core dumps off");
     if (!config) fatalx("--config (HYBRID_CONFIG) is required");
     if (st->def_chunk > st->max_chunk)
         fatalx("--default-chunk %u is above --max-chunk %u", st->def_chunk, st->max_chunk);

@@ -133,7 +133,8 @@ static void test_connect_disconnect(void **state)
 {
     struct fake_server s;
     assert_int_equal(fake_start(&s, g_dir, NULL, 0), 0);
-    struct qkd004_conn *c = new_conn(s.addr, 2000);
+    /* 10 s: the handshakes run under valgrind on a loaded machine too */
+    struct qkd004_conn *c = new_conn(s.addr, 10000);
     assert_int_equal(qkd004_connect(c), QKD004_OK);
     assert_true(qkd004_is_connected(c));
     assert_int_equal(qkd004_connect(c), QKD004_OK); /* already connected: no new one */
