@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # local-net.sh: a QKD network on 127.0.0.1 without Docker (docs/architecture.md,
-# spec/interfaces.md "Local network without Docker"): certificates, keygen pairs, key servers,
+# README.md "A local network without Docker"): certificates, keygen pairs, key servers,
 # free ports from --port-file, a ring prefix unique to DIR, logs in DIR/logs, pids in DIR/pids,
 # and DIR/env for clients and tests.
 #

@@ -1,8 +1,8 @@
-/* emul.h: the link emulation knobs of qkd-keygen besides SKR and block size (spec/kme.md "Link
- * emulator"): a quantum bit error rate (QBER), which scales the distilled secret rate by the
- * asymptotic BB84 fraction 1 - 2 h(QBER), and an outage profile (the link goes down for
- * `for` ms every `every` ms). Pure functions on caller-supplied values, so they are tested
- * without a clock; the sender (sender.c) applies them. */
+/* emul.h: the link emulation knobs of qkd-keygen besides SKR and block size (docs/keygen.md,
+ * "Emulation knobs"): a quantum bit error rate (QBER), which scales the distilled secret rate by
+ * the asymptotic BB84 fraction 1 - 2 h(QBER), and an outage profile (the link goes down for `for`
+ * ms every `every` ms). Pure functions on caller-supplied values, so they are tested without a
+ * clock; the sender (sender.c) applies them. */
 #ifndef KG_EMUL_H
 #define KG_EMUL_H
 

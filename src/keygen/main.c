@@ -1,4 +1,4 @@
-/* main.c: qkd-keygen, one end of an emulated QKD link (spec/kme.md "Link emulator"). Reads the
+/* main.c: qkd-keygen, one end of an emulated QKD link (docs/keygen.md). Reads the
  * options (docs/architecture.md), opens this node's ring as its writer, sets up TLS with the
  * node certificate and runs the sender or receiver on the event loop until SIGTERM/SIGINT. */
 #include <inttypes.h>

@@ -1,8 +1,8 @@
-/* ring.h: the shared-memory key ring of one node for one link (spec/kme.md). POSIX shared
- * memory, one writer (qkd-keygen) and one reader (qkd-kme). Key bytes live at absolute stream
- * offsets (u64, never wrapping); the writer publishes its write offset with release semantics,
- * the reader publishes its consume offset the same way, so free space is back-pressure and
- * nothing unconsumed is ever overwritten. Consumed bytes are wiped by the reader. This is the
+/* ring.h: the shared-memory key ring of one node for one link (docs/keygen.md, "The ring"). POSIX
+ * shared memory, one writer (qkd-keygen) and one reader (qkd-kme). Key bytes live at absolute
+ * stream offsets (u64, never wrapping); the writer publishes its write offset with release
+ * semantics, the reader publishes its consume offset the same way, so free space is back-pressure
+ * and nothing unconsumed is ever overwritten. Consumed bytes are wiped by the reader. This is the
  * only code that knows the shared-memory layout. */
 #ifndef QKD_RING_H
 #define QKD_RING_H

@@ -1,5 +1,5 @@
 #!/bin/bash
-# kme_reference.sh: the reference-suite expectations of spec/kme.md, for alice (leader) AND
+# kme_reference.sh: the reference-suite expectations of docs/kme.md, for alice (leader) AND
 # bob (follower) and BOTH framings (Q and E), through qkd-client; plus Metadata_size 0 gives a
 # key without metadata and the metadata "age" grows with time (real age from the ring). In the
 # E framing the E dialect's answers apply where they differ (docs/wire.md, "Dialects").

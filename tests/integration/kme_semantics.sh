@@ -1,5 +1,5 @@
 #!/bin/bash
-# kme_semantics.sh: spec/kme.md rules at both ends of a link, each checked where it could fail:
+# kme_semantics.sh: docs/kme.md rules at both ends of a link, each checked where it could fail:
 # joining a KSID the peer announced keeps the stream's QoS (the joiner's differing QoS changes
 # nothing, the reply carries the stream's QoS), at the leader and the follower; a predefined
 # KSID answers 1 and the peer's join 0; CLOSE at the follower: the leader keeps the key already

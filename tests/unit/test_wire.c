@@ -683,7 +683,7 @@ static void test_two_frames_in_one_writer(void **state)
     qkd_writer_free(&w);
 }
 
-/* The committed fuzz seeds were written from spec/wire.md independently of the encoder: each
+/* The committed fuzz seeds were written from docs/wire.md independently of the encoder: each
  * must decode, and re-encoding the decoded message must give back exactly the same bytes. */
 static void check_seed_dir(const char *src, const char *target, bool is_req)
 {
