@@ -1,18 +1,22 @@
-/* alloc.c: GET_KEY and key allocation. The link leader maps (KSID, index) to ring bytes at
- * allocation time (the bytes move from the ring into a secbuf) and tells the follower, which
- * takes the bytes at exactly the offset the leader names; the leader delivers only after the
- * follower has acknowledged the allocation. Sequential access is allocated ahead: a miss at
- * index i allocates (leader) or asks for (follower) a run i .. i+n-1 in one message, n growing
- * with the run of sequential calls up to --alloc-ahead chunks / --alloc-ahead-bytes, within the
- * window and only from key already in the ring. Calls that cannot be answered yet wait (the
- * connection is paused) until key arrives or the stream's Timeout passes (status 6). */
+/* alloc.c: the leader/follower allocation protocol of a link (docs/kme.md). The link leader
+ * maps (KSID, index) to ring bytes at allocation time (the bytes move from the ring into a
+ * secbuf) and tells the follower, which takes the bytes at exactly the offset the leader names;
+ * the leader delivers only after the follower has acknowledged the allocation. Sequential
+ * access is allocated ahead: a miss at index i allocates (leader) or asks for (follower) a run
+ * i .. i+n-1 in one message, n growing with the run of sequential calls up to --alloc-ahead
+ * chunks / --alloc-ahead-bytes, within the window and only from key already in the ring. The
+ * GET_KEY call that needs the key, and its waiting, is getkey.c's. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
+#include "getkey.h"
 #include "kme.h"
+#include "link.h"
 #include "log.h"
+#include "peer.h"
 
 /* ---- leader's unacknowledged-allocation queue ---- */
 
@@ -101,7 +105,7 @@ static uint32_t ahead_cap(const struct kme *k, const struct kme_stream *s)
 
 /* How many chunks a miss allocates (or asks for) now: grows with the run of sequential
  * GET_KEYs at this node, so a stream used for one key takes one chunk. */
-static uint32_t ahead_max(const struct kme *k, const struct kme_stream *s)
+uint32_t kme_alloc_ahead_max(const struct kme *k, const struct kme_stream *s)
 {
     uint32_t cap = ahead_cap(k, s);
     uint64_t want = (uint64_t)s->seq_run + 1;
@@ -112,8 +116,8 @@ static uint32_t ahead_max(const struct kme *k, const struct kme_stream *s)
  * open, unallocated, below the follower's refusal limit and already in the ring, into new
  * allocations, and tells the follower in one ALLOC run. Returns the allocation of index, or
  * NULL when the ring does not hold its chunk yet. */
-static struct kme_alloc *leader_alloc(struct kme_link *l, struct kme_stream *s, uint32_t index,
-                                      uint32_t want)
+struct kme_alloc *kme_alloc_leader(struct kme_link *l, struct kme_stream *s, uint32_t index,
+                                   uint32_t want)
 {
     if (!l->ring) return NULL;
     uint32_t len = s->qos.key_chunk_size;
@@ -152,6 +156,10 @@ static struct kme_alloc *leader_alloc(struct kme_link *l, struct kme_stream *s, 
         }
         a->offset = off;
         a->acked = false;
+        if (!s->local_attached) { /* asked for by the follower (serve_req) */
+            a->unattached = true;
+            l->held_unattached += len;
+        }
         if (!first) first = a;
     }
     kme_keyslab_release_unused(slab);
@@ -169,22 +177,6 @@ static struct kme_alloc *leader_alloc(struct kme_link *l, struct kme_stream *s, 
         aq_append(l, kme_stream_alloc_find(s, index + i));
     if (l->peer_up) send_alloc(l, &s->ksid, index, done, KME_AS_OK, off0, len);
     return first;
-}
-
-/* ---- GET_KEY evaluation ---- */
-
-enum get_outcome { GET_WAIT = 0, GET_DONE = 1 };
-
-static void respond_get_status(struct kme_client *cl, uint32_t status, uint32_t index,
-                               uint32_t required)
-{
-    struct qkd_response rsp;
-    memset(&rsp, 0, sizeof(rsp));
-    rsp.service = QKD_SVC_GET_RSP;
-    rsp.u.get.status = status;
-    rsp.u.get.index = index;
-    rsp.u.get.required_metadata_size = required;
-    qkd_etsi_respond(cl->ec, &rsp);
 }
 
 /* ---- follower: delivered allocations whose ACK the leader may lack ---- */
@@ -224,6 +216,21 @@ static bool memo_has(const struct kme_link *l, const struct qkd_ksid *ksid, uint
     return false;
 }
 
+void kme_alloc_delivered(struct kme_link *l, const struct kme_stream *s, struct kme_alloc *a)
+{
+    if (l->role == KME_ROLE_FOLLOWER) memo_add(l, s, a);
+    kme_aq_remove(l, a);
+}
+
+int kme_alloc_request(struct kme_link *l, const struct kme_stream *s, uint32_t index)
+{
+    struct kme_pmsg m = {.type = KME_PM_ALLOC_REQ, .ksid = s->ksid};
+    m.u.alloc.index = index;
+    m.u.alloc.count = kme_stream_fresh_run(s, index, kme_alloc_ahead_max(l->kme, s));
+    if (m.u.alloc.count < 1) m.u.alloc.count = 1;
+    return kme_peer_send(l, &m);
+}
+
 uint64_t kme_alloc_hb_mark(struct kme_link *l)
 {
     if (l->role == KME_ROLE_LEADER) return l->hb_echo; /* echo the follower's last mark */
@@ -246,208 +253,6 @@ void kme_alloc_on_heartbeat(struct kme_link *l, uint64_t mark)
         if (l->memo[i].ack_mark > l->hb_echo) l->memo[out++] = l->memo[i];
     l->nmemo = out;
 }
-
-/* Delivers a's key to cl, or answers 8 (nothing consumed) when the client's metadata buffer
- * cannot hold this delivery's metadata. */
-static void deliver(struct kme *k, struct kme_client *cl, struct kme_stream *s, struct kme_alloc *a,
-                    uint32_t metadata_size)
-{
-    char meta[KME_METADATA_MAX + 8];
-    uint32_t mlen = 0;
-    if (s->qos.metadata_mimetype[0] && metadata_size) {
-        uint64_t now = qkd_wall_ms();
-        uint64_t age = now > a->distilled_ms ? now - a->distilled_ms : 0;
-        if (age > UINT32_MAX) age = UINT32_MAX;
-        int n = snprintf(meta, sizeof(meta), "{\"age\":%" PRIu64 ",\"hops\":0}", age);
-        mlen = n > 0 ? (uint32_t)n : 0;
-        if (mlen > metadata_size) {
-            respond_get_status(cl, QKD_STATUS_METADATA_TOO_SMALL, a->index, KME_METADATA_MAX);
-            return;
-        }
-    }
-    struct qkd_response rsp;
-    memset(&rsp, 0, sizeof(rsp));
-    rsp.service = QKD_SVC_GET_RSP;
-    rsp.u.get.status = QKD_STATUS_SUCCESS;
-    rsp.u.get.index = a->index;
-    rsp.u.get.key = a->key;
-    rsp.u.get.key_len = a->len;
-    rsp.u.get.metadata = mlen ? (const uint8_t *)meta : NULL;
-    rsp.u.get.metadata_len = mlen;
-    uint32_t index = a->index;
-    /* At most once: the index counts as delivered whether or not the bytes reach the client. */
-    qkd_etsi_respond(cl->ec, &rsp);
-    struct kme_link *l = s->link;
-    if (l->role == KME_ROLE_FOLLOWER) memo_add(l, s, a);
-    kme_aq_remove(l, a);
-    kme_stream_alloc_free(s, a);
-    kme_stream_mark_delivered(s, index);
-    k->stats_get_ok++;
-    char ks[QKD_KSID_STRLEN];
-    qkd_ksid_to_str(&s->ksid, ks);
-    log_info("GET_KEY successful for Key_stream_ID: %s, Index: %" PRIu32, ks, index);
-}
-
-/* Evaluates one GET_KEY (fresh: it just arrived, else a waiter re-checked). */
-static enum get_outcome get_eval(struct kme *k, struct kme_client *cl, const struct qkd_ksid *ksid,
-                                 uint32_t index, uint32_t metadata_size, bool *req_sent, bool fresh)
-{
-    struct kme_stream *s = kme_stream_find(&k->streams, ksid);
-    if (!s || !kme_stream_owned_by(s, cl->ec->id)) {
-        respond_get_status(cl, QKD_STATUS_PEER_APP_NOT_CONNECTED, index, 0);
-        return GET_DONE;
-    }
-    kme_stream_touch(k, s);
-    if (kme_stream_index_state(s, index) != KME_IDX_OPEN) {
-        respond_get_status(cl, QKD_STATUS_INSUFFICIENT_KEY, index, 0);
-        return GET_DONE;
-    }
-    if (s->qos.metadata_mimetype[0] && metadata_size && metadata_size < KME_METADATA_MIN) {
-        /* too small for any metadata: at once (larger ones are checked at delivery) */
-        respond_get_status(cl, QKD_STATUS_METADATA_TOO_SMALL, index, KME_METADATA_MAX);
-        return GET_DONE;
-    }
-    if (fresh) kme_stream_note_get(s, index);
-    struct kme_link *l = s->link;
-    struct kme_alloc *a = kme_stream_alloc_find(s, index);
-    if (!a) {
-        if (s->peer_closed) {
-            respond_get_status(cl, QKD_STATUS_PEER_APP_NOT_CONNECTED, index, 0);
-            return GET_DONE;
-        }
-        if (l->role == KME_ROLE_LEADER) {
-            a = leader_alloc(l, s, index, ahead_max(k, s));
-            if (!a) {
-                kme_link_want_poll(l);
-                return GET_WAIT;
-            }
-        } else {
-            if (l->peer_up && !*req_sent) {
-                struct kme_pmsg m = {.type = KME_PM_ALLOC_REQ, .ksid = *ksid};
-                m.u.alloc.index = index;
-                m.u.alloc.count = kme_stream_fresh_run(s, index, ahead_max(k, s));
-                if (m.u.alloc.count < 1) m.u.alloc.count = 1;
-                if (kme_peer_send(l, &m) == 0) *req_sent = true;
-            }
-            return GET_WAIT;
-        }
-    }
-    if (!a->acked) return GET_WAIT;
-    deliver(k, cl, s, a, metadata_size);
-    return GET_DONE;
-}
-
-/* ---- waiters ---- */
-
-static void waiter_unlink(struct kme_waiter *w)
-{
-    struct kme_link *l = w->link;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        l->waiters = w->next;
-    if (w->next) w->next->prev = w->prev;
-    l->nwaiters--;
-    struct kme_stream *s = kme_stream_find(&l->kme->streams, &w->ksid);
-    if (s && s->nwaiters) s->nwaiters--;
-    if (w->timer) qkd_loop_del_timer(l->kme->loop, w->timer);
-    if (w->cl) w->cl->waiter = NULL;
-}
-
-/* Ends a waiter whose call has been answered: the connection reads its next request. */
-static void waiter_finish(struct kme_waiter *w)
-{
-    struct kme_client *cl = w->cl;
-    waiter_unlink(w);
-    free(w);
-    if (cl) qkd_conn_resume(cl->ec->conn);
-}
-
-void kme_waiter_cancel(struct kme_waiter *w)
-{
-    w->cl = NULL; /* the connection is going away */
-    waiter_unlink(w);
-    free(w);
-}
-
-static void waiter_timeout_cb(struct qkd_loop *loop, uint64_t id, void *arg)
-{
-    struct kme_waiter *w = arg;
-    w->timer = 0;
-    char ks[QKD_KSID_STRLEN];
-    qkd_ksid_to_str(&w->ksid, ks);
-    log_info("GET_KEY timed out for Key_stream_ID: %s, Index: %" PRIu32 " (link %s, peer %s)", ks,
-             w->index, w->link->peer, w->link->peer_up ? "up" : "down");
-    respond_get_status(w->cl, QKD_STATUS_TIMEOUT, w->index, 0);
-    waiter_finish(w);
-}
-
-void kme_get_key(struct kme *k, struct kme_client *cl, const struct qkd_get_req *g)
-{
-    bool req_sent = false;
-    if (get_eval(k, cl, &g->ksid, g->index, g->metadata_size, &req_sent, true) == GET_DONE) return;
-    struct kme_stream *s = kme_stream_find(&k->streams, &g->ksid);
-    struct kme_link *l = s->link;
-    struct kme_waiter *w = calloc(1, sizeof(*w));
-    if (!w) {
-        respond_get_status(cl, QKD_STATUS_TIMEOUT, g->index, 0);
-        return;
-    }
-    w->cl = cl;
-    w->link = l;
-    w->ksid = g->ksid;
-    w->index = g->index;
-    w->metadata_size = g->metadata_size;
-    w->req_sent = req_sent;
-    w->next = l->waiters;
-    if (l->waiters) l->waiters->prev = w;
-    l->waiters = w;
-    l->nwaiters++;
-    s->nwaiters++;
-    cl->waiter = w;
-    w->timer = qkd_loop_add_timer(k->loop, s->qos.timeout, waiter_timeout_cb, w);
-    qkd_conn_pause(cl->ec->conn);
-    kme_link_want_poll(l);
-}
-
-void kme_wake(struct kme_link *l)
-{
-    struct kme *k = l->kme;
-    struct kme_waiter *w = l->waiters, *next;
-    for (; w; w = next) {
-        next = w->next;
-        if (get_eval(k, w->cl, &w->ksid, w->index, w->metadata_size, &w->req_sent, false) ==
-            GET_DONE)
-            waiter_finish(w);
-    }
-}
-
-void kme_waiters_fail_stream(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t status)
-{
-    struct kme_waiter *w = l->waiters, *next;
-    for (; w; w = next) {
-        next = w->next;
-        if (memcmp(w->ksid.b, ksid->b, QKD_KSID_LEN) != 0) continue;
-        respond_get_status(w->cl, status, w->index, 0);
-        waiter_finish(w);
-    }
-}
-
-/* Answers the waiters on (ksid, index .. index + count - 1) with status. */
-static void waiters_answer_run(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t index,
-                               uint32_t count, uint32_t status)
-{
-    struct kme_waiter *w = l->waiters, *next;
-    for (; w; w = next) {
-        next = w->next;
-        if (w->index < index || (uint64_t)w->index - index >= count ||
-            memcmp(w->ksid.b, ksid->b, QKD_KSID_LEN) != 0)
-            continue;
-        respond_get_status(w->cl, status, w->index, 0);
-        waiter_finish(w);
-    }
-}
-
 /* ---- peer events ---- */
 
 void kme_alloc_resend(struct kme_link *l)
@@ -472,8 +277,7 @@ void kme_alloc_resend(struct kme_link *l)
 
 void kme_alloc_rerequest(struct kme_link *l)
 {
-    for (struct kme_waiter *w = l->waiters; w; w = w->next)
-        w->req_sent = false;
+    kme_waiters_unsend(l);
     kme_wake(l);
 }
 
@@ -484,8 +288,7 @@ void kme_alloc_peer_down(struct kme_link *l)
     l->npreqs = 0;
     if (l->pend) qkd_wipe(l->pend, l->npend * sizeof(*l->pend));
     l->npend = 0;
-    for (struct kme_waiter *w = l->waiters; w; w = w->next)
-        w->req_sent = false;
+    kme_waiters_unsend(l);
 }
 
 /* Leader: answers an ALLOC_REQ for index (and count - 1 indices ahead) if possible. Returns
@@ -514,7 +317,25 @@ static bool serve_req(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t 
     }
     uint32_t cap = ahead_cap(l->kme, s); /* count comes from the follower's sequence detection */
     if (count > cap) count = cap;
-    return leader_alloc(l, s, index, count) != NULL; /* leader_alloc sent the ALLOC */
+    if (!s->local_attached) {
+        /* no application here has the stream: hold at most --max-unattached-bytes of key per
+         * link for it (docs/kme.md, "Key held for unattached streams") */
+        uint64_t held = l->held_unattached;
+        uint32_t max = l->kme->cfg.max_unattached;
+        uint64_t room = held < max ? (max - held) / s->qos.key_chunk_size : 0;
+        if (room == 0) {
+            char ks[QKD_KSID_STRLEN];
+            qkd_ksid_to_str(ksid, ks);
+            log_info("link %s: Key_stream_ID %s not attached here and %" PRIu64
+                     " bytes already held for unattached streams (--max-unattached-bytes %" PRIu32
+                     "); request for index %" PRIu32 " refused for now",
+                     l->peer, ks, held, max, index);
+            send_alloc(l, ksid, index, 1, KME_AS_REFUSED, 0, 0);
+            return true;
+        }
+        if (count > room) count = (uint32_t)room;
+    }
+    return kme_alloc_leader(l, s, index, count) != NULL; /* it sent the ALLOC */
 }
 
 void kme_on_alloc_req(struct kme_link *l, const struct kme_pmsg *m)
@@ -564,7 +385,7 @@ void kme_on_alloc_ack(struct kme_link *l, const struct kme_pmsg *m)
             /* Outside the follower's window for now: the index stays open here, a call on it
              * gets 2 (insufficient key), and allocations ahead stop below it. */
             if (index < s->ahead_limit) s->ahead_limit = index;
-            waiters_answer_run(l, &s->ksid, index, 1, QKD_STATUS_INSUFFICIENT_KEY);
+            kme_waiters_answer_run(l, &s->ksid, index, 1, QKD_STATUS_INSUFFICIENT_KEY);
             kme_stream_alloc_free(s, a);
             continue;
         }
@@ -612,6 +433,12 @@ static int take_one(struct kme_link *l, const struct qkd_ksid *ksid, struct kme_
         kme_stream_mark_delivered(s, index);
         return KME_AS_LOST;
     }
+    if (!s->local_attached && l->held_unattached + len > l->kme->cfg.max_unattached) {
+        /* no application here has the stream: hold no more of its key for now (docs/kme.md,
+         * "Key held for unattached streams"); the index stays open at both ends */
+        l->unattached_refused++;
+        return KME_AS_REFUSED;
+    }
     if (!bytes_here) return -1;
     int rc = QKD_RING_OK;
     if (off > c) rc = qkd_ring_consume_from(l->ring, c, off);
@@ -630,6 +457,10 @@ static int take_one(struct kme_link *l, const struct qkd_ksid *ksid, struct kme_
     a->offset = off;
     a->acked = true;
     a->ack_mark = l->hb_mark + 1; /* the next heartbeat follows the ACK */
+    if (!s->local_attached) {
+        a->unattached = true;
+        l->held_unattached += len;
+    }
     return KME_AS_OK;
 }
 
@@ -645,6 +476,8 @@ static uint32_t take_run(struct kme_link *l, const struct kme_pmsg *m)
     uint32_t per_slab = len < KME_SLAB_MAX ? KME_SLAB_MAX / len : 1;
     struct kme_keyslab *slab = NULL;
     struct ack_run r = {.ksid = m->ksid};
+    uint64_t refused0 = l->unattached_refused;
+    uint32_t first_refused = UINT32_MAX;
     uint32_t done = 0;
     for (; done < count; done++) {
         uint32_t k = done % per_slab;
@@ -654,12 +487,24 @@ static uint32_t take_run(struct kme_link *l, const struct kme_pmsg *m)
             slab = kme_keyslab_new((size_t)n * len);
         }
         uint64_t off = m->u.alloc.offset + (uint64_t)done * len;
+        uint64_t before = l->unattached_refused;
         int st = take_one(l, &m->ksid, s, m->u.alloc.index + done, off, len, slab, (size_t)k * len);
+        if (l->unattached_refused != before && first_refused == UINT32_MAX)
+            first_refused = m->u.alloc.index + done;
         if (st < 0) break;
         ack_add(l, &r, m->u.alloc.index + done, (uint8_t)st);
     }
     kme_keyslab_release_unused(slab);
     ack_flush(l, &r);
+    if (l->unattached_refused != refused0) {
+        char ks[QKD_KSID_STRLEN];
+        qkd_ksid_to_str(&m->ksid, ks);
+        log_warn("link %s: Key_stream_ID %s not attached here and %" PRIu64
+                 " bytes already held for unattached streams (--max-unattached-bytes %" PRIu32
+                 "); refused %" PRIu64 " indices from %" PRIu32 " for now",
+                 l->peer, ks, l->held_unattached, l->kme->cfg.max_unattached,
+                 l->unattached_refused - refused0, first_refused);
+    }
     return done;
 }
 
@@ -682,7 +527,7 @@ static void on_alloc_status(struct kme_link *l, const struct kme_pmsg *m)
     } else if (m->u.alloc.status == KME_AS_CLOSED) {
         s->peer_closed = true;
     } else {
-        waiters_answer_run(l, &m->ksid, index, count, QKD_STATUS_INSUFFICIENT_KEY);
+        kme_waiters_answer_run(l, &m->ksid, index, count, QKD_STATUS_INSUFFICIENT_KEY);
     }
 }
 

@@ -1,6 +1,6 @@
-/* api.c: the ETSI 004 calls OPEN_CONNECT and CLOSE (spec/kme.md, steps 1-6), stream
- * registration, TTL clean-up, and the stream messages from the peer key server
- * (STREAM_ANNOUNCE / STREAM_ATTACH / STREAM_CLOSE). GET_KEY lives in alloc.c. A join must name
+/* api.c: the ETSI 004 calls OPEN_CONNECT and CLOSE (docs/kme.md, steps 1-6) and the stream
+ * messages from the peer key server (STREAM_ANNOUNCE / STREAM_ATTACH / STREAM_CLOSE). GET_KEY
+ * is getkey.c's; stream registration and TTL clean-up stream.c's. A join must name
  * the stream's link (or no peer node); a KSID closed at either end is never paired again while
  * the other end lives (tombstones here, peer_ended there). */
 #include <inttypes.h>
@@ -10,73 +10,14 @@
 
 #include <uuid/uuid.h>
 
+#include "api.h"
 #include "dialect.h"
+#include "getkey.h"
 #include "kme.h"
+#include "link.h"
 #include "log.h"
+#include "peer.h"
 #include "uri.h"
-
-static void ttl_cb(struct qkd_loop *loop, uint64_t id, void *arg);
-
-static uint64_t ttl_ms(const struct kme_stream *s)
-{
-    return (uint64_t)(s->qos.ttl ? s->qos.ttl : KME_QOS_DEF_TTL) * 1000u;
-}
-
-static void ttl_arm(struct kme *k, struct kme_stream *s, uint64_t ms)
-{
-    if (s->ttl_timer) qkd_loop_del_timer(k->loop, s->ttl_timer);
-    s->ttl_timer = qkd_loop_add_timer(k->loop, ms ? ms : 1, ttl_cb, s);
-}
-
-void kme_stream_touch(struct kme *k, struct kme_stream *s)
-{
-    s->last_call_ms = qkd_now_ms();
-}
-
-struct kme_stream *kme_stream_register(struct kme *k, struct kme_link *l,
-                                       const struct qkd_ksid *ksid, const struct qkd_qos *qos)
-{
-    struct kme_stream *s = NULL;
-    if (kme_stream_add(&k->streams, ksid, qos, k->cfg.window_bytes, &s) != 0) return NULL;
-    s->link = l;
-    s->last_call_ms = qkd_now_ms();
-    ttl_arm(k, s, ttl_ms(s));
-    kme_link_tomb_del(l, ksid);
-    return s;
-}
-
-void kme_stream_drop(struct kme *k, struct kme_stream *s, uint32_t waiter_status)
-{
-    struct kme_link *l = s->link;
-    struct qkd_ksid ksid = s->ksid;
-    if (s->ttl_timer) qkd_loop_del_timer(k->loop, s->ttl_timer);
-    s->ttl_timer = 0;
-    for (size_t i = 0; i < s->nallocs; i++)
-        kme_aq_remove(l, s->allocs[i]);
-    kme_stream_remove(&k->streams, s); /* wipes its keys */
-    kme_waiters_fail_stream(l, &ksid, waiter_status);
-}
-
-static void ttl_cb(struct qkd_loop *loop, uint64_t id, void *arg)
-{
-    struct kme_stream *s = arg;
-    struct kme_link *l = s->link;
-    struct kme *k = l->kme;
-    s->ttl_timer = 0;
-    uint64_t now = qkd_now_ms(), ttl = ttl_ms(s);
-    uint64_t idle = now - s->last_call_ms;
-    if (s->nwaiters > 0 || idle < ttl) {
-        ttl_arm(k, s, s->nwaiters > 0 ? ttl : ttl - idle);
-        return;
-    }
-    char ks[QKD_KSID_STRLEN];
-    qkd_ksid_to_str(&s->ksid, ks);
-    log_info("Key_stream_ID %s: no call for %" PRIu32 " s (TTL); closed and its key wiped", ks,
-             s->qos.ttl);
-    kme_peer_send_ksid(l, KME_PM_CLOSE, &s->ksid);
-    kme_link_tomb_add(l, &s->ksid);
-    kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
-}
 
 static void respond_open(struct kme_client *cl, uint32_t status, const struct qkd_qos *qos,
                          const struct qkd_ksid *ksid)
@@ -99,6 +40,19 @@ static void sum_min_bps(struct kme_stream *s, void *arg)
 {
     struct minbps_sum *m = arg;
     if (s->link == m->l) m->sum += s->qos.min_bps;
+}
+
+/* Whether cl's identity already has --max-streams-per-identity streams attached here; if so
+ * the call is answered 4 (docs/kme.md, "Limits"). */
+static bool over_quota(struct kme *k, struct kme_client *cl, const char *what)
+{
+    size_t n = kme_streams_owned_count(&k->streams, cl->ec->id);
+    if (n < k->cfg.max_streams_per_id) return false;
+    log_warn("OPEN_CONNECT from %s (%s) refused: the identity has %zu streams open at this node "
+             "(--max-streams-per-identity %" PRIu32 ")",
+             cl->ec->addr, what, n, k->cfg.max_streams_per_id);
+    respond_open(cl, QKD_STATUS_NO_QKD_CONNECTION, NULL, NULL);
+    return true;
 }
 
 void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_open_req *o)
@@ -130,6 +84,9 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
     }
     /* 4. QoS negotiation */
     struct kme_qos_ctx qctx = {.skr_bps = kme_link_skr(l), .admission = k->cfg.admission};
+    /* chunks so small that the window would exceed --max-window-chunks are raised (7) */
+    qctx.min_chunk =
+        (uint32_t)((k->cfg.window_bytes + k->streams.max_wchunks - 1) / k->streams.max_wchunks);
     if (k->cfg.admission) {
         struct minbps_sum m = {.l = l};
         kme_streams_foreach(&k->streams, sum_min_bps, &m);
@@ -142,6 +99,7 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
 
     if (qkd_ksid_is_zero(&ksid)) {
         /* 5. a fresh KSID */
+        if (over_quota(k, cl, "new stream")) return;
         struct kme_stream *s = NULL;
         for (int tries = 0; tries < 4 && !s; tries++) {
             uuid_t u;
@@ -185,7 +143,7 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
     if (s && named && named != s->link) {
         /* the destination names another peer node than the stream's link */
         log_info("OPEN_CONNECT from %s: Key_stream_ID %s belongs to link %s, not %s; refused",
-                 cl->ec->addr, ks, ((struct kme_link *)s->link)->peer, named->peer);
+                 cl->ec->addr, ks, s->link->peer, named->peer);
         respond_open(cl, QKD_STATUS_PEER_APP_NOT_CONNECTED, NULL, NULL);
         return;
     }
@@ -193,16 +151,18 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
         /* The stream keeps the QoS it was opened with. 0 when the peer's application opened
          * it (even if it has closed it since: its key is kept for us); 1 when the peer node only
          * relayed it and no application there ever opened it (e.g. after a restart). */
+        if (over_quota(k, cl, "join")) return;
         uint32_t jst =
             s->peer_attached || s->peer_opened ? QKD_STATUS_SUCCESS : QKD_STATUS_PEER_NOT_CONNECTED;
         kme_stream_attach(s, cl->ec->id);
         kme_stream_touch(k, s);
         kme_peer_send_ksid(s->link, KME_PM_ATTACH, &ksid);
         log_info("OPEN_CONNECT successful, joined Key_stream_ID: %s (link %s, status %" PRIu32 ")",
-                 ks, ((struct kme_link *)s->link)->peer, jst);
+                 ks, s->link->peer, jst);
         respond_open(cl, jst, &s->qos, &ksid);
         return;
     }
+    if (over_quota(k, cl, "predefined stream")) return;
     s = kme_stream_register(k, l, &ksid, &granted);
     if (!s) {
         log_warn("OPEN_CONNECT from %s: stream table full (%zu streams)", cl->ec->addr,
@@ -277,7 +237,7 @@ void kme_on_announce(struct kme_link *l, const struct kme_pmsg *m)
         log_info("peer %s announced Key_stream_ID: %s", l->peer, ks);
     } else if (s->link != l) {
         log_warn("peer %s announced Key_stream_ID %s, which belongs to link %s; ignored", l->peer,
-                 ks, ((struct kme_link *)s->link)->peer);
+                 ks, s->link->peer);
         return;
     } else if (s->peer_ended) {
         /* the peer closed its end before (then restarted?): never paired again */
@@ -289,7 +249,7 @@ void kme_on_announce(struct kme_link *l, const struct kme_pmsg *m)
                qkd_window_untouched(&s->win)) {
         /* Both ends opened the same predefined KSID: the leader's QoS decides. */
         s->qos = *q;
-        kme_stream_set_window(s, k->cfg.window_bytes);
+        kme_stream_set_window(s, k->cfg.window_bytes, k->streams.max_wchunks);
     }
     s->peer_attached = m->u.announce.attached != 0;
     if (s->peer_attached) s->peer_opened = true;

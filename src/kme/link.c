@@ -13,7 +13,11 @@
 #include <openssl/evp.h>
 #include <uuid/uuid.h>
 
+#include "alloc.h"
+#include "getkey.h"
 #include "kme.h"
+#include "link.h"
+#include "peer.h"
 #include "log.h"
 
 #define KME_RING_RETRY_MS 500

@@ -9,6 +9,9 @@
 #include <uuid/uuid.h>
 
 #include "kme.h"
+#include "link.h"
+#include "peer.h"
+#include "server.h"
 #include "log.h"
 #include "tls.h"
 
@@ -37,6 +40,9 @@ static void config_defaults(struct kme_config *c)
     c->max_conns = KME_DEF_MAX_CONNS;
     c->idle_ms = KME_DEF_IDLE_MS;
     c->max_streams = KME_DEF_MAX_STREAMS;
+    c->max_streams_per_id = KME_DEF_MAX_STREAMS_ID;
+    c->max_unattached = KME_DEF_MAX_UNATTACHED;
+    c->max_window_chunks = KME_DEF_MAX_WCHUNKS;
     kme_qos_limits_default(&c->qos);
     c->log_level = "INFO";
     c->heartbeat_ms = KME_DEF_HEARTBEAT_MS;
@@ -83,6 +89,14 @@ int main(int argc, char **argv)
          "idle connections are dropped after this (0 = never)", 0, 0},
         {"max-streams", "MAX_STREAMS", QKD_OPT_U32, &c->max_streams, "open KSIDs per node", 1,
          10000000},
+        {"max-streams-per-identity", "MAX_STREAMS_PER_IDENTITY", QKD_OPT_U32,
+         &c->max_streams_per_id, "streams one client identity may have open at this node", 1,
+         10000000},
+        {"max-unattached-bytes", "MAX_UNATTACHED_BYTES", QKD_OPT_U32, &c->max_unattached,
+         "key held per link for streams no application here attached", 0, 1024u * 1024 * 1024},
+        {"max-window-chunks", "MAX_WINDOW_CHUNKS", QKD_OPT_U32, &c->max_window_chunks,
+         "largest GET_KEY window in chunks (smaller chunks are raised, status 7)", 1,
+         KME_MAX_WCHUNKS},
         {"qos-key-chunk-size", "QOS_KEY_CHUNK_SIZE", QKD_OPT_U32, &c->qos.key_chunk_size,
          "largest Key_chunk_size granted (and the default)", 1, KME_MAX_CHUNK},
         {"qos-max-bps", "QOS_MAX_BPS", QKD_OPT_U32, &c->qos.max_bps,
@@ -168,6 +182,7 @@ int main(int argc, char **argv)
         k.default_link = l->idx;
     }
     if (kme_streams_init(&k.streams, 4096, c->max_streams) != 0) fatalx("qkd-kme: out of memory");
+    k.streams.max_wchunks = c->max_window_chunks;
 
     char err[512];
     struct qkd_tls_files files = {.cert = c->cert, .key = c->key, .ca = c->ca};

@@ -12,7 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc.h"
+#include "api.h"
+#include "getkey.h"
 #include "kme.h"
+#include "link.h"
+#include "peer.h"
 #include "log.h"
 #include "tls.h"
 

@@ -49,6 +49,12 @@ uint32_t kme_qos_negotiate(const struct qkd_qos *req, const struct kme_qos_limit
         unmet = true;
     }
     unmet |= clamp_max(&out->key_chunk_size, lim->key_chunk_size);
+    uint32_t min_chunk =
+        ctx->min_chunk < lim->key_chunk_size ? ctx->min_chunk : lim->key_chunk_size;
+    if (out->key_chunk_size < min_chunk) {
+        out->key_chunk_size = min_chunk; /* the window's bitmap stays bounded */
+        unmet = true;
+    }
 
     uint32_t max_lim = bps_limit(lim->max_bps, ctx->skr_bps);
     uint32_t min_lim = bps_limit(lim->min_bps, ctx->skr_bps);

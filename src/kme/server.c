@@ -5,7 +5,10 @@
 #include <string.h>
 
 #include "dialect.h"
+#include "api.h"
+#include "getkey.h"
 #include "kme.h"
+#include "server.h"
 #include "log.h"
 
 static int on_request(struct qkd_etsi_client *ec, const struct qkd_request *req, void *arg)

@@ -1,9 +1,18 @@
-/* stream.c: the KSID table (hash of streams) and per-stream window and allocation records.
- * See stream.h. */
+/* stream.c: the KSID table (hash of streams), per-stream window and allocation records (pure,
+ * driven directly by unit tests), and the streams of a running node: registration on a link,
+ * TTL clean-up (docs/kme.md) and removal. See stream.h. */
 #include "stream.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "alloc.h"
+#include "getkey.h"
+#include "kme.h"
+#include "link.h"
+#include "log.h"
+#include "peer.h"
 
 static size_t alloc_pos(const struct kme_stream *s, uint32_t index);
 
@@ -26,6 +35,7 @@ int kme_streams_init(struct kme_streams *t, size_t nbuckets, size_t max)
     if (!t->buckets) return -1;
     t->nbuckets = nbuckets;
     t->max = max;
+    t->max_wchunks = KME_DEF_MAX_WCHUNKS;
     return 0;
 }
 
@@ -56,9 +66,19 @@ void kme_alloc_set_key(struct kme_alloc *a, struct kme_keyslab *sl, size_t off, 
     sl->refs++;
 }
 
+/* a's key no longer counts as held for an unattached stream (link.h, held_unattached). */
+static void alloc_unhold(struct kme_alloc *a)
+{
+    if (!a->unattached) return;
+    a->unattached = false;
+    struct kme_link *l = a->stream ? a->stream->link : NULL;
+    if (l) l->held_unattached -= l->held_unattached < a->len ? l->held_unattached : a->len;
+}
+
 /* Wipes a's key and drops its slab reference (the slab goes with the last one). */
 static void alloc_key_free(struct kme_alloc *a)
 {
+    alloc_unhold(a);
     struct kme_keyslab *sl = a->slab;
     if (!sl) return;
     qkd_wipe(a->key, a->len);
@@ -104,11 +124,12 @@ struct kme_stream *kme_stream_find(const struct kme_streams *t, const struct qkd
     return NULL;
 }
 
-static uint32_t window_chunks(uint64_t window_bytes, uint32_t chunk)
+/* The window in chunks: window_bytes / chunk, at least 1, at most max (the bitmap bound). */
+static uint32_t window_chunks(uint64_t window_bytes, uint32_t chunk, uint32_t max)
 {
     uint64_t w = chunk ? window_bytes / chunk : window_bytes;
     if (w < 1) w = 1;
-    if (w > UINT32_MAX) w = UINT32_MAX;
+    if (w > max) w = max;
     return (uint32_t)w;
 }
 
@@ -121,7 +142,7 @@ int kme_stream_add(struct kme_streams *t, const struct qkd_ksid *ksid, const str
     s->ksid = *ksid;
     s->qos = *qos;
     s->qos.metadata_mimetype[QKD_MIMETYPE_MAX - 1] = 0;
-    qkd_window_init(&s->win, window_chunks(window_bytes, qos->key_chunk_size));
+    qkd_window_init(&s->win, window_chunks(window_bytes, qos->key_chunk_size, t->max_wchunks));
     s->ahead_limit = UINT64_MAX;
     size_t b = stream_hash(ksid, t->nbuckets);
     s->hnext = t->buckets[b];
@@ -166,8 +187,19 @@ bool kme_stream_owned_by(const struct kme_stream *s, const char *id)
     return s->local_attached && id && strncmp(s->owner, id, sizeof(s->owner)) == 0;
 }
 
+size_t kme_streams_owned_count(const struct kme_streams *t, const char *id)
+{
+    size_t n = 0;
+    for (size_t b = 0; b < t->nbuckets; b++)
+        for (const struct kme_stream *s = t->buckets[b]; s; s = s->hnext)
+            n += kme_stream_owned_by(s, id);
+    return n;
+}
+
 void kme_stream_attach(struct kme_stream *s, const char *id)
 {
+    for (size_t i = 0; i < s->nallocs; i++)
+        alloc_unhold(s->allocs[i]);
     s->local_attached = true;
     memset(s->owner, 0, sizeof(s->owner));
     if (id) {
@@ -199,9 +231,9 @@ uint32_t kme_stream_fresh_run(const struct kme_stream *s, uint32_t index, uint32
     return n;
 }
 
-void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes)
+void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes, uint32_t max_wchunks)
 {
-    qkd_window_resize(&s->win, window_chunks(window_bytes, s->qos.key_chunk_size));
+    qkd_window_resize(&s->win, window_chunks(window_bytes, s->qos.key_chunk_size, max_wchunks));
 }
 
 enum kme_idx_state kme_stream_index_state(const struct kme_stream *s, uint32_t index)
@@ -264,4 +296,69 @@ void kme_stream_alloc_free(struct kme_stream *s, struct kme_alloc *a)
     }
     alloc_key_free(a);
     free(a);
+}
+
+/* ---- streams of a running node ---- */
+
+static void ttl_cb(struct qkd_loop *loop, uint64_t id, void *arg);
+
+static uint64_t ttl_ms(const struct kme_stream *s)
+{
+    return (uint64_t)(s->qos.ttl ? s->qos.ttl : KME_QOS_DEF_TTL) * 1000u;
+}
+
+static void ttl_arm(struct kme *k, struct kme_stream *s, uint64_t ms)
+{
+    if (s->ttl_timer) qkd_loop_del_timer(k->loop, s->ttl_timer);
+    s->ttl_timer = qkd_loop_add_timer(k->loop, ms ? ms : 1, ttl_cb, s);
+}
+
+void kme_stream_touch(struct kme *k, struct kme_stream *s)
+{
+    s->last_call_ms = qkd_now_ms();
+}
+
+struct kme_stream *kme_stream_register(struct kme *k, struct kme_link *l,
+                                       const struct qkd_ksid *ksid, const struct qkd_qos *qos)
+{
+    struct kme_stream *s = NULL;
+    if (kme_stream_add(&k->streams, ksid, qos, k->cfg.window_bytes, &s) != 0) return NULL;
+    s->link = l;
+    s->last_call_ms = qkd_now_ms();
+    ttl_arm(k, s, ttl_ms(s));
+    kme_link_tomb_del(l, ksid);
+    return s;
+}
+
+void kme_stream_drop(struct kme *k, struct kme_stream *s, uint32_t waiter_status)
+{
+    struct kme_link *l = s->link;
+    struct qkd_ksid ksid = s->ksid;
+    if (s->ttl_timer) qkd_loop_del_timer(k->loop, s->ttl_timer);
+    s->ttl_timer = 0;
+    for (size_t i = 0; i < s->nallocs; i++)
+        kme_aq_remove(l, s->allocs[i]);
+    kme_stream_remove(&k->streams, s); /* wipes its keys */
+    kme_waiters_fail_stream(l, &ksid, waiter_status);
+}
+
+static void ttl_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    struct kme_stream *s = arg;
+    struct kme_link *l = s->link;
+    struct kme *k = l->kme;
+    s->ttl_timer = 0;
+    uint64_t now = qkd_now_ms(), ttl = ttl_ms(s);
+    uint64_t idle = now - s->last_call_ms;
+    if (s->nwaiters > 0 || idle < ttl) {
+        ttl_arm(k, s, s->nwaiters > 0 ? ttl : ttl - idle);
+        return;
+    }
+    char ks[QKD_KSID_STRLEN];
+    qkd_ksid_to_str(&s->ksid, ks);
+    log_info("Key_stream_ID %s: no call for %" PRIu32 " s (TTL); closed and its key wiped", ks,
+             s->qos.ttl);
+    kme_peer_send_ksid(l, KME_PM_CLOSE, &s->ksid);
+    kme_link_tomb_add(l, &s->ksid);
+    kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
 }

@@ -1,4 +1,4 @@
-/* stream.h: the KSID table of one key server and the state of each stream (spec/kme.md):
+/* stream.h: the KSID table of one key server and the state of each stream (docs/kme.md):
  * owner identity, QoS, link, attach flags, the delivered window (lowest undelivered index plus
  * a bitmap over the window) and the allocated-but-undelivered keys (struct qkd_secbuf).
  * Pure data structure without I/O, so unit tests drive it directly. */
@@ -14,7 +14,13 @@
 #include "window.h"
 
 #define KME_OWNER_LEN 80 /* >= QKD_TLS_ID_LEN */
+/* The window of a stream is at most this many chunks (its delivered bitmap that many bits):
+ * default and most (--max-window-chunks, docs/kme.md "Limits"). */
+#define KME_DEF_MAX_WCHUNKS 65536u
+#define KME_MAX_WCHUNKS     (64u * 1024u * 1024u)
 
+struct kme;
+struct kme_link;
 struct kme_stream;
 
 /* The key bytes of one allocation run in one locked secret buffer shared by its chunks (one
@@ -33,17 +39,19 @@ struct kme_alloc {
     uint64_t distilled_ms; /* wall clock of the ring block the bytes came from */
     uint8_t *key;          /* len bytes inside slab->buf; wiped on free */
     struct kme_keyslab *slab;
-    bool acked;                          /* leader: the follower confirmed; follower: always true */
-    uint64_t ack_mark;                   /* follower: heartbeat mark whose echo proves the leader
-                                            processed this allocation's ACK */
-    bool in_ackq;                        /* leader: on the link's unacked queue */
+    bool acked;        /* leader: the follower confirmed; follower: always true */
+    uint64_t ack_mark; /* follower: heartbeat mark whose echo proves the leader
+                          processed this allocation's ACK */
+    bool in_ackq;      /* leader: on the link's unacked queue */
+    bool unattached;   /* taken while no application here had the stream (counted in the
+                          link's held_unattached until it attaches) */
     struct kme_alloc *aq_prev, *aq_next; /* leader's unacked queue (alloc.c) */
     struct kme_stream *stream;
 };
 
 struct kme_stream {
     struct qkd_ksid ksid;
-    void *link; /* struct kme_link, opaque here */
+    struct kme_link *link; /* the link it runs on (link.h) */
     struct qkd_qos qos;
     bool local_attached;       /* an application at this node opened it */
     char owner[KME_OWNER_LEN]; /* its identity (client certificate id) */
@@ -73,6 +81,7 @@ struct kme_streams {
     size_t nbuckets;
     size_t count;
     size_t max;
+    uint32_t max_wchunks; /* windows are at most this many chunks (KME_DEF_MAX_WCHUNKS) */
 };
 
 int kme_streams_init(struct kme_streams *t, size_t nbuckets, size_t max);
@@ -80,7 +89,8 @@ int kme_streams_init(struct kme_streams *t, size_t nbuckets, size_t max);
 void kme_streams_free(struct kme_streams *t);
 struct kme_stream *kme_stream_find(const struct kme_streams *t, const struct qkd_ksid *ksid);
 /* Registers a new stream. Returns 0, -1 when the table is full (max streams) or the KSID
- * exists, -2 on allocation failure. Window: max(1, window_bytes / qos->key_chunk_size) chunks. */
+ * exists, -2 on allocation failure. Window: max(1, window_bytes / qos->key_chunk_size) chunks,
+ * at most t->max_wchunks. */
 int kme_stream_add(struct kme_streams *t, const struct qkd_ksid *ksid, const struct qkd_qos *qos,
                    uint64_t window_bytes, struct kme_stream **out);
 /* Unlinks and frees a stream, wiping every key it holds. Allocations on a leader's unacked
@@ -92,9 +102,24 @@ void kme_streams_foreach(const struct kme_streams *t, void (*fn)(struct kme_stre
 /* Collects up to max stream pointers (for iterations that remove). Returns how many. */
 size_t kme_streams_list(const struct kme_streams *t, struct kme_stream **out, size_t max);
 
+/* ---- streams of a running node (TTL timer, waiters, peer; the functions above are pure) ---- */
+
+/* Registers a stream on link l (TTL timer armed). Returns NULL when the table is full. */
+struct kme_stream *kme_stream_register(struct kme *k, struct kme_link *l,
+                                       const struct qkd_ksid *ksid, const struct qkd_qos *qos);
+/* A call on the stream: its TTL counts from now. */
+void kme_stream_touch(struct kme *k, struct kme_stream *s);
+/* Removes a stream at this node (wipes keys, cancels timers, fails waiters with
+ * waiter_status). */
+void kme_stream_drop(struct kme *k, struct kme_stream *s, uint32_t waiter_status);
+
 /* Identity: the stream is attached at this node and owned by id. */
 bool kme_stream_owned_by(const struct kme_stream *s, const char *id);
+/* Attaches the stream to identity id here; its key taken while unattached stops counting in
+ * the link's held_unattached. */
 void kme_stream_attach(struct kme_stream *s, const char *id);
+/* How many streams identity id has attached at this node. */
+size_t kme_streams_owned_count(const struct kme_streams *t, const char *id);
 
 /* Notes a GET_KEY for index (sequential access detection). */
 void kme_stream_note_get(struct kme_stream *s, uint32_t index);
@@ -102,8 +127,8 @@ void kme_stream_note_get(struct kme_stream *s, uint32_t index);
  * of them (index itself counts; 0 when index is not open or allocated). */
 uint32_t kme_stream_fresh_run(const struct kme_stream *s, uint32_t index, uint32_t max);
 
-/* Re-sizes the window (QoS chunk changed before any delivery). */
-void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes);
+/* Re-sizes the window (QoS chunk changed before any delivery), at most max_wchunks chunks. */
+void kme_stream_set_window(struct kme_stream *s, uint64_t window_bytes, uint32_t max_wchunks);
 
 /* The states of an index in the stream's window (window.h). */
 enum kme_idx_state {

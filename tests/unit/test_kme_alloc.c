@@ -1,12 +1,13 @@
-/* test_kme_alloc.c: the key server's peer protocol (src/kme/alloc.c, api.c, link.c) with a real
- * ring and stream table and the peer connection and ETSI answers replaced by recorders: an
+/* test_kme_alloc.c: the key server's peer protocol (src/kme/alloc.c, getkey.c, api.c, link.c) with
+ * a real ring and stream table and the peer connection and ETSI answers replaced by recorders: an
  * ALLOC re-sent after the follower delivered its index (the ACK was lost with the connection)
  * is answered OK with the same mapping, never LOST, so the leader delivers it too; another
  * mapping of that index is never OK; the memo of such deliveries ends once the leader echoes
  * the heartbeat mark that followed the ACK. Closed KSIDs: tombstones survive while the peer
  * announces the stream and go when it does not (or closes its end), are bounded, and a peer
  * that closed its end is never paired again (ANNOUNCE / ATTACH answered CLOSE, no ALLOC
- * taken). */
+ * taken). Key held for streams no application attached is bounded per link, at the follower
+ * (ALLOC refused) and at the leader (ALLOC_REQ refused). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +19,12 @@
 
 #include <cmocka.h>
 
+#include "alloc.h"
+#include "api.h"
+#include "getkey.h"
 #include "kme.h"
+#include "link.h"
+#include "peer.h"
 
 /* ---- recorders standing in for peer.c, etsi_server.c and conn.c ---- */
 
@@ -97,6 +103,7 @@ static int setup(void **state)
     k.cfg.alloc_ahead = 1;
     k.cfg.alloc_ahead_bytes = KME_DEF_ALLOC_AHEAD_B;
     k.cfg.poll_ms = KME_DEF_POLL_MS;
+    k.cfg.max_unattached = KME_DEF_MAX_UNATTACHED;
     assert_int_equal(kme_streams_init(&k.streams, 64, 16), 0);
     k.nlinks = 1;
     struct kme_link *l = &k.links[0];
@@ -310,6 +317,90 @@ static void test_peer_that_closed_is_never_paired_again(void **state)
     assert_int_equal(answers[0].status, QKD_STATUS_SUCCESS);
 }
 
+/* Key held for a stream no application at the follower attached is bounded per link
+ * (--max-unattached-bytes): at the bound the ALLOC is taken, beyond it refused for now (the
+ * index stays open), and once the application attaches the stream's key stops counting. */
+static void test_unattached_key_is_bounded(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    k.cfg.max_unattached = 64; /* two chunks of 32 */
+    static const struct qkd_ksid K2 = {.b = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 2}};
+    static const struct qkd_ksid K3 = {.b = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 3}};
+    struct kme_stream *s = kme_stream_find(&k.streams, &KS);
+    struct kme_stream *s2 = kme_stream_register(&k, l, &K2, &s->qos);
+    struct kme_stream *s3 = kme_stream_register(&k, l, &K3, &s->qos);
+    assert_non_null(s2);
+    assert_non_null(s3);
+    struct kme_pmsg m = {.type = KME_PM_ALLOC, .ksid = K2};
+    m.u.alloc.index = 0;
+    m.u.alloc.count = 3;
+    m.u.alloc.status = KME_AS_OK;
+    m.u.alloc.offset = 0;
+    m.u.alloc.len = 32;
+    kme_on_alloc(l, &m);
+    assert_int_equal(last_ack(0), KME_AS_OK);
+    assert_int_equal(last_ack(1), KME_AS_OK); /* at the bound */
+    assert_int_equal(last_ack(2), KME_AS_REFUSED);
+    assert_int_equal(l->held_unattached, 64);
+    assert_int_equal(kme_stream_index_state(s2, 2), KME_IDX_OPEN);
+    /* the bound is per link: another unattached stream gets nothing either */
+    m.ksid = K3;
+    m.u.alloc.count = 1;
+    m.u.alloc.offset = 96;
+    kme_on_alloc(l, &m);
+    assert_int_equal(last_ack(0), KME_AS_REFUSED);
+    /* an attached stream is not limited */
+    leader_alloc_msg(0, 128);
+    assert_int_equal(last_ack(0), KME_AS_OK);
+    /* the application attaches K2: its key no longer counts, K3 may hold key again */
+    kme_stream_attach(s2, "app");
+    assert_int_equal(l->held_unattached, 0);
+    m.u.alloc.offset = 160;
+    kme_on_alloc(l, &m);
+    assert_int_equal(last_ack(0), KME_AS_OK);
+    assert_int_equal(l->held_unattached, 32);
+    /* dropping the stream frees its count */
+    kme_stream_drop(&k, s3, QKD_STATUS_PEER_APP_NOT_CONNECTED);
+    assert_int_equal(l->held_unattached, 0);
+}
+
+/* The same bound at the leader: a follower's requests for a stream no application at the
+ * leader attached get at most --max-unattached-bytes of key allocated, then refused for now. */
+static void test_unattached_key_is_bounded_at_the_leader(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    l->role = KME_ROLE_LEADER;
+    k.cfg.max_unattached = 64; /* two chunks of 32 */
+    k.cfg.alloc_ahead = 8;
+    static const struct qkd_ksid K2 = {.b = {9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 2}};
+    struct kme_stream *s = kme_stream_find(&k.streams, &KS);
+    struct kme_stream *s2 = kme_stream_register(&k, l, &K2, &s->qos);
+    assert_non_null(s2);
+    struct kme_pmsg m = {.type = KME_PM_ALLOC_REQ, .ksid = K2};
+    m.u.alloc.index = 0;
+    m.u.alloc.count = 3;
+    nsent = 0;
+    kme_on_alloc_req(l, &m);
+    assert_int_equal(nsent, 1);
+    assert_int_equal(sent[0].type, KME_PM_ALLOC);
+    assert_int_equal(sent[0].u.alloc.status, KME_AS_OK);
+    assert_int_equal(sent[0].u.alloc.count, 2); /* up to the bound */
+    assert_int_equal(l->held_unattached, 64);
+    m.u.alloc.index = 2;
+    m.u.alloc.count = 1;
+    kme_on_alloc_req(l, &m);
+    assert_int_equal(nsent, 2);
+    assert_int_equal(sent[1].u.alloc.status, KME_AS_REFUSED);
+    assert_int_equal(kme_stream_index_state(s2, 2), KME_IDX_OPEN);
+    kme_stream_attach(s2, "app");
+    assert_int_equal(l->held_unattached, 0);
+    kme_on_alloc_req(l, &m);
+    assert_int_equal(sent[2].u.alloc.status, KME_AS_OK);
+    assert_int_equal(l->held_unattached, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +409,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memo_ends_with_the_leaders_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tombstones_kept_while_needed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_that_closed_is_never_paired_again, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unattached_key_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unattached_key_is_bounded_at_the_leader, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -142,6 +142,33 @@ static void test_configured_bps_limit_and_unknown_skr(void **state)
     assert_int_equal(out.max_bps, 30000);
 }
 
+/* A chunk so small that the window would exceed --max-window-chunks is raised to the smallest
+ * chunk that fits, status 7 (ctx.min_chunk); at the bound it is granted as asked. */
+static void test_min_chunk(void **state)
+{
+    (void)state;
+    struct kme_qos_limits lim;
+    kme_qos_limits_default(&lim);
+    struct kme_qos_ctx ctx = {.skr_bps = 1000000, .min_chunk = 16};
+    struct qkd_qos req, out;
+    ref_qos(&req);
+    req.key_chunk_size = 16;
+    assert_int_equal(kme_qos_negotiate(&req, &lim, &ctx, &out), QKD_STATUS_SUCCESS);
+    assert_int_equal(out.key_chunk_size, 16);
+    req.key_chunk_size = 15;
+    assert_int_equal(kme_qos_negotiate(&req, &lim, &ctx, &out), QKD_STATUS_QOS_NOT_MET);
+    assert_int_equal(out.key_chunk_size, 16);
+    req.key_chunk_size = 1;
+    assert_int_equal(kme_qos_negotiate(&req, &lim, &ctx, &out), QKD_STATUS_QOS_NOT_MET);
+    assert_int_equal(out.key_chunk_size, 16);
+    /* never above the chunk limit */
+    ctx.min_chunk = lim.key_chunk_size * 2;
+    assert_int_equal(kme_qos_negotiate(&req, &lim, &ctx, &out), QKD_STATUS_QOS_NOT_MET);
+    assert_int_equal(out.key_chunk_size, lim.key_chunk_size);
+    req.key_chunk_size = lim.key_chunk_size;
+    assert_int_equal(kme_qos_negotiate(&req, &lim, &ctx, &out), QKD_STATUS_SUCCESS);
+}
+
 static void test_mimetype(void **state)
 {
     (void)state;
@@ -169,6 +196,7 @@ int main(void)
         cmocka_unit_test(test_zero_fields),
         cmocka_unit_test(test_configured_bps_limit_and_unknown_skr),
         cmocka_unit_test(test_mimetype),
+        cmocka_unit_test(test_min_chunk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -104,9 +104,37 @@ static void test_window_edges(void **state)
     /* a new QoS before any delivery re-sizes it */
     assert_true(qkd_window_untouched(&s->win));
     s->qos.key_chunk_size = 1;
-    kme_stream_set_window(s, 100);
+    kme_stream_set_window(s, 100, t.max_wchunks);
     assert_int_equal(s->win.size, 100);
     assert_int_equal(kme_stream_index_state(s, 99), KME_IDX_OPEN);
+    kme_streams_free(&t);
+}
+
+/* The window in chunks (and its delivered bitmap) is bounded by max_wchunks: a tiny chunk
+ * gets a window of max_wchunks chunks, not window_bytes bits (docs/kme.md, "Limits"). */
+static void test_window_bounded_in_chunks(void **state)
+{
+    (void)state;
+    struct kme_streams t;
+    assert_int_equal(kme_streams_init(&t, 8, 10), 0);
+    assert_int_equal(t.max_wchunks, KME_DEF_MAX_WCHUNKS);
+    t.max_wchunks = 1000;
+    struct kme_stream *s;
+    struct qkd_ksid k1 = ksid_n(1), k2 = ksid_n(2), k3 = ksid_n(3);
+    struct qkd_qos at = qos_chunk(1024); /* 1000 chunks exactly: at the bound */
+    assert_int_equal(kme_stream_add(&t, &k1, &at, 1024 * 1000, &s), 0);
+    assert_int_equal(s->win.size, 1000);
+    struct qkd_qos one = qos_chunk(1); /* 1024000 chunks wanted */
+    assert_int_equal(kme_stream_add(&t, &k2, &one, 1024 * 1000, &s), 0);
+    assert_int_equal(s->win.size, 1000);
+    assert_int_equal(kme_stream_index_state(s, 999), KME_IDX_OPEN);
+    assert_int_equal(kme_stream_index_state(s, 1000), KME_IDX_OUTSIDE);
+    assert_int_equal(kme_stream_mark_delivered(s, 999), 0); /* bitmap of 1000 bits */
+    /* re-sized windows are bounded too */
+    assert_int_equal(kme_stream_add(&t, &k3, &at, 1024 * 1000, &s), 0);
+    s->qos.key_chunk_size = 1;
+    kme_stream_set_window(s, 1024 * 1000, t.max_wchunks);
+    assert_int_equal(s->win.size, 1000);
     kme_streams_free(&t);
 }
 
@@ -243,6 +271,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table_limit_and_lookup),
         cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_window_bounded_in_chunks),
         cmocka_unit_test(test_window_edges),
         cmocka_unit_test(test_alloc_records),
         cmocka_unit_test(test_sequential_detection),
