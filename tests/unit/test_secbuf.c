@@ -124,23 +124,28 @@ static void test_shared_page_stays_locked(void **state)
 {
     (void)state;
     long ps = sysconf(_SC_PAGESIZE);
-    struct qkd_secbuf *a = NULL, *b = NULL, *spare[64];
+    struct qkd_secbuf *a = NULL, *b = NULL, *all[64], *spare[64];
     size_t nspare = 0;
-    /* small buffers share pages: find two on the page of the first */
-    a = qkd_secbuf_new(32);
-    assert_non_null(a);
+    /* small buffers share pages: among 64 of them (about 6 KiB), find two wholly on one page
+     * (where the heap puts the first one depends on the C library and what ran before) */
+    for (int i = 0; i < 64; i++) {
+        all[i] = qkd_secbuf_new(32);
+        assert_non_null(all[i]);
+    }
     for (int i = 0; i < 64 && !b; i++) {
-        struct qkd_secbuf *x = qkd_secbuf_new(32);
-        assert_non_null(x);
-        if (((uintptr_t)x->data & ~(uintptr_t)(ps - 1)) ==
-                ((uintptr_t)a->data & ~(uintptr_t)(ps - 1)) &&
-            ((uintptr_t)(x->data + 31) & ~(uintptr_t)(ps - 1)) ==
-                ((uintptr_t)a->data & ~(uintptr_t)(ps - 1)))
-            b = x;
-        else
-            spare[nspare++] = x;
+        uintptr_t pi = (uintptr_t)all[i]->data & ~(uintptr_t)(ps - 1);
+        if (((uintptr_t)(all[i]->data + 31) & ~(uintptr_t)(ps - 1)) != pi) continue;
+        for (int j = i + 1; j < 64 && !b; j++) {
+            if (((uintptr_t)all[j]->data & ~(uintptr_t)(ps - 1)) == pi &&
+                ((uintptr_t)(all[j]->data + 31) & ~(uintptr_t)(ps - 1)) == pi) {
+                a = all[i];
+                b = all[j];
+            }
+        }
     }
     assert_non_null(b);
+    for (int i = 0; i < 64; i++)
+        if (all[i] != a && all[i] != b) spare[nspare++] = all[i];
     unsigned held = qkd_secbuf_page_locks(a->data);
     assert_true(held >= 2);
     char flags[512];
