@@ -16,7 +16,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <openssl/crypto.h>
@@ -114,12 +113,6 @@ static void conn_fill_peer(struct qkd_conn *c)
         conn_format_addr(&ss, c->peer, sizeof(c->peer));
     else
         snprintf(c->peer, sizeof(c->peer), "unknown");
-}
-
-static void conn_set_nodelay(int fd)
-{
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* not TCP: ignored */
 }
 
 /* Describes why an SSL call failed (ret and SSL_get_error's code); clears the error queue. */
@@ -773,7 +766,6 @@ struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int s
         log_error("connection: cannot make socket non-blocking: %s", strerror(errno));
         goto fail;
     }
-    conn_set_nodelay(fd);
     ERR_clear_error();
     c->ssl = SSL_new(ctx);
     if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {

@@ -41,7 +41,8 @@ struct qkd_conn_limits {
 #define QKD_CONN_DEFAULT_MAX_OUTBUF   (16u * 1024u * 1024u)
 #define QKD_CONN_DEFAULT_CLOSE_MS     5000u
 
-/* Takes ownership of the connected, non-blocking socket fd. server selects accept/connect. */
+/* Takes ownership of the connected, non-blocking socket fd (from qkd_tcp_accept or
+ * qkd_tcp_connect_nb of sock.h, which set TCP_NODELAY). server selects accept/connect. */
 struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int server,
                               const struct qkd_conn_limits *lim, const struct qkd_conn_ops *ops,
                               void *arg);
@@ -74,23 +75,5 @@ void qkd_conn_resume(struct qkd_conn *c);
 SSL *qkd_conn_ssl(struct qkd_conn *c);
 const char *qkd_conn_peer_addr(struct qkd_conn *c); /* "ip:port" */
 void qkd_conn_set_arg(struct qkd_conn *c, void *arg);
-
-/* The project's one address parser: splits "host:port" or "[v6]:port" into host (brackets
- * removed; may be empty) and port (0..65535). Returns 0, or -1 with the reason in err (err may
- * be NULL). Callers add their own rules (host required, port 0 refused, ...). */
-int qkd_addr_split(const char *addr, char *host, size_t hostlen, unsigned *port, char *err,
-                   size_t errlen);
-/* Sockets. addr is "host:port" (host may be a name, IPv4 or [IPv6]). Return fd or -1 with
- * err filled. */
-int qkd_tcp_listen(const char *addr, int backlog, char *err, size_t errlen);
-int qkd_tcp_connect_nb(const char *addr, char *err, size_t errlen); /* non-blocking connect */
-/* Port the socket is bound to (for port 0 listeners). */
-int qkd_tcp_local_port(int fd);
-/* Writes "<port>\n" to path atomically (temporary file, then rename), so a reader waiting for
- * the file never sees it half written. Returns 0 or -1. */
-int qkd_write_port_file(const char *path, int port);
-/* Accepts one connection from a non-blocking listener: a non-blocking, close-on-exec socket
- * with TCP_NODELAY. Returns the fd, or -1 with errno set (EAGAIN when none is waiting). */
-int qkd_tcp_accept(int lfd);
 
 #endif

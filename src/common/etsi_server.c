@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sock.h"
 
 struct qkd_etsi_srv {
     struct qkd_loop *loop;

@@ -1,6 +1,6 @@
-/* sock.c: the TCP socket helpers of conn.h: parse "host:port" / "[v6]:port", listen,
+/* sock.c: the TCP socket helpers of sock.h: parse "host:port" / "[v6]:port", listen,
  * non-blocking connect and accept (all non-blocking, close-on-exec, TCP_NODELAY). */
-#include "conn.h"
+#include "sock.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -12,7 +12,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
-static void sock_set_nodelay(int fd)
+void qkd_tcp_nodelay(int fd)
 {
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -130,7 +130,7 @@ int qkd_tcp_connect_nb(const char *addr, char *err, size_t errlen)
                 saved = errno;
                 continue;
             }
-            sock_set_nodelay(fd);
+            qkd_tcp_nodelay(fd);
             if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
                 saved = errno;
                 close(fd);
@@ -157,7 +157,7 @@ int qkd_tcp_local_port(int fd)
 int qkd_tcp_accept(int lfd)
 {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) sock_set_nodelay(fd);
+    if (fd >= 0) qkd_tcp_nodelay(fd);
     return fd;
 }
 

@@ -7,6 +7,7 @@
 
 #include "json_msg.h"
 #include "log.h"
+#include "sock.h"
 
 #include <errno.h>
 #include <stdio.h>

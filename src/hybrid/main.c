@@ -6,6 +6,7 @@
 
 #include "etsi_server.h"
 #include "log.h"
+#include "sock.h"
 #include "opts.h"
 #include "secbuf.h"
 #include "sign.h"

@@ -8,6 +8,7 @@
 #include "hyb.h"
 
 #include "log.h"
+#include "sock.h"
 
 #include <openssl/crypto.h>
 #include <errno.h>

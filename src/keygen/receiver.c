@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sock.h"
 
 static void kg_accept_cb(struct qkd_loop *loop, int fd, int events, void *arg)
 {

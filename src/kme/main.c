@@ -13,6 +13,7 @@
 #include "peer.h"
 #include "server.h"
 #include "log.h"
+#include "sock.h"
 #include "tls.h"
 
 static const struct qkd_prog prog = {

@@ -19,6 +19,7 @@
 #include "link.h"
 #include "peer.h"
 #include "log.h"
+#include "sock.h"
 #include "tls.h"
 
 #define KME_BACKOFF_MIN_MS   100
