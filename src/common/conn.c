@@ -27,6 +27,7 @@
 #include "tls.h"
 
 static void conn_progress_close(struct qkd_conn *c);
+static void conn_hs_leave(struct qkd_conn *c);
 static void conn_io_cb(struct qkd_loop *loop, int fd, int events, void *arg);
 static void conn_idle_cb(struct qkd_loop *loop, uint64_t id, void *arg);
 static void conn_close_cb(struct qkd_loop *loop, uint64_t id, void *arg);
@@ -138,6 +139,7 @@ static void conn_free(struct qkd_conn *c)
 /* Closes the socket now; the struct lives on until on_close ran and the stack unwound. */
 void conn_teardown(struct qkd_conn *c)
 {
+    conn_hs_leave(c);
     if (c->state == ST_DEAD) return;
     c->state = ST_DEAD;
     if (c->mask != 0) qkd_loop_del_fd(c->loop, c->fd);
@@ -176,8 +178,60 @@ static void conn_leave(struct qkd_conn *c, int may_notify)
     if (c->state == ST_DEAD && c->notified) conn_free(c);
 }
 
+/* ---- handshake group ---- */
+
+static void conn_hs_leave(struct qkd_conn *c)
+{
+    struct qkd_conn_hs_group *g = c->hsg;
+    if (g == NULL) return;
+    if (c->hs_prev)
+        c->hs_prev->hs_next = c->hs_next;
+    else
+        g->oldest = c->hs_next;
+    if (c->hs_next)
+        c->hs_next->hs_prev = c->hs_prev;
+    else
+        g->newest = c->hs_prev;
+    c->hs_prev = c->hs_next = NULL;
+    c->hsg = NULL;
+    g->n--;
+}
+
+/* Joins c to g, first closing the oldest members while g is full. An evicted conn's on_close
+ * runs from the loop (a kick), never from inside the caller's accept path. */
+static void conn_hs_join(struct qkd_conn *c, struct qkd_conn_hs_group *g)
+{
+    while (g->max > 0 && g->n >= g->max && g->oldest != NULL) {
+        struct qkd_conn *old = g->oldest;
+        conn_hs_leave(old);
+        g->evicted++;
+        log_warn("connection %s: %u connections in their TLS handshake (the limit); closing "
+                 "the oldest to make room for %s",
+                 old->peer, g->max, c->peer);
+        conn_enter(old);
+        conn_begin_close(old, "handshake limit", 0);
+        conn_leave(old, 0);
+    }
+    c->hsg = g;
+    c->hs_prev = g->newest;
+    if (g->newest)
+        g->newest->hs_next = c;
+    else
+        g->oldest = c;
+    g->newest = c;
+    g->n++;
+}
+
+void qkd_conn_hs_group_detach(struct qkd_conn_hs_group *g)
+{
+    if (g == NULL) return;
+    while (g->oldest != NULL)
+        conn_hs_leave(g->oldest);
+}
+
 static void conn_opened(struct qkd_conn *c)
 {
+    conn_hs_leave(c);
     conn_cancel_timer(c, &c->hs_timer);
     c->state = ST_OPEN;
     c->last_frame_ms = qkd_now_ms();
@@ -458,6 +512,7 @@ struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int s
     }
     c->mask = mask;
     c->hs_timer = qkd_loop_add_timer(loop, c->lim.handshake_ms, conn_hs_cb, c);
+    if (c->server && c->lim.hs_group != NULL) conn_hs_join(c, c->lim.hs_group);
     return c;
 
 fail:

@@ -29,12 +29,26 @@ struct qkd_conn_ops {
     void (*on_close)(struct qkd_conn *c, const char *reason, void *arg);
 };
 
+/* Server connections still in their TLS handshake, capped together (one per listener, see
+ * listener.h). A new connection that finds the group full closes the group's oldest handshake
+ * (on_close reason "handshake limit"), so connections that never finish their handshake cannot
+ * keep out one that does (e.g. the awaited peer of a link). Members are conn.c's. */
+struct qkd_conn_hs_group {
+    uint32_t max; /* 0 = no cap */
+    uint32_t n;   /* members now */
+    struct qkd_conn *oldest, *newest;
+    uint64_t evicted; /* handshakes closed to make room, since start */
+};
+/* Forgets every member (their handshakes go on uncapped); call before freeing the group. */
+void qkd_conn_hs_group_detach(struct qkd_conn_hs_group *g);
+
 struct qkd_conn_limits {
     uint32_t max_payload;  /* frames announcing more are a protocol error; 0 = 64 KiB */
     uint32_t idle_ms;      /* no complete frame for this long closes; 0 = never */
     uint32_t handshake_ms; /* handshake must finish within; 0 = 10 s */
     size_t max_outbuf;     /* pending output above this closes the conn; 0 = 16 MiB */
     uint32_t close_ms;     /* a graceful close (flush, close_notify) lingers at most; 0 = 5 s */
+    struct qkd_conn_hs_group *hs_group; /* server: handshake cap shared with others; NULL = none */
 };
 #define QKD_CONN_DEFAULT_MAX_PAYLOAD  QKD_WIRE_DEFAULT_MAX_PAYLOAD
 #define QKD_CONN_DEFAULT_HANDSHAKE_MS 10000u

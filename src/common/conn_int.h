@@ -57,6 +57,9 @@ struct qkd_conn {
     int notify_pending; /* closing: on_close still owed */
     int notified;       /* on_close ran: no more callbacks */
 
+    struct qkd_conn_hs_group *hsg;      /* in this group while in its handshake; NULL = not */
+    struct qkd_conn *hs_prev, *hs_next; /* hs_prev: older, hs_next: newer member */
+
     uint64_t hs_timer, idle_timer, kick_timer, close_timer;
     uint64_t last_frame_ms;
 };

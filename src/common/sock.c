@@ -2,6 +2,8 @@
  * non-blocking connect and accept (all non-blocking, close-on-exec, TCP_NODELAY). */
 #include "sock.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 void qkd_tcp_nodelay(int fd)
@@ -174,4 +177,23 @@ int qkd_write_port_file(const char *path, int port)
         return -1;
     }
     return 0;
+}
+
+unsigned long qkd_raise_nofile(unsigned long want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (rl.rlim_cur > old && setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
+        if (rl.rlim_cur > old)
+            log_info("open file limit raised from %lu to %lu", (unsigned long)old,
+                     (unsigned long)rl.rlim_cur);
+        if (rl.rlim_cur < want)
+            log_warn("open file limit %lu (hard limit %lu) is below the %lu the connection "
+                     "limits need; connections beyond it are refused until others close",
+                     (unsigned long)rl.rlim_cur, (unsigned long)rl.rlim_max, want);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? (unsigned long)-1 : (unsigned long)rl.rlim_cur;
 }

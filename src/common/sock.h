@@ -29,4 +29,9 @@ int qkd_tcp_accept(int lfd);
  * only place the option is set: qkd_tcp_accept and qkd_tcp_connect_nb call it. */
 void qkd_tcp_nodelay(int fd);
 
+/* Raises the soft RLIMIT_NOFILE to want (at most the hard limit) when it is lower, so the
+ * configured connection limits can be reached; never lowers it. Returns the soft limit now in
+ * force (logged at INFO when raised, WARN when want is above the hard limit), 0 on failure. */
+unsigned long qkd_raise_nofile(unsigned long want);
+
 #endif
