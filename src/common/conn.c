@@ -85,7 +85,8 @@ static void conn_update_mask(struct qkd_conn *c)
         m = c->hs_want;
         break;
     case ST_OPEN:
-        if (!c->paused || c->write_wants_read || conn_paused_room(c) > 0) m |= QKD_EV_READ;
+        if (c->write_wants_read || (!c->throttled && (!c->paused || conn_paused_room(c) > 0)))
+            m |= QKD_EV_READ;
         if (c->read_wants_write || (out_pending && !c->write_wants_read)) m |= QKD_EV_WRITE;
         break;
     case ST_FLUSHING:
@@ -542,6 +543,7 @@ static int conn_queue(struct qkd_conn *c, const uint8_t *a, size_t alen, const u
         } else {
             rc = 0;
             if (c->state == ST_OPEN && !c->write_wants_read) conn_flush(c);
+            conn_throttle_check(c);
         }
     }
     conn_leave(c, 0);
@@ -629,4 +631,9 @@ size_t qkd_conn_pending_input(const struct qkd_conn *c)
 size_t qkd_conn_pending_output(const struct qkd_conn *c)
 {
     return c != NULL ? c->out_len - c->out_off : 0;
+}
+
+int qkd_conn_throttled(const struct qkd_conn *c)
+{
+    return c != NULL && c->throttled;
 }

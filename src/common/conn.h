@@ -47,7 +47,11 @@ struct qkd_conn_limits {
     uint32_t idle_ms;      /* no complete frame for this long closes; 0 = never */
     uint32_t handshake_ms; /* handshake must finish within; 0 = 10 s */
     size_t max_outbuf;     /* pending output above this closes the conn; 0 = 16 MiB */
-    uint32_t close_ms;     /* a graceful close (flush, close_notify) lingers at most; 0 = 5 s */
+    /* Back-pressure: while more than out_high bytes of output wait (the peer does not read
+     * its answers), the conn neither reads nor delivers frames; it goes on once the output
+     * drained to out_high / 2. 0 = off (peer links: both ends holding would deadlock). */
+    size_t out_high;
+    uint32_t close_ms; /* a graceful close (flush, close_notify) lingers at most; 0 = 5 s */
     struct qkd_conn_hs_group *hs_group; /* server: handshake cap shared with others; NULL = none */
 };
 #define QKD_CONN_DEFAULT_MAX_PAYLOAD  QKD_WIRE_DEFAULT_MAX_PAYLOAD
@@ -77,6 +81,8 @@ void qkd_conn_close(struct qkd_conn *c, const char *reason);
 void qkd_conn_abort(struct qkd_conn *c, const char *reason);
 /* Bytes waiting in the input buffer (e.g. frames held while paused); for tests, statistics. */
 size_t qkd_conn_pending_input(const struct qkd_conn *c);
+/* Whether back-pressure holds the conn (more than out_high bytes of output waiting). */
+int qkd_conn_throttled(const struct qkd_conn *c);
 /* Bytes queued for output and not yet written. */
 size_t qkd_conn_pending_output(const struct qkd_conn *c);
 /* Stops delivering frames until resumed (back-pressure, e.g. while a request waits). A

@@ -51,7 +51,8 @@ struct qkd_conn {
     int write_wants_read; /* SSL_write returned WANT_READ */
     int peer_closed;      /* close_notify received */
     int paused;
-    int mask; /* mask registered with the loop; 0 = not registered */
+    int throttled; /* back-pressure: output above lim.out_high, not yet drained to half */
+    int mask;      /* mask registered with the loop; 0 = not registered */
 
     int depth;          /* nesting of entry points currently running */
     int notify_pending; /* closing: on_close still owed */
@@ -76,6 +77,7 @@ size_t conn_paused_room(const struct qkd_conn *c);
 int conn_out_append(struct qkd_conn *c, const uint8_t *a, size_t alen, const uint8_t *b,
                     size_t blen);
 void conn_flush(struct qkd_conn *c);
+void conn_throttle_check(struct qkd_conn *c); /* sets or clears throttled from the output */
 void conn_read(struct qkd_conn *c);
 void conn_discard_input(struct qkd_conn *c);
 

@@ -142,6 +142,7 @@ void conn_flush(struct qkd_conn *c)
         if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
             c->wretry = n;
             c->write_wants_read = e == SSL_ERROR_WANT_READ;
+            conn_throttle_check(c);
             return;
         }
         char why[160], reason[CONN_REASON_LEN];
@@ -157,12 +158,30 @@ void conn_flush(struct qkd_conn *c)
         c->out = NULL;
         c->out_cap = 0;
     }
+    conn_throttle_check(c);
+}
+
+/* Back-pressure (conn.h, out_high): a peer that sends requests without reading the answers
+ * stops being read once its answers pile up, instead of making the output grow to max_outbuf;
+ * reading and delivery go on once the output drained to half. */
+void conn_throttle_check(struct qkd_conn *c)
+{
+    size_t pend = c->out_len - c->out_off;
+    if (c->lim.out_high == 0) return;
+    if (!c->throttled && pend > c->lim.out_high) {
+        c->throttled = 1;
+        log_debug("connection %s: %zu bytes of output wait; not reading until they drain", c->peer,
+                  pend);
+    } else if (c->throttled && pend <= c->lim.out_high / 2) {
+        c->throttled = 0;
+        if (c->state == ST_OPEN) conn_kick(c); /* deliver held frames, read again */
+    }
 }
 
 /* Delivers the whole frames in the input buffer. Returns 0 to go on reading, -1 to stop. */
 static int conn_deliver(struct qkd_conn *c)
 {
-    while (c->state == ST_OPEN && !c->paused) {
+    while (c->state == ST_OPEN && !c->paused && !c->throttled) {
         size_t avail = c->in_len - c->in_off;
         if (avail < QKD_WIRE_HDR_LEN) break;
         struct qkd_wire_hdr h;
@@ -186,7 +205,7 @@ static int conn_deliver(struct qkd_conn *c)
         if (rc != 0 && c->state == ST_OPEN) conn_begin_close(c, "closed by handler", 1);
     }
     conn_in_settle(c);
-    return c->state == ST_OPEN && !c->paused ? 0 : -1;
+    return c->state == ST_OPEN && !c->paused && !c->throttled ? 0 : -1;
 }
 
 /* Reads and delivers frames until the socket and OpenSSL's buffers are drained. While paused
@@ -197,6 +216,7 @@ void conn_read(struct qkd_conn *c)
     for (;;) {
         if (conn_deliver(c) != 0) {
             if (c->state != ST_OPEN) return;
+            if (c->throttled && !c->write_wants_read) return; /* back-pressure: no reading */
             /* paused: go on reading while there is room (or a write waits for a read) */
             if (conn_paused_room(c) == 0 && !c->write_wants_read) return;
         }

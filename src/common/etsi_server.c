@@ -127,6 +127,7 @@ static int etsi_accept(struct qkd_listener *lst, int nfd, void *arg)
     struct qkd_conn_limits lim = {
         .max_payload = srv->cfg.max_payload,
         .idle_ms = srv->cfg.idle_ms,
+        .out_high = srv->cfg.out_high ? srv->cfg.out_high : QKD_ETSI_DEFAULT_OUT_HIGH,
         .hs_group = qkd_listener_hs_group(lst),
     };
     cl->conn = qkd_conn_new(srv->loop, srv->cfg.ctx, nfd, 1, &lim, &cl_ops, cl);

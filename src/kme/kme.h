@@ -65,6 +65,7 @@ struct kme_config {
     uint32_t max_handshakes;      /* ETSI connections in their TLS handshake (oldest closed) */
     uint32_t peer_max_handshakes; /* same for the peer-sync listener */
     uint32_t idle_ms;
+    uint32_t out_high; /* back-pressure: unread answers above this stop reading a client */
     uint32_t max_streams;
     uint32_t max_streams_per_id; /* streams attached by one identity at this node */
     uint32_t max_unattached;     /* bytes held per link for unattached streams */

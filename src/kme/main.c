@@ -41,6 +41,7 @@ static void config_defaults(struct kme_config *c)
     c->max_payload = QKD_WIRE_DEFAULT_MAX_PAYLOAD;
     c->max_conns = KME_DEF_MAX_CONNS;
     c->max_handshakes = KME_DEF_MAX_HANDSHAKES;
+    c->out_high = QKD_ETSI_DEFAULT_OUT_HIGH;
     c->peer_max_handshakes = KME_DEF_PEER_MAX_HS;
     c->idle_ms = KME_DEF_IDLE_MS;
     c->max_streams = KME_DEF_MAX_STREAMS;
@@ -94,6 +95,9 @@ int main(int argc, char **argv)
          1000000},
         {"peer-max-handshakes", "PEER_MAX_HANDSHAKES", QKD_OPT_U32, &c->peer_max_handshakes,
          "peer-sync connections still in their TLS handshake (the oldest is closed)", 1, 1000},
+        {"out-high-bytes", "OUT_HIGH_BYTES", QKD_OPT_U32, &c->out_high,
+         "a client with more unread answers than this is not read until they drain to half", 4096,
+         16u * 1024 * 1024},
         {"idle-ms", "IDLE_MS", QKD_OPT_U32, &c->idle_ms,
          "idle connections are dropped after this (0 = never)", 0, 0},
         {"max-streams", "MAX_STREAMS", QKD_OPT_U32, &c->max_streams, "open KSIDs per node", 1,

@@ -6,3 +6,5 @@ qkd_unit_test(test_conn SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_conn.c LIB
 set_tests_properties(test_tls test_conn PROPERTIES FIXTURES_REQUIRED qkd_certs)
 qkd_unit_test(test_listener SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_listener.c LIBS qkdrt)
 set_tests_properties(test_listener PROPERTIES FIXTURES_REQUIRED qkd_certs)
+qkd_unit_test(test_conn_io SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_conn_io.c LIBS qkdrt)
+set_tests_properties(test_conn_io PROPERTIES FIXTURES_REQUIRED qkd_certs)
