@@ -1,0 +1,36 @@
+#!/bin/bash
+# kme_exhaust.sh: the key server under resource exhaustion (kme_exhaust.py drives it over raw
+# TLS): RLIMIT_NOFILE is raised at start as far as --max-conns needs; a client that pipelines
+# requests without reading is held by back-pressure (--out-high-bytes), not queued for; with
+# its descriptors exhausted (prlimit) the server backs off instead of spinning and recovers once
+# connections close. docs/kme.md lists the limits.
+. "$(dirname "$0")/kme_lib.sh"
+
+hard=$(ulimit -H -n)
+[ "$hard" = unlimited ] && hard=1048576
+soft=256
+ulimit -S -n $soft
+start_pair 4000000 --max-conns 2000
+ulimit -S -n "$hard" 2>/dev/null
+pid=${PID_OF[kme-alice]}
+lim=$(awk '/Max open files/ {print $4}' "/proc/$pid/limits")
+if [ "$hard" -gt $soft ]; then
+    [ "$lim" -gt $soft ]
+    check "RLIMIT_NOFILE raised at start ($soft -> $lim, hard $hard)" 0 $?
+    grep -q "open file limit raised" "$T/logs/kme-alice.log"
+    check "the raise is logged" 0 $?
+fi
+for mode in backpressure emfile; do
+    if [ $mode = emfile ]; then
+        used=$(ls "/proc/$pid/fd" | wc -l)
+        prlimit --pid "$pid" --nofile=$((used + 24)):$((used + 24))
+        check "prlimit the key server to $((used + 24)) descriptors" 0 $?
+    fi
+    python3 "$(dirname "$0")/kme_exhaust.py" $mode "127.0.0.1:${KME_PORT_OF[alice]}" \
+        "$CERTS/ca.pem" "$CERTS/alice/client.pem" "$CERTS/alice/client.key" "$pid" \
+        "$T/logs/kme-alice.log"
+    check "kme_exhaust.py $mode" 0 $?
+    kill -0 "$pid" 2>/dev/null
+    check "key server still running after $mode" 0 $?
+done
+finish
