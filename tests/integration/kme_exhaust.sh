@@ -1,6 +1,8 @@
 #!/bin/bash
 # kme_exhaust.sh: the key server under resource exhaustion (kme_exhaust.py drives it over raw
-# TLS): RLIMIT_NOFILE is raised at start as far as --max-conns needs; a client that pipelines
+# TLS): hosts holding idle connections to the peer-sync listener do not keep a restarted
+# follower out (--peer-max-handshakes: the oldest handshake is closed for a new one);
+# RLIMIT_NOFILE is raised at start as far as --max-conns needs; a client that pipelines
 # requests without reading is held by back-pressure (--out-high-bytes), not queued for; with
 # its descriptors exhausted (prlimit) the server backs off instead of spinning and recovers once
 # connections close. docs/kme.md lists the limits.
@@ -20,6 +22,23 @@ if [ "$hard" -gt $soft ]; then
     grep -q "open file limit raised" "$T/logs/kme-alice.log"
     check "the raise is logged" 0 $?
 fi
+# 30 idle connections held at alice's peer-sync port while bob's key server restarts
+python3 "$(dirname "$0")/hold_conns.py" "$PEER_PORT_ALICE" 30 15 >"$T/logs/holder.log" 2>&1 &
+HOLDER=$!
+PIDS+=($HOLDER)
+sleep 1
+kill -KILL "${PID_OF[kme-bob]}"
+start_kme bob --link \
+    "peer=alice,role=follower,ring=$(ring_name bob alice),addr=127.0.0.1:$PEER_PORT_ALICE" \
+    --max-conns 2000
+wait_peer_upn alice bob 2 10
+check "bob's peer sync comes back while 30 idle connections are held at alice" 0 $?
+kill -0 $HOLDER 2>/dev/null
+check "the idle connections were held throughout" 0 $?
+grep -q "closing the oldest" "$T/logs/kme-alice.log"
+check "alice closed the oldest handshakes for room" 0 $?
+kill $HOLDER 2>/dev/null
+
 for mode in backpressure emfile; do
     if [ $mode = emfile ]; then
         used=$(ls "/proc/$pid/fd" | wc -l)
