@@ -198,12 +198,21 @@ static void conn_hs_leave(struct qkd_conn *c)
     g->n--;
 }
 
-/* Joins c to g, first closing the oldest members while g is full. An evicted conn's on_close
- * runs from the loop (a kick), never from inside the caller's accept path. */
+/* The member to close for room: the oldest that has not sent a byte yet (a real client sends
+ * its ClientHello at once; a host holding slots need not), else the oldest. */
+static struct qkd_conn *conn_hs_victim(struct qkd_conn_hs_group *g)
+{
+    for (struct qkd_conn *m = g->oldest; m != NULL; m = m->hs_next)
+        if (BIO_number_read(SSL_get_rbio(m->ssl)) == 0) return m;
+    return g->oldest;
+}
+
+/* Joins c to g, first closing members (conn_hs_victim) while g is full. An evicted conn's
+ * on_close runs from the loop (a kick), never from inside the caller's accept path. */
 static void conn_hs_join(struct qkd_conn *c, struct qkd_conn_hs_group *g)
 {
     while (g->max > 0 && g->n >= g->max && g->oldest != NULL) {
-        struct qkd_conn *old = g->oldest;
+        struct qkd_conn *old = conn_hs_victim(g);
         conn_hs_leave(old);
         g->evicted++;
         log_warn("connection %s: %u connections in their TLS handshake (the limit); closing "

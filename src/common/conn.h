@@ -30,9 +30,10 @@ struct qkd_conn_ops {
 };
 
 /* Server connections still in their TLS handshake, capped together (one per listener, see
- * listener.h). A new connection that finds the group full closes the group's oldest handshake
- * (on_close reason "handshake limit"), so connections that never finish their handshake cannot
- * keep out one that does (e.g. the awaited peer of a link). Members are conn.c's. */
+ * listener.h). A new connection that finds the group full closes one of the group's
+ * handshakes (on_close reason "handshake limit"), so connections that never finish their
+ * handshake cannot keep out one that does (e.g. the awaited peer of a link); the oldest member that
+ * has not sent a byte goes first. Members are conn.c's. */
 struct qkd_conn_hs_group {
     uint32_t max; /* 0 = no cap */
     uint32_t n;   /* members now */

@@ -3,9 +3,18 @@
 # cannot keep the link down: the receiver holds at most --max-handshakes of them (a new one
 # closes the oldest; each times out after KG_RECV_HANDSHAKE_MS), so the configured sender's
 # handshake gets through while 30 idle connections are held and re-opened (docs/keygen.md).
+# The receiver also raises a low soft RLIMIT_NOFILE to what its limits need.
 . "$(dirname "$0")/keygen_lib.sh"
 
+hard=$(ulimit -H -n)
+[ "$hard" = unlimited ] && hard=1048576
+ulimit -S -n 24 # below the 4 + 2 + 32 descriptors the receiver needs: it raises its own limit
 start_receiver bob alice recv --max-handshakes 4
+ulimit -S -n "$hard"
+if [ "$hard" -ge 38 ]; then
+    soft=$(awk '/Max open files/ {print $4}' "/proc/$RECV_PID/limits")
+    [ "$soft" -ge 38 ] || fail "the receiver did not raise RLIMIT_NOFILE (soft $soft)"
+fi
 base=$(ls "/proc/$RECV_PID/fd" | wc -l)
 python3 "$(dirname "$0")/hold_conns.py" "$RECV_PORT" 30 12 >"$KG_DIR/holder.log" 2>&1 &
 HOLDER=$!

@@ -1,7 +1,8 @@
 /* test_listener.c: unit tests of listener.c and conn.c's handshake group on one event loop over
  * 127.0.0.1: the connection cap at its edge (max_conns taken, one more refused, room again after
  * qkd_listener_gone), the handshake cap (connections that never start their handshake: the
- * oldest is closed for a new one, so a real client still gets through), accept going on after
+ * oldest is closed for a new one, so a real client still gets through; one that has sent a
+ * byte is spared while a silent one is left), accept going on after
  * ECONNABORTED-like resets, and EMFILE: the listener stops watching its socket for
  * fd_backoff_ms instead of spinning the loop, then serves the waiting clients once descriptors
  * are free again. */
@@ -232,6 +233,28 @@ static void test_handshake_cap_evicts_oldest(void **state)
         close(raw[i]);
 }
 
+static void test_handshake_cap_spares_talkers(void **state)
+{
+    struct qkd_listener_cfg cfg = {.addr = "127.0.0.1:0", .name = "test", .max_handshakes = 2};
+    start(&cfg, 1);
+    int talker = raw_connect(); /* the oldest, but it has started a handshake */
+    run_ms(30);
+    const uint8_t rec = 0x16; /* the first byte of a TLS record: the server waits for more */
+    assert_int_equal(send(talker, &rec, 1, 0), 1);
+    run_ms(30);
+    int idle = raw_connect();
+    run_ms(30);
+    int third = raw_connect();
+    run_ms(30);
+    assert_int_equal(g.nclosed, 1);
+    assert_string_equal(g.reasons[1], "handshake limit"); /* the silent one, not the oldest */
+    assert_true(g.conns[0] != NULL);
+    assert_true(peer_closed(idle));
+    close(talker);
+    close(idle);
+    close(third);
+}
+
 static double cpu_ms(void)
 {
     struct rusage ru;
@@ -274,6 +297,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_max_conns_edge, teardown),
         cmocka_unit_test_teardown(test_handshake_cap_evicts_oldest, teardown),
+        cmocka_unit_test_teardown(test_handshake_cap_spares_talkers, teardown),
         cmocka_unit_test_teardown(test_emfile_backs_off, teardown),
     };
     return cmocka_run_group_tests(tests, setup_certs, NULL);
