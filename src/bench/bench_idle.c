@@ -13,6 +13,7 @@
 
 #include "bench.h"
 #include "evloop.h"
+#include "sock.h"
 #include "conn.h"
 #include "tls.h"
 

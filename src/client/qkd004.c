@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "conn.h"
+#include "sock.h"
 #include "dialect.h"
 #include "evloop.h"
 #include "qkd004_int.h"

@@ -20,6 +20,7 @@
 #include <openssl/x509v3.h>
 
 #include "evloop.h"
+#include "sock.h"
 #include "qkd004_int.h"
 
 /* Waits until fd is ready for events or the deadline passes. Returns 1 ready, 0 timed out,
@@ -129,10 +130,7 @@ static int io_tcp_connect(struct qkd004_conn *c, uint64_t deadline)
             close(fd);
             continue;
         }
-        int one = 1;
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) {
-            /* latency only; the connection still works */
-        }
+        qkd_tcp_nodelay(fd); /* latency only; the connection works without it */
         freeaddrinfo(res);
         return fd;
     }

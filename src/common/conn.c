@@ -1,11 +1,12 @@
-/* conn.c: the one framed, non-blocking TLS connection on the event loop (conn.h), plus the TCP
- * socket helpers. A connection goes CONNECTING (client TCP connect) -> HANDSHAKE -> OPEN and,
- * when closed gracefully, FLUSHING (queued output) -> SHUTDOWN (close_notify) -> DRAIN (wait for
- * the peer's FIN) -> DEAD. Every entry point (loop callbacks and the public calls) counts a
- * nesting depth; on_close and the free happen only when the outermost entry returns, so a
- * connection may be closed from inside its own callbacks. A paused connection delivers no
- * frames but still reads (bounded) so a peer that hangs up is noticed at once. */
-#include "conn.h"
+/* conn.c: the one framed, non-blocking TLS connection on the event loop (conn.h): its states,
+ * loop registration, timers and public calls; the data path (buffers, reads, writes, frame
+ * delivery) is conn_io.c, the socket helpers sock.c. A connection goes CONNECTING (client TCP
+ * connect) -> HANDSHAKE -> OPEN and, when closed gracefully, FLUSHING (queued output) -> SHUTDOWN
+ * (close_notify) -> DRAIN (wait for the peer's FIN) -> DEAD. Every entry point (loop callbacks and
+ * the public calls) counts a nesting depth; on_close and the free happen only when the outermost
+ * entry returns, so a connection may be closed from inside its own callbacks. A paused connection
+ * delivers no frames but still reads (bounded) so a peer that hangs up is noticed at once. */
+#include "conn_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,7 +17,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <openssl/crypto.h>
@@ -26,63 +26,11 @@
 #include "log.h"
 #include "tls.h"
 
-#define CONN_READ_CHUNK  (16u * 1024u)  /* free space kept for one SSL_read (a TLS record) */
-#define CONN_WRITE_MAX   (256u * 1024u) /* most bytes handed to one SSL_write */
-#define CONN_READ_BUDGET 64             /* SSL_reads per wake-up before yielding to the loop */
-#define CONN_ADDR_LEN    (INET6_ADDRSTRLEN + 8)
-#define CONN_REASON_LEN  200
-
-enum conn_state {
-    ST_CONNECTING, /* client: TCP connect in progress */
-    ST_HANDSHAKE,
-    ST_OPEN,
-    ST_FLUSHING, /* graceful close: writing queued output */
-    ST_SHUTDOWN, /* sending close_notify */
-    ST_DRAIN,    /* close_notify sent and write side shut; waiting for the peer's FIN */
-    ST_DEAD,     /* socket closed */
-};
-
-struct qkd_conn {
-    struct qkd_loop *loop;
-    SSL *ssl;
-    int fd;
-    int server;
-    enum conn_state state;
-    struct qkd_conn_limits lim;
-    struct qkd_conn_ops ops;
-    void *arg;
-    char peer[CONN_ADDR_LEN];
-    char reason[CONN_REASON_LEN];
-
-    uint8_t *in; /* received bytes: [in_off, in_len) not yet delivered */
-    size_t in_off, in_len, in_cap;
-    uint8_t *out; /* queued output: [out_off, out_len) not yet written */
-    size_t out_off, out_len, out_cap;
-    size_t wretry; /* length of an SSL_write that must be retried unchanged; 0 = none */
-
-    int hs_want;          /* QKD_EV_READ or QKD_EV_WRITE the handshake waits for */
-    int shut_want;        /* same for SSL_shutdown */
-    int read_wants_write; /* SSL_read returned WANT_WRITE */
-    int write_wants_read; /* SSL_write returned WANT_READ */
-    int peer_closed;      /* close_notify received */
-    int paused;
-    int mask; /* mask registered with the loop; 0 = not registered */
-
-    int depth;          /* nesting of entry points currently running */
-    int notify_pending; /* closing: on_close still owed */
-    int notified;       /* on_close ran: no more callbacks */
-
-    uint64_t hs_timer, idle_timer, kick_timer, close_timer;
-    uint64_t last_frame_ms;
-};
-
-static void conn_begin_close(struct qkd_conn *c, const char *reason, int graceful);
 static void conn_progress_close(struct qkd_conn *c);
-static void conn_kick(struct qkd_conn *c);
+static void conn_hs_leave(struct qkd_conn *c);
 static void conn_io_cb(struct qkd_loop *loop, int fd, int events, void *arg);
 static void conn_idle_cb(struct qkd_loop *loop, uint64_t id, void *arg);
 static void conn_close_cb(struct qkd_loop *loop, uint64_t id, void *arg);
-static size_t conn_paused_room(const struct qkd_conn *c);
 
 /* ---- small helpers ---- */
 
@@ -116,40 +64,6 @@ static void conn_fill_peer(struct qkd_conn *c)
         snprintf(c->peer, sizeof(c->peer), "unknown");
 }
 
-static void conn_set_nodelay(int fd)
-{
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* not TCP: ignored */
-}
-
-/* Describes why an SSL call failed (ret and SSL_get_error's code); clears the error queue. */
-static void conn_ssl_error(struct qkd_conn *c, int ret, int e, char *out, size_t outlen)
-{
-    int saved = errno;
-    unsigned long err = ERR_peek_last_error();
-    long vr = SSL_get_verify_result(c->ssl);
-
-    if (vr != X509_V_OK && c->state == ST_HANDSHAKE) {
-        snprintf(out, outlen, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
-    } else if (err != 0) {
-        const char *r = ERR_reason_error_string(err);
-        if (r != NULL)
-            snprintf(out, outlen, "%s", r);
-        else
-            ERR_error_string_n(err, out, outlen);
-    } else if (e == SSL_ERROR_ZERO_RETURN) {
-        snprintf(out, outlen, "peer closed");
-    } else if (e == SSL_ERROR_SYSCALL) {
-        if (ret == 0 || saved == 0)
-            snprintf(out, outlen, "connection closed by peer");
-        else
-            snprintf(out, outlen, "%s", strerror(saved));
-    } else {
-        snprintf(out, outlen, "TLS error %d", e);
-    }
-    ERR_clear_error();
-}
-
 static void conn_cancel_timer(struct qkd_conn *c, uint64_t *id)
 {
     if (*id != 0) {
@@ -171,7 +85,8 @@ static void conn_update_mask(struct qkd_conn *c)
         m = c->hs_want;
         break;
     case ST_OPEN:
-        if (!c->paused || c->write_wants_read || conn_paused_room(c) > 0) m |= QKD_EV_READ;
+        if (c->write_wants_read || (!c->throttled && (!c->paused || conn_paused_room(c) > 0)))
+            m |= QKD_EV_READ;
         if (c->read_wants_write || (out_pending && !c->write_wants_read)) m |= QKD_EV_WRITE;
         break;
     case ST_FLUSHING:
@@ -223,8 +138,9 @@ static void conn_free(struct qkd_conn *c)
 }
 
 /* Closes the socket now; the struct lives on until on_close ran and the stack unwound. */
-static void conn_teardown(struct qkd_conn *c)
+void conn_teardown(struct qkd_conn *c)
 {
+    conn_hs_leave(c);
     if (c->state == ST_DEAD) return;
     c->state = ST_DEAD;
     if (c->mask != 0) qkd_loop_del_fd(c->loop, c->fd);
@@ -263,233 +179,69 @@ static void conn_leave(struct qkd_conn *c, int may_notify)
     if (c->state == ST_DEAD && c->notified) conn_free(c);
 }
 
-/* ---- buffers ---- */
+/* ---- handshake group ---- */
 
-/* Bytes a paused connection may still read into its input buffer: it keeps reading so a peer
- * that hangs up (EOF, error) is noticed while a call waits, but holds at most one whole
- * largest frame (max_payload + header), so pausing never makes the input unbounded. */
-static size_t conn_paused_room(const struct qkd_conn *c)
+static void conn_hs_leave(struct qkd_conn *c)
 {
-    size_t bound = QKD_WIRE_HDR_LEN + (size_t)c->lim.max_payload;
-    size_t held = c->in_len - c->in_off;
-    return held < bound ? bound - held : 0;
+    struct qkd_conn_hs_group *g = c->hsg;
+    if (g == NULL) return;
+    if (c->hs_prev)
+        c->hs_prev->hs_next = c->hs_next;
+    else
+        g->oldest = c->hs_next;
+    if (c->hs_next)
+        c->hs_next->hs_prev = c->hs_prev;
+    else
+        g->newest = c->hs_prev;
+    c->hs_prev = c->hs_next = NULL;
+    c->hsg = NULL;
+    g->n--;
 }
 
-/* Makes room for at least one SSL_read. Returns 0, 1 when the buffer is full (paused with
- * frames held), -1 when out of memory. */
-static int conn_in_reserve(struct qkd_conn *c)
+/* The member to close for room: the oldest that has not sent a byte yet (a real client sends
+ * its ClientHello at once; a host holding slots need not), else the oldest. */
+static struct qkd_conn *conn_hs_victim(struct qkd_conn_hs_group *g)
 {
-    size_t limit = QKD_WIRE_HDR_LEN + (size_t)c->lim.max_payload + CONN_READ_CHUNK;
-
-    if (c->in_off > 0 && (c->in_off == c->in_len || c->in_cap - c->in_len < CONN_READ_CHUNK)) {
-        size_t keep = c->in_len - c->in_off;
-        memmove(c->in, c->in + c->in_off, keep);
-        OPENSSL_cleanse(c->in + keep, c->in_len - keep);
-        c->in_off = 0;
-        c->in_len = keep;
-    }
-    size_t want = c->in_len + CONN_READ_CHUNK;
-    if (want > limit) want = limit;
-    if (c->in_cap >= want) return c->in_cap > c->in_len ? 0 : 1;
-    size_t ncap = c->in_cap * 2;
-    if (ncap < want) ncap = want;
-    if (ncap > limit) ncap = limit;
-    uint8_t *n = OPENSSL_clear_realloc(c->in, c->in_cap, ncap);
-    if (n == NULL) return -1;
-    c->in = n;
-    c->in_cap = ncap;
-    return 0;
+    for (struct qkd_conn *m = g->oldest; m != NULL; m = m->hs_next)
+        if (BIO_number_read(SSL_get_rbio(m->ssl)) == 0) return m;
+    return g->oldest;
 }
 
-static void conn_in_settle(struct qkd_conn *c)
+/* Joins c to g, first closing members (conn_hs_victim) while g is full. An evicted conn's
+ * on_close runs from the loop (a kick), never from inside the caller's accept path. */
+static void conn_hs_join(struct qkd_conn *c, struct qkd_conn_hs_group *g)
 {
-    if (c->in_off != c->in_len) return;
-    c->in_off = c->in_len = 0;
-    /* Everything read was handled: an idle connection keeps no input buffer. */
-    if (c->in_cap > 0) {
-        OPENSSL_clear_free(c->in, c->in_cap);
-        c->in = NULL;
-        c->in_cap = 0;
+    while (g->max > 0 && g->n >= g->max && g->oldest != NULL) {
+        struct qkd_conn *old = conn_hs_victim(g);
+        conn_hs_leave(old);
+        g->evicted++;
+        log_warn("connection %s: %u connections in their TLS handshake (the limit); closing "
+                 "the oldest to make room for %s",
+                 old->peer, g->max, c->peer);
+        conn_enter(old);
+        conn_begin_close(old, "handshake limit", 0);
+        conn_leave(old, 0);
     }
+    c->hsg = g;
+    c->hs_prev = g->newest;
+    if (g->newest)
+        g->newest->hs_next = c;
+    else
+        g->oldest = c;
+    g->newest = c;
+    g->n++;
 }
 
-/* Appends a then b to the output queue. Returns 0 or -1 (out of memory). */
-static int conn_out_append(struct qkd_conn *c, const uint8_t *a, size_t alen, const uint8_t *b,
-                           size_t blen)
+void qkd_conn_hs_group_detach(struct qkd_conn_hs_group *g)
 {
-    size_t need = alen + blen;
-    if (c->out_cap - c->out_len < need && c->out_off > 0) {
-        /* Moving the pending bytes is fine even with an SSL_write to retry
-         * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER): the retried bytes stay the same. */
-        size_t keep = c->out_len - c->out_off;
-        memmove(c->out, c->out + c->out_off, keep);
-        OPENSSL_cleanse(c->out + keep, c->out_len - keep);
-        c->out_off = 0;
-        c->out_len = keep;
-    }
-    if (c->out_cap - c->out_len < need) {
-        size_t ncap = c->out_cap ? c->out_cap * 2 : 4096;
-        while (ncap - c->out_len < need)
-            ncap *= 2;
-        uint8_t *n = OPENSSL_clear_realloc(c->out, c->out_cap, ncap);
-        if (n == NULL) return -1;
-        c->out = n;
-        c->out_cap = ncap;
-    }
-    if (alen > 0) memcpy(c->out + c->out_len, a, alen);
-    if (blen > 0) memcpy(c->out + c->out_len + alen, b, blen);
-    c->out_len += need;
-    return 0;
-}
-
-/* ---- I/O ---- */
-
-/* Writes queued output until done or the socket blocks. */
-static void conn_flush(struct qkd_conn *c)
-{
-    while (c->out_len > c->out_off) {
-        size_t pend = c->out_len - c->out_off;
-        size_t n = c->wretry ? c->wretry : (pend < CONN_WRITE_MAX ? pend : CONN_WRITE_MAX);
-        ERR_clear_error();
-        int r = SSL_write(c->ssl, c->out + c->out_off, (int)n);
-        if (r > 0) {
-            OPENSSL_cleanse(c->out + c->out_off, (size_t)r);
-            c->out_off += (size_t)r;
-            c->wretry = 0;
-            c->write_wants_read = 0;
-            continue;
-        }
-        int e = SSL_get_error(c->ssl, r);
-        if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
-            c->wretry = n;
-            c->write_wants_read = e == SSL_ERROR_WANT_READ;
-            return;
-        }
-        char why[160], reason[CONN_REASON_LEN];
-        conn_ssl_error(c, r, e, why, sizeof(why));
-        snprintf(reason, sizeof(reason), "write failed: %s", why);
-        log_debug("connection %s: %s", c->peer, reason);
-        conn_begin_close(c, reason, 0);
-        return;
-    }
-    c->out_off = c->out_len = 0;
-    if (c->out_cap > 0) { /* all written: an idle connection keeps no output buffer */
-        OPENSSL_clear_free(c->out, c->out_cap);
-        c->out = NULL;
-        c->out_cap = 0;
-    }
-}
-
-/* Delivers the whole frames in the input buffer. Returns 0 to go on reading, -1 to stop. */
-static int conn_deliver(struct qkd_conn *c)
-{
-    while (c->state == ST_OPEN && !c->paused) {
-        size_t avail = c->in_len - c->in_off;
-        if (avail < QKD_WIRE_HDR_LEN) break;
-        struct qkd_wire_hdr h;
-        qkd_wire_hdr_parse(c->in + c->in_off, &h);
-        if (h.payload_len > c->lim.max_payload) {
-            char reason[CONN_REASON_LEN];
-            snprintf(reason, sizeof(reason), "frame too large (%lu > %lu)",
-                     (unsigned long)h.payload_len, (unsigned long)c->lim.max_payload);
-            log_warn("closing connection %s: %s", c->peer, reason);
-            conn_begin_close(c, reason, 1);
-            return -1;
-        }
-        size_t flen = QKD_WIRE_HDR_LEN + (size_t)h.payload_len;
-        if (avail < flen) break;
-        uint8_t *frame = c->in + c->in_off;
-        c->in_off += flen;
-        c->last_frame_ms = qkd_now_ms();
-        int rc = 0;
-        if (c->ops.on_frame != NULL) rc = c->ops.on_frame(c, &h, frame + QKD_WIRE_HDR_LEN, c->arg);
-        OPENSSL_cleanse(frame, flen); /* frames may carry key material */
-        if (rc != 0 && c->state == ST_OPEN) conn_begin_close(c, "closed by handler", 1);
-    }
-    conn_in_settle(c);
-    return c->state == ST_OPEN && !c->paused ? 0 : -1;
-}
-
-/* Reads and delivers frames until the socket and OpenSSL's buffers are drained. While paused
- * it reads without delivering, up to conn_paused_room, so EOF and errors still close. */
-static void conn_read(struct qkd_conn *c)
-{
-    int budget = CONN_READ_BUDGET;
-    for (;;) {
-        if (conn_deliver(c) != 0) {
-            if (c->state != ST_OPEN) return;
-            /* paused: go on reading while there is room (or a write waits for a read) */
-            if (conn_paused_room(c) == 0 && !c->write_wants_read) return;
-        }
-        if (budget-- == 0) {
-            conn_kick(c); /* OpenSSL may hold decrypted data the loop cannot see */
-            return;
-        }
-        int room = conn_in_reserve(c);
-        if (room < 0) {
-            log_error("connection %s: out of memory", c->peer);
-            conn_begin_close(c, "out of memory", 0);
-            return;
-        }
-        if (room > 0) return; /* paused and full */
-        size_t space = c->in_cap - c->in_len;
-        if (c->paused && !c->write_wants_read && space > conn_paused_room(c))
-            space = conn_paused_room(c);
-        ERR_clear_error();
-        int n = SSL_read(c->ssl, c->in + c->in_len, space > INT_MAX ? INT_MAX : (int)space);
-        c->read_wants_write = 0;
-        if (n > 0) {
-            c->in_len += (size_t)n;
-            if (c->write_wants_read) {
-                c->write_wants_read = 0;
-                conn_flush(c);
-                if (c->state != ST_OPEN) return;
-            }
-            continue;
-        }
-        int e = SSL_get_error(c->ssl, n);
-        if (e == SSL_ERROR_WANT_READ) {
-            conn_in_settle(c); /* drained: an idle connection holds no input buffer */
-            return;
-        }
-        if (e == SSL_ERROR_WANT_WRITE) {
-            c->read_wants_write = 1;
-            return;
-        }
-        if (e == SSL_ERROR_ZERO_RETURN) {
-            c->peer_closed = 1;
-            if (c->in_len > c->in_off && !c->paused)
-                log_warn("connection %s: peer closed in the middle of a frame", c->peer);
-            else if (c->in_len > c->in_off)
-                log_debug("connection %s: peer closed while paused; %zu bytes of input dropped",
-                          c->peer, c->in_len - c->in_off);
-            conn_begin_close(c, "peer closed", 1);
-            return;
-        }
-        unsigned long last = ERR_peek_last_error();
-        if (e == SSL_ERROR_SSL && ERR_GET_LIB(last) == ERR_LIB_SSL &&
-            ERR_GET_REASON(last) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            /* The peer went away without close_notify: common, not a protocol error. */
-            ERR_clear_error();
-            log_debug("connection %s: closed by peer without close_notify", c->peer);
-            conn_begin_close(c, "peer closed without close_notify", 0);
-            return;
-        }
-        char why[160], reason[CONN_REASON_LEN];
-        conn_ssl_error(c, n, e, why, sizeof(why));
-        snprintf(reason, sizeof(reason), "%s: %s",
-                 e == SSL_ERROR_SYSCALL ? "connection lost" : "read failed", why);
-        if (e == SSL_ERROR_SSL)
-            log_warn("closing connection %s: %s", c->peer, reason);
-        else
-            log_debug("connection %s: %s", c->peer, reason);
-        conn_begin_close(c, reason, 0);
-        return;
-    }
+    if (g == NULL) return;
+    while (g->oldest != NULL)
+        conn_hs_leave(g->oldest);
 }
 
 static void conn_opened(struct qkd_conn *c)
 {
+    conn_hs_leave(c);
     conn_cancel_timer(c, &c->hs_timer);
     c->state = ST_OPEN;
     c->last_frame_ms = qkd_now_ms();
@@ -555,32 +307,6 @@ static void conn_connected(struct qkd_conn *c)
     conn_handshake(c);
 }
 
-/* Graceful close: reads (and drops) input so the peer is not blocked writing to us. */
-static void conn_discard_input(struct qkd_conn *c)
-{
-    uint8_t scratch[CONN_READ_CHUNK];
-    for (int i = 0; i < CONN_READ_BUDGET && !c->peer_closed; i++) {
-        ERR_clear_error();
-        int n = SSL_read(c->ssl, scratch, sizeof(scratch));
-        if (n > 0) {
-            OPENSSL_cleanse(scratch, (size_t)n);
-            c->write_wants_read = 0;
-            continue;
-        }
-        int e = SSL_get_error(c->ssl, n);
-        c->read_wants_write = e == SSL_ERROR_WANT_WRITE;
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
-        if (e == SSL_ERROR_ZERO_RETURN) {
-            c->peer_closed = 1;
-            return;
-        }
-        ERR_clear_error();
-        conn_teardown(c);
-        return;
-    }
-    if (!c->peer_closed) conn_kick(c);
-}
-
 static void conn_progress_close(struct qkd_conn *c)
 {
     for (;;) {
@@ -633,7 +359,7 @@ static void conn_progress_close(struct qkd_conn *c)
 
 /* Starts closing. graceful: an open conn flushes its output and sends close_notify; otherwise
  * (or when not open) the socket is closed at once. on_close is owed from here on. */
-static void conn_begin_close(struct qkd_conn *c, const char *reason, int graceful)
+void conn_begin_close(struct qkd_conn *c, const char *reason, int graceful)
 {
     if (c->state >= ST_FLUSHING) {
         if (!graceful) conn_teardown(c);
@@ -694,7 +420,7 @@ static void conn_kick_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     conn_leave(c, 1);
 }
 
-static void conn_kick(struct qkd_conn *c)
+void conn_kick(struct qkd_conn *c)
 {
     if (c->kick_timer == 0) c->kick_timer = qkd_loop_add_timer(c->loop, 0, conn_kick_cb, c);
 }
@@ -773,7 +499,6 @@ struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int s
         log_error("connection: cannot make socket non-blocking: %s", strerror(errno));
         goto fail;
     }
-    conn_set_nodelay(fd);
     ERR_clear_error();
     c->ssl = SSL_new(ctx);
     if (c->ssl == NULL || SSL_set_fd(c->ssl, fd) != 1) {
@@ -797,6 +522,7 @@ struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int s
     }
     c->mask = mask;
     c->hs_timer = qkd_loop_add_timer(loop, c->lim.handshake_ms, conn_hs_cb, c);
+    if (c->server && c->lim.hs_group != NULL) conn_hs_join(c, c->lim.hs_group);
     return c;
 
 fail:
@@ -826,6 +552,7 @@ static int conn_queue(struct qkd_conn *c, const uint8_t *a, size_t alen, const u
         } else {
             rc = 0;
             if (c->state == ST_OPEN && !c->write_wants_read) conn_flush(c);
+            conn_throttle_check(c);
         }
     }
     conn_leave(c, 0);
@@ -913,4 +640,9 @@ size_t qkd_conn_pending_input(const struct qkd_conn *c)
 size_t qkd_conn_pending_output(const struct qkd_conn *c)
 {
     return c != NULL ? c->out_len - c->out_off : 0;
+}
+
+int qkd_conn_throttled(const struct qkd_conn *c)
+{
+    return c != NULL && c->throttled;
 }

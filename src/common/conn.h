@@ -29,19 +29,39 @@ struct qkd_conn_ops {
     void (*on_close)(struct qkd_conn *c, const char *reason, void *arg);
 };
 
+/* Server connections still in their TLS handshake, capped together (one per listener, see
+ * listener.h). A new connection that finds the group full closes one of the group's
+ * handshakes (on_close reason "handshake limit"), so connections that never finish their
+ * handshake cannot keep out one that does (e.g. the awaited peer of a link); the oldest member that
+ * has not sent a byte goes first. Members are conn.c's. */
+struct qkd_conn_hs_group {
+    uint32_t max; /* 0 = no cap */
+    uint32_t n;   /* members now */
+    struct qkd_conn *oldest, *newest;
+    uint64_t evicted; /* handshakes closed to make room, since start */
+};
+/* Forgets every member (their handshakes go on uncapped); call before freeing the group. */
+void qkd_conn_hs_group_detach(struct qkd_conn_hs_group *g);
+
 struct qkd_conn_limits {
     uint32_t max_payload;  /* frames announcing more are a protocol error; 0 = 64 KiB */
     uint32_t idle_ms;      /* no complete frame for this long closes; 0 = never */
     uint32_t handshake_ms; /* handshake must finish within; 0 = 10 s */
     size_t max_outbuf;     /* pending output above this closes the conn; 0 = 16 MiB */
-    uint32_t close_ms;     /* a graceful close (flush, close_notify) lingers at most; 0 = 5 s */
+    /* Back-pressure: while more than out_high bytes of output wait (the peer does not read
+     * its answers), the conn neither reads nor delivers frames; it goes on once the output
+     * drained to out_high / 2. 0 = off (peer links: both ends holding would deadlock). */
+    size_t out_high;
+    uint32_t close_ms; /* a graceful close (flush, close_notify) lingers at most; 0 = 5 s */
+    struct qkd_conn_hs_group *hs_group; /* server: handshake cap shared with others; NULL = none */
 };
 #define QKD_CONN_DEFAULT_MAX_PAYLOAD  QKD_WIRE_DEFAULT_MAX_PAYLOAD
 #define QKD_CONN_DEFAULT_HANDSHAKE_MS 10000u
 #define QKD_CONN_DEFAULT_MAX_OUTBUF   (16u * 1024u * 1024u)
 #define QKD_CONN_DEFAULT_CLOSE_MS     5000u
 
-/* Takes ownership of the connected, non-blocking socket fd. server selects accept/connect. */
+/* Takes ownership of the connected, non-blocking socket fd (from qkd_tcp_accept or
+ * qkd_tcp_connect_nb of sock.h, which set TCP_NODELAY). server selects accept/connect. */
 struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int server,
                               const struct qkd_conn_limits *lim, const struct qkd_conn_ops *ops,
                               void *arg);
@@ -62,6 +82,8 @@ void qkd_conn_close(struct qkd_conn *c, const char *reason);
 void qkd_conn_abort(struct qkd_conn *c, const char *reason);
 /* Bytes waiting in the input buffer (e.g. frames held while paused); for tests, statistics. */
 size_t qkd_conn_pending_input(const struct qkd_conn *c);
+/* Whether back-pressure holds the conn (more than out_high bytes of output waiting). */
+int qkd_conn_throttled(const struct qkd_conn *c);
 /* Bytes queued for output and not yet written. */
 size_t qkd_conn_pending_output(const struct qkd_conn *c);
 /* Stops delivering frames until resumed (back-pressure, e.g. while a request waits). A
@@ -74,23 +96,5 @@ void qkd_conn_resume(struct qkd_conn *c);
 SSL *qkd_conn_ssl(struct qkd_conn *c);
 const char *qkd_conn_peer_addr(struct qkd_conn *c); /* "ip:port" */
 void qkd_conn_set_arg(struct qkd_conn *c, void *arg);
-
-/* The project's one address parser: splits "host:port" or "[v6]:port" into host (brackets
- * removed; may be empty) and port (0..65535). Returns 0, or -1 with the reason in err (err may
- * be NULL). Callers add their own rules (host required, port 0 refused, ...). */
-int qkd_addr_split(const char *addr, char *host, size_t hostlen, unsigned *port, char *err,
-                   size_t errlen);
-/* Sockets. addr is "host:port" (host may be a name, IPv4 or [IPv6]). Return fd or -1 with
- * err filled. */
-int qkd_tcp_listen(const char *addr, int backlog, char *err, size_t errlen);
-int qkd_tcp_connect_nb(const char *addr, char *err, size_t errlen); /* non-blocking connect */
-/* Port the socket is bound to (for port 0 listeners). */
-int qkd_tcp_local_port(int fd);
-/* Writes "<port>\n" to path atomically (temporary file, then rename), so a reader waiting for
- * the file never sees it half written. Returns 0 or -1. */
-int qkd_write_port_file(const char *path, int port);
-/* Accepts one connection from a non-blocking listener: a non-blocking, close-on-exec socket
- * with TCP_NODELAY. Returns the fd, or -1 with errno set (EAGAIN when none is waiting). */
-int qkd_tcp_accept(int lfd);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "log.h"
 
 struct qkd_etsi_srv {
@@ -14,9 +15,7 @@ struct qkd_etsi_srv {
     struct qkd_etsi_srv_cfg cfg;
     struct qkd_etsi_srv_ops ops;
     void *arg;
-    int fd;
-    uint32_t own_count;
-    uint32_t *count; /* &own_count or the shared counter */
+    struct qkd_listener *lst;
     struct qkd_etsi_client *clients;
 };
 
@@ -102,7 +101,7 @@ static void cl_on_close(struct qkd_conn *c, const char *reason, void *arg)
     else if (srv->clients == cl)
         srv->clients = cl->next;
     if (cl->next) cl->next->prev = cl->prev;
-    (*srv->count)--;
+    qkd_listener_gone(srv->lst);
     log_debug("connection %s closed: %s", cl->addr, reason ? reason : "");
     free(cl);
 }
@@ -113,46 +112,34 @@ static const struct qkd_conn_ops cl_ops = {
     .on_close = cl_on_close,
 };
 
-static void accept_cb(struct qkd_loop *loop, int fd, int events, void *arg)
+static int etsi_accept(struct qkd_listener *lst, int nfd, void *arg)
 {
     struct qkd_etsi_srv *srv = arg;
-    for (;;) {
-        int nfd = qkd_tcp_accept(fd);
-        if (nfd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("accept: %s", strerror(errno));
-            return;
-        }
-        if (*srv->count >= srv->cfg.max_conns) {
-            log_warn("connection limit (%u) reached; refusing a new connection",
-                     srv->cfg.max_conns);
-            close(nfd);
-            continue;
-        }
-        /* One allocation: the client, then the program's state, aligned. */
-        size_t head = (sizeof(struct qkd_etsi_client) + 15) & ~(size_t)15;
-        struct qkd_etsi_client *cl = calloc(1, head + srv->cfg.user_size);
-        if (!cl) {
-            close(nfd);
-            continue;
-        }
-        cl->srv = srv;
-        cl->user = srv->cfg.user_size ? (uint8_t *)cl + head : NULL;
-        struct qkd_conn_limits lim = {
-            .max_payload = srv->cfg.max_payload,
-            .idle_ms = srv->cfg.idle_ms,
-        };
-        cl->conn = qkd_conn_new(loop, srv->cfg.ctx, nfd, 1, &lim, &cl_ops, cl);
-        if (!cl->conn) {
-            free(cl);
-            continue;
-        }
-        snprintf(cl->addr, sizeof(cl->addr), "%s", qkd_conn_peer_addr(cl->conn));
-        cl->next = srv->clients;
-        if (srv->clients) srv->clients->prev = cl;
-        srv->clients = cl;
-        (*srv->count)++;
+    /* One allocation: the client, then the program's state, aligned. */
+    size_t head = (sizeof(struct qkd_etsi_client) + 15) & ~(size_t)15;
+    struct qkd_etsi_client *cl = calloc(1, head + srv->cfg.user_size);
+    if (!cl) {
+        close(nfd);
+        return -1;
     }
+    cl->srv = srv;
+    cl->user = srv->cfg.user_size ? (uint8_t *)cl + head : NULL;
+    struct qkd_conn_limits lim = {
+        .max_payload = srv->cfg.max_payload,
+        .idle_ms = srv->cfg.idle_ms,
+        .out_high = srv->cfg.out_high ? srv->cfg.out_high : QKD_ETSI_DEFAULT_OUT_HIGH,
+        .hs_group = qkd_listener_hs_group(lst),
+    };
+    cl->conn = qkd_conn_new(srv->loop, srv->cfg.ctx, nfd, 1, &lim, &cl_ops, cl);
+    if (!cl->conn) {
+        free(cl);
+        return -1;
+    }
+    snprintf(cl->addr, sizeof(cl->addr), "%s", qkd_conn_peer_addr(cl->conn));
+    cl->next = srv->clients;
+    if (srv->clients) srv->clients->prev = cl;
+    srv->clients = cl;
+    return 0;
 }
 
 struct qkd_etsi_srv *qkd_etsi_srv_new(struct qkd_loop *loop, const struct qkd_etsi_srv_cfg *cfg,
@@ -172,15 +159,16 @@ struct qkd_etsi_srv *qkd_etsi_srv_new(struct qkd_loop *loop, const struct qkd_et
     srv->cfg = *cfg;
     srv->ops = *ops;
     srv->arg = arg;
-    srv->count = cfg->shared_count ? cfg->shared_count : &srv->own_count;
-    srv->fd = qkd_tcp_listen(cfg->listen, 512, err, errlen);
-    if (srv->fd < 0) {
-        free(srv);
-        return NULL;
-    }
-    if (qkd_loop_add_fd(loop, srv->fd, QKD_EV_READ, accept_cb, srv) != 0) {
-        snprintf(err, errlen, "cannot watch the ETSI 004 listener");
-        close(srv->fd);
+    struct qkd_listener_cfg lc = {
+        .addr = cfg->listen,
+        .name = "ETSI 004",
+        .backlog = 512,
+        .max_conns = cfg->max_conns,
+        .shared_count = cfg->shared_count,
+        .max_handshakes = cfg->max_handshakes,
+    };
+    srv->lst = qkd_listener_new(loop, &lc, etsi_accept, srv, err, errlen);
+    if (!srv->lst) {
         free(srv);
         return NULL;
     }
@@ -190,21 +178,18 @@ struct qkd_etsi_srv *qkd_etsi_srv_new(struct qkd_loop *loop, const struct qkd_et
 void qkd_etsi_srv_free(struct qkd_etsi_srv *srv)
 {
     if (!srv) return;
-    if (srv->fd >= 0) {
-        qkd_loop_del_fd(srv->loop, srv->fd);
-        close(srv->fd);
-    }
-    while (srv->clients)
+    while (srv->clients) /* (synchronous: nothing is accepted meanwhile) */
         qkd_conn_abort(srv->clients->conn, "shutting down");
+    qkd_listener_free(srv->lst);
     free(srv);
 }
 
 int qkd_etsi_srv_port(const struct qkd_etsi_srv *srv)
 {
-    return qkd_tcp_local_port(srv->fd);
+    return qkd_listener_port(srv->lst);
 }
 
 uint32_t qkd_etsi_srv_count(const struct qkd_etsi_srv *srv)
 {
-    return *srv->count;
+    return qkd_listener_count(srv->lst);
 }

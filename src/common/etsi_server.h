@@ -39,13 +39,20 @@ struct qkd_etsi_srv_ops {
     void (*on_disconnect)(struct qkd_etsi_client *cl, void *arg);
 };
 
+/* Back-pressure default: a client with more than this many bytes of answers unread is not read
+ * until they drain to half (conn.h out_high; docs/kme.md). */
+#define QKD_ETSI_DEFAULT_OUT_HIGH (256u * 1024u)
+
 struct qkd_etsi_srv_cfg {
-    const char *listen;   /* "host:port" ("[v6]:port"); port 0 = any free port */
-    SSL_CTX *ctx;         /* server context from qkd_tls_ctx_new (mutual TLS) */
-    uint32_t max_conns;   /* connections beyond it are accepted and closed at once (WARN) */
-    uint32_t max_payload; /* largest request payload; larger frames close the connection */
-    uint32_t idle_ms;     /* no complete frame for this long closes the connection; 0 = never */
-    size_t user_size;     /* bytes of per-connection program state (cl->user) */
+    const char *listen;      /* "host:port" ("[v6]:port"); port 0 = any free port */
+    SSL_CTX *ctx;            /* server context from qkd_tls_ctx_new (mutual TLS) */
+    uint32_t max_conns;      /* connections beyond it are accepted and closed at once (WARN) */
+    uint32_t max_handshakes; /* connections still in their TLS handshake; the oldest is closed
+                              * to make room (listener.h); 0 = no cap of its own */
+    uint32_t max_payload;    /* largest request payload; larger frames close the connection */
+    uint32_t idle_ms;        /* no complete frame for this long closes the connection; 0 = never */
+    size_t out_high;         /* back-pressure threshold; 0 = QKD_ETSI_DEFAULT_OUT_HIGH */
+    size_t user_size;        /* bytes of per-connection program state (cl->user) */
     /* Optional counter shared with another listener of the program, so max_conns bounds
      * their sum; NULL = this server counts alone. */
     uint32_t *shared_count;

@@ -1,6 +1,8 @@
-/* sock.c: the TCP socket helpers of conn.h: parse "host:port" / "[v6]:port", listen,
+/* sock.c: the TCP socket helpers of sock.h: parse "host:port" / "[v6]:port", listen,
  * non-blocking connect and accept (all non-blocking, close-on-exec, TCP_NODELAY). */
-#include "conn.h"
+#include "sock.h"
+
+#include "log.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -10,9 +12,10 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
-static void sock_set_nodelay(int fd)
+void qkd_tcp_nodelay(int fd)
 {
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -130,7 +133,7 @@ int qkd_tcp_connect_nb(const char *addr, char *err, size_t errlen)
                 saved = errno;
                 continue;
             }
-            sock_set_nodelay(fd);
+            qkd_tcp_nodelay(fd);
             if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
                 saved = errno;
                 close(fd);
@@ -157,7 +160,7 @@ int qkd_tcp_local_port(int fd)
 int qkd_tcp_accept(int lfd)
 {
     int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) sock_set_nodelay(fd);
+    if (fd >= 0) qkd_tcp_nodelay(fd);
     return fd;
 }
 
@@ -174,4 +177,23 @@ int qkd_write_port_file(const char *path, int port)
         return -1;
     }
     return 0;
+}
+
+unsigned long qkd_raise_nofile(unsigned long want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (rl.rlim_cur > old && setrlimit(RLIMIT_NOFILE, &rl) != 0) rl.rlim_cur = old;
+        if (rl.rlim_cur > old)
+            log_info("open file limit raised from %lu to %lu", (unsigned long)old,
+                     (unsigned long)rl.rlim_cur);
+        if (rl.rlim_cur < want)
+            log_warn("open file limit %lu (hard limit %lu) is below the %lu the connection "
+                     "limits need; connections beyond it are refused until others close",
+                     (unsigned long)rl.rlim_cur, (unsigned long)rl.rlim_max, want);
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? (unsigned long)-1 : (unsigned long)rl.rlim_cur;
 }

@@ -176,6 +176,7 @@ int hyb_etsi_listen(struct hyb *h, char *err, size_t errlen)
         .listen = h->cfg->hybrid_listen,
         .ctx = h->app_ctx,
         .max_conns = h->set.max_conns,
+        .max_handshakes = h->set.max_handshakes,
         .max_payload = h->set.max_payload,
         .idle_ms = h->set.idle_ms,
         .user_size = sizeof(struct etsi_client),

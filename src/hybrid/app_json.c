@@ -6,7 +6,9 @@
 #include "hyb.h"
 
 #include "json_msg.h"
+#include "listener.h"
 #include "log.h"
+#include "sock.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -50,7 +52,7 @@ static void jc_kill(struct json_client *cl, const char *why)
     cl->dead = true;
     struct hyb *h = cl->h;
     if (cl->call.kind != HYB_CALL_NONE) hyb_call_cancel(&cl->call);
-    if (h->json_fd >= 0) hyb_app_gone(h, cl); /* (not at shutdown) */
+    if (h->json_lst) hyb_app_gone(h, cl); /* (not at shutdown) */
     if (cl->partial_timer) qkd_loop_del_timer(h->loop, cl->partial_timer);
     if (cl->idle_timer) qkd_loop_del_timer(h->loop, cl->idle_timer);
     qkd_loop_del_fd(h->loop, cl->fd);
@@ -60,7 +62,7 @@ static void jc_kill(struct json_client *cl, const char *why)
     else if (g_json == cl)
         g_json = cl->next;
     if (cl->next) cl->next->prev = cl->prev;
-    h->nconns--;
+    qkd_listener_gone(h->json_lst);
     log_debug("JSON connection %s closed: %s", cl->addr, why);
     qkd_loop_add_timer(h->loop, 0, jc_free_cb, cl);
 }
@@ -255,76 +257,65 @@ static void jc_io(struct qkd_loop *loop, int fd, int events, void *arg)
     jc_process(cl);
 }
 
-static void accept_cb(struct qkd_loop *loop, int fd, int events, void *arg)
+static int json_accept(struct qkd_listener *lst, int nfd, void *arg)
 {
     struct hyb *h = arg;
-    for (;;) {
-        int nfd = qkd_tcp_accept(fd);
-        if (nfd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("JSON accept: %s", strerror(errno));
-            return;
-        }
-        if (h->nconns >= h->set.max_conns) {
-            log_warn("connection limit (%u) reached; refusing a JSON connection", h->set.max_conns);
-            close(nfd);
-            continue;
-        }
-        struct json_client *cl = calloc(1, sizeof(*cl));
-        char *rbuf = malloc(h->set.json_max);
-        if (!cl || !rbuf) {
-            free(cl);
-            free(rbuf);
-            close(nfd);
-            continue;
-        }
-        cl->h = h;
-        cl->fd = nfd;
-        cl->rbuf = rbuf;
-        qkd_writer_init(&cl->out, 16u * 1024 * 1024);
-        cl->call.h = h;
-        cl->call.ops = &json_ops;
-        cl->call.fe = cl;
-        cl->call.json = true;
-        snprintf(cl->call.identity, sizeof(cl->call.identity), "json");
-        snprintf(cl->addr, sizeof(cl->addr), "fd %d", nfd);
-        if (qkd_loop_add_fd(loop, nfd, QKD_EV_READ, jc_io, cl) != 0) {
-            close(nfd);
-            qkd_writer_free(&cl->out);
-            free(rbuf);
-            free(cl);
-            continue;
-        }
-        cl->next = g_json;
-        if (g_json) g_json->prev = cl;
-        g_json = cl;
-        h->nconns++;
-        jc_touch(cl);
+    struct json_client *cl = calloc(1, sizeof(*cl));
+    char *rbuf = malloc(h->set.json_max);
+    if (!cl || !rbuf) {
+        free(cl);
+        free(rbuf);
+        close(nfd);
+        return -1;
     }
+    cl->h = h;
+    cl->fd = nfd;
+    cl->rbuf = rbuf;
+    qkd_writer_init(&cl->out, 16u * 1024 * 1024);
+    cl->call.h = h;
+    cl->call.ops = &json_ops;
+    cl->call.fe = cl;
+    cl->call.json = true;
+    snprintf(cl->call.identity, sizeof(cl->call.identity), "json");
+    snprintf(cl->addr, sizeof(cl->addr), "fd %d", nfd);
+    if (qkd_loop_add_fd(h->loop, nfd, QKD_EV_READ, jc_io, cl) != 0) {
+        close(nfd);
+        qkd_writer_free(&cl->out);
+        free(rbuf);
+        free(cl);
+        return -1;
+    }
+    cl->next = g_json;
+    if (g_json) g_json->prev = cl;
+    g_json = cl;
+    jc_touch(cl);
+    return 0;
 }
 
 int hyb_json_listen(struct hyb *h, char *err, size_t errlen)
 {
     if (h->cfg->json_listen[0] == '\0') return 0;
-    h->json_fd = qkd_tcp_listen(h->cfg->json_listen, 128, err, errlen);
-    if (h->json_fd < 0) return -1;
-    if (qkd_loop_add_fd(h->loop, h->json_fd, QKD_EV_READ, accept_cb, h) != 0) {
-        snprintf(err, errlen, "cannot watch the JSON listener");
-        return -1;
-    }
+    /* plain TCP: no handshake to cap; max_conns bounds the ETSI and JSON listeners together */
+    struct qkd_listener_cfg lc = {
+        .addr = h->cfg->json_listen,
+        .name = "JSON",
+        .backlog = 128,
+        .max_conns = h->set.max_conns,
+        .shared_count = &h->nconns,
+    };
+    h->json_lst = qkd_listener_new(h->loop, &lc, json_accept, h, err, errlen);
+    if (!h->json_lst) return -1;
     log_info("JSON listener (KDFix-compatible, plain TCP, no client authentication) on %s "
              "(port %d)",
-             h->cfg->json_listen, qkd_tcp_local_port(h->json_fd));
+             h->cfg->json_listen, qkd_listener_port(h->json_lst));
     return 0;
 }
 
 void hyb_json_stop(struct hyb *h)
 {
-    if (h->json_fd >= 0) {
-        qkd_loop_del_fd(h->loop, h->json_fd);
-        close(h->json_fd);
-        h->json_fd = -1;
-    }
+    struct qkd_listener *lst = h->json_lst;
+    h->json_lst = NULL; /* shutting down: jc_kill tells the streams nothing */
     while (g_json)
         jc_kill(g_json, "shutting down");
+    qkd_listener_free(lst);
 }

@@ -38,11 +38,15 @@
 #define HYB_DEF_JSON_MAX    65536   /* largest JSON message */
 #define HYB_DEF_BACKOFF_MS  2000    /* longest pause between peer redials */
 #define HYB_DEF_PEER_BATCH  16      /* messages per signed peer frame (1 = no batching) */
+#define HYB_DEF_MAX_HS      64      /* ETSI connections still in their TLS handshake */
+#define HYB_DEF_PEER_MAX_HS 8       /* peer connections still in their TLS handshake */
+#define HYB_FD_RESERVE      64      /* descriptors beside connections: logs, epoll, workers */
 #define HYB_OPEN_WAIT_MAX   256     /* responder OPEN_CONNECTs waiting for their announcement */
 #define HYB_QKD_CALL_MS     60000   /* longest blocking call a QKD worker makes */
 
 struct hyb_settings {
     uint32_t max_conns, idle_ms, max_payload;
+    uint32_t max_handshakes, peer_max_handshakes; /* TLS handshakes (the oldest is closed) */
     uint32_t max_streams, max_pending, window;
     uint32_t def_chunk, max_chunk, def_timeout_ms, def_ttl_s, max_ttl_s;
     uint32_t qkd_workers, json_max, backoff_ms;
@@ -203,8 +207,8 @@ struct hyb {
     uint32_t nopen_waiters;
     struct hyb_qkdw *qw;
     uint32_t nconns;
-    struct qkd_etsi_srv *etsi; /* the ETSI 004 listener for applications */
-    int json_fd, peer_fd;
+    struct qkd_etsi_srv *etsi;                /* the ETSI 004 listener for applications */
+    struct qkd_listener *json_lst, *peer_lst; /* NULL = off / stopped */
     uint64_t next_xid;
     uint64_t sweep_timer;
     bool fault_done;

@@ -5,7 +5,9 @@
 #include "hyb.h"
 
 #include "etsi_server.h"
+#include "listener.h"
 #include "log.h"
+#include "sock.h"
 #include "opts.h"
 #include "secbuf.h"
 #include "sign.h"
@@ -78,6 +80,8 @@ int main(int argc, char **argv)
                *log_level = "INFO";
     *st = (struct hyb_settings){
         .max_conns = HYB_DEF_MAX_CONNS,
+        .max_handshakes = HYB_DEF_MAX_HS,
+        .peer_max_handshakes = HYB_DEF_PEER_MAX_HS,
         .idle_ms = HYB_DEF_IDLE_MS,
         .max_payload = QKD_WIRE_DEFAULT_MAX_PAYLOAD,
         .max_streams = HYB_DEF_MAX_STREAMS,
@@ -111,6 +115,10 @@ int main(int argc, char **argv)
          "write the bound peer port here once listening", 0, 0},
         {"max-conns", "HYBRID_MAX_CONNS", QKD_OPT_U32, &st->max_conns,
          "concurrent application connections", 1, 1000000},
+        {"max-handshakes", "HYBRID_MAX_HANDSHAKES", QKD_OPT_U32, &st->max_handshakes,
+         "ETSI 004 connections still in their TLS handshake (the oldest is closed)", 1, 1000000},
+        {"peer-max-handshakes", "HYBRID_PEER_MAX_HANDSHAKES", QKD_OPT_U32, &st->peer_max_handshakes,
+         "peer connections still in their TLS handshake (the oldest is closed)", 1, 1000},
         {"idle-ms", "HYBRID_IDLE_MS", QKD_OPT_U32, &st->idle_ms,
          "idle application connections are dropped after this (0 = never)", 0, 0},
         {"max-payload", "HYBRID_MAX_PAYLOAD", QKD_OPT_U32, &st->max_payload,
@@ -161,7 +169,6 @@ int main(int argc, char **argv)
         fatalx("--test-fault: unknown fault '%s' (badsig, replay, drop-optional)", st->test_fault);
 
     char err[1024];
-    h.json_fd = h.peer_fd = -1;
     h.cfg = hyb_config_load(config, err, sizeof(err));
     if (!h.cfg) fatalx("%s", err);
     override(h.cfg->hybrid_listen, sizeof(h.cfg->hybrid_listen), hybrid_listen, "hybrid-listen");
@@ -186,6 +193,9 @@ int main(int argc, char **argv)
     h.peer_srv_ctx = tls_ctx(&h, true, true);
     h.peer_cli_ctx = tls_ctx(&h, false, true);
 
+    /* the application connections, the peers' and the rest (docs/hybrid.md) */
+    qkd_raise_nofile((unsigned long)st->max_conns + 2u * h.npeers + st->peer_max_handshakes +
+                     HYB_FD_RESERVE);
     h.loop = qkd_loop_new();
     if (!h.loop) fatalx("cannot create the event loop");
     if (qkd_loop_stop_on_signals(h.loop) != 0) fatalx("cannot watch SIGINT/SIGTERM");
@@ -208,10 +218,10 @@ int main(int argc, char **argv)
         fatalx("%s: peer_listen %s: %s", h.cfg->path, h.cfg->peer_listen, err);
     if (port_file && qkd_write_port_file(port_file, qkd_etsi_srv_port(h.etsi)) != 0)
         fatalx("--port-file %s: cannot write", port_file);
-    if (json_port_file && h.json_fd >= 0 &&
-        qkd_write_port_file(json_port_file, qkd_tcp_local_port(h.json_fd)) != 0)
+    if (json_port_file && h.json_lst &&
+        qkd_write_port_file(json_port_file, qkd_listener_port(h.json_lst)) != 0)
         fatalx("--json-port-file %s: cannot write", json_port_file);
-    if (peer_port_file && qkd_write_port_file(peer_port_file, qkd_tcp_local_port(h.peer_fd)) != 0)
+    if (peer_port_file && qkd_write_port_file(peer_port_file, qkd_listener_port(h.peer_lst)) != 0)
         fatalx("--peer-port-file %s: cannot write", peer_port_file);
     hyb_stream_sweep_start(&h);
     log_info("qkd-hybrid %s node %s (%s) ready; key server %s; %zu peer(s)", QKD_VERSION,

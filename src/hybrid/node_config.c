@@ -1,7 +1,7 @@
 /* node_config.c: loading and checking a node's JSON configuration (cJSON). */
 #include "node_config.h"
 
-#include "conn.h"
+#include "sock.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>

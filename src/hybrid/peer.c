@@ -7,7 +7,9 @@
  * together at its end: one as itself, several (up to --peer-batch) as one signed BATCH. */
 #include "hyb.h"
 
+#include "listener.h"
 #include "log.h"
+#include "sock.h"
 
 #include <openssl/crypto.h>
 #include <errno.h>
@@ -31,6 +33,7 @@ struct hyb_pconn {
     struct qkd_conn *conn;
     struct hyb_peer *peer; /* known once the certificate is checked */
     bool outbound, hello_rx;
+    bool accepted; /* counted by the peer listener */
     struct hyb_pm_session sess;
     char addr[HYB_CFG_ADDR_MAX];
     struct hyb_pout *out; /* messages queued in this event-loop pass, sent by pc_flush */
@@ -372,6 +375,7 @@ static void pc_on_close(struct qkd_conn *c, const char *reason, void *arg)
     struct hyb_pconn *pc = arg;
     struct hyb_peer *p = pc->peer;
     pc_unlink(pc);
+    if (pc->accepted) qkd_listener_gone(pc->h->peer_lst);
     if (pc->flush_timer) qkd_loop_del_timer(pc->h->loop, pc->flush_timer);
     pc->flush_timer = 0;
     pc_out_clear(pc);
@@ -393,7 +397,8 @@ static const struct qkd_conn_ops pc_ops = {
     .on_close = pc_on_close,
 };
 
-static struct hyb_pconn *pc_new(struct hyb *h, int fd, bool outbound, struct hyb_peer *p)
+static struct hyb_pconn *pc_new(struct hyb *h, int fd, bool outbound, struct hyb_peer *p,
+                                struct qkd_conn_hs_group *hsg)
 {
     struct hyb_pconn *pc = calloc(1, sizeof(*pc));
     if (!pc) {
@@ -403,7 +408,7 @@ static struct hyb_pconn *pc_new(struct hyb *h, int fd, bool outbound, struct hyb
     pc->h = h;
     pc->outbound = outbound;
     pc->peer = p;
-    struct qkd_conn_limits lim = {.max_payload = HYB_PM_MAX_PAYLOAD, .idle_ms = 0};
+    struct qkd_conn_limits lim = {.max_payload = HYB_PM_MAX_PAYLOAD, .idle_ms = 0, .hs_group = hsg};
     pc->conn = qkd_conn_new(h->loop, outbound ? h->peer_cli_ctx : h->peer_srv_ctx, fd,
                             outbound ? 0 : 1, &lim, &pc_ops, pc);
     if (!pc->conn) {
@@ -428,44 +433,34 @@ static void peer_dial(struct hyb_peer *p)
         schedule_redial(p);
         return;
     }
-    if (!pc_new(p->h, fd, true, p)) {
+    if (!pc_new(p->h, fd, true, p, NULL)) {
         schedule_redial(p);
         return;
     }
     p->dialing = true;
 }
 
-static void accept_cb(struct qkd_loop *loop, int fd, int events, void *arg)
+static int peer_accept(struct qkd_listener *lst, int nfd, void *arg)
 {
-    struct hyb *h = arg;
-    for (;;) {
-        int nfd = qkd_tcp_accept(fd);
-        if (nfd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("peer accept: %s", strerror(errno));
-            return;
-        }
-        size_t n = 0;
-        for (struct hyb_pconn *pc = h->pconns; pc; pc = pc->next)
-            n++;
-        if (n >= 2 * h->npeers + 4) {
-            log_warn("too many peer connections; refusing one");
-            close(nfd);
-            continue;
-        }
-        pc_new(h, nfd, false, NULL);
-    }
+    struct hyb_pconn *pc = pc_new(arg, nfd, false, NULL, qkd_listener_hs_group(lst));
+    if (!pc) return -1;
+    pc->accepted = true;
+    return 0;
 }
 
 int hyb_peer_start(struct hyb *h, char *err, size_t errlen)
 {
-    h->peer_fd = qkd_tcp_listen(h->cfg->peer_listen, 64, err, errlen);
-    if (h->peer_fd < 0) return -1;
-    if (qkd_loop_add_fd(h->loop, h->peer_fd, QKD_EV_READ, accept_cb, h) != 0) {
-        snprintf(err, errlen, "cannot watch the peer listener");
-        return -1;
-    }
-    log_info("peer listener on %s (port %d)", h->cfg->peer_listen, qkd_tcp_local_port(h->peer_fd));
+    /* one link per peer (a replaced one lingers until closed) and the handshakes */
+    struct qkd_listener_cfg lc = {
+        .addr = h->cfg->peer_listen,
+        .name = "peer",
+        .backlog = 64,
+        .max_conns = 2 * (uint32_t)h->npeers + h->set.peer_max_handshakes,
+        .max_handshakes = h->set.peer_max_handshakes,
+    };
+    h->peer_lst = qkd_listener_new(h->loop, &lc, peer_accept, h, err, errlen);
+    if (!h->peer_lst) return -1;
+    log_info("peer listener on %s (port %d)", h->cfg->peer_listen, qkd_listener_port(h->peer_lst));
     for (size_t i = 0; i < h->npeers; i++) {
         struct hyb_peer *p = &h->peers[i];
         p->backoff_ms = PEER_BACKOFF_MIN_MS;
@@ -476,11 +471,6 @@ int hyb_peer_start(struct hyb *h, char *err, size_t errlen)
 
 void hyb_peer_stop(struct hyb *h)
 {
-    if (h->peer_fd >= 0) {
-        qkd_loop_del_fd(h->loop, h->peer_fd);
-        close(h->peer_fd);
-        h->peer_fd = -1;
-    }
     for (size_t i = 0; i < h->npeers; i++) {
         h->peers[i].dialer = false; /* no redial while shutting down */
         if (h->peers[i].redial_timer) qkd_loop_del_timer(h->loop, h->peers[i].redial_timer);
@@ -488,4 +478,6 @@ void hyb_peer_stop(struct hyb *h)
     }
     while (h->pconns)
         qkd_conn_abort(h->pconns->conn, "shutting down");
+    qkd_listener_free(h->peer_lst);
+    h->peer_lst = NULL;
 }

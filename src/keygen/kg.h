@@ -31,8 +31,12 @@
 #define KG_DEFAULT_LINK_TIMEOUT_MS 5000u /* no frame for this long: link down */
 #define KG_BACKOFF_MIN_MS          200u
 #define KG_BACKOFF_MAX_MS          2000u
-#define KG_MAX_PENDING             4u /* receiver: connections still in their handshake */
-#define KG_MAX_SKR_BPS             (8ull * 1000 * 1000 * 1000) /* 1 GB/s */
+/* Receiver: connections still in their TLS handshake; a new one closes the oldest, so hosts
+ * that connect and never finish cannot keep the sender out (docs/keygen.md). */
+#define KG_DEFAULT_MAX_HANDSHAKES 8u
+#define KG_RECV_HANDSHAKE_MS      2000u /* receiver: a handshake not done by then is closed */
+#define KG_FD_RESERVE             32u   /* descriptors beside the link's: ring, logs, epoll */
+#define KG_MAX_SKR_BPS            (8ull * 1000 * 1000 * 1000) /* 1 GB/s */
 
 struct kg_cfg {
     const char *mode;
@@ -53,6 +57,7 @@ struct kg_cfg {
     double qber_pct;         /* emulated QBER (sender decides); 0 = none */
     struct kg_outage outage; /* emulated outage profile (sender decides); every_ms 0 = off */
     const char *ready_file;  /* exists (written atomically) exactly while the link is up */
+    uint32_t max_handshakes; /* receiver: connections still in their TLS handshake */
 };
 
 struct kg_inflight {
@@ -66,7 +71,8 @@ struct kg_inflight {
 /* Per-connection bookkeeping (the conn's callback argument). */
 struct kg_connstate {
     struct kg *kg;
-    bool opened; /* handshake done */
+    bool opened;   /* handshake done */
+    bool accepted; /* receiver: counted by the listener */
 };
 
 struct kg {
@@ -109,8 +115,7 @@ struct kg {
     uint64_t outage_timer; /* next change of the outage state */
 
     /* Receiver. */
-    int listen_fd;
-    unsigned pending;
+    struct qkd_listener *lst;
 
     /* Counters since start (this end). */
     uint64_t bytes_delivered, blocks_delivered;

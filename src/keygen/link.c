@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "log.h"
 #include "tls.h"
 
@@ -285,7 +286,6 @@ static void kg_on_open(struct qkd_conn *c, void *arg)
     struct kg_connstate *cs = arg;
     struct kg *kg = cs->kg;
     cs->opened = true;
-    if (!kg->cfg.sender && kg->pending > 0) kg->pending--;
     char cn[256];
     int nrc = qkd_tls_peer_node_name(qkd_conn_ssl(c), cn, sizeof(cn));
     if (nrc != 0 && nrc != QKD_TLS_NOT_NODE) {
@@ -389,9 +389,9 @@ static void kg_on_close(struct qkd_conn *c, const char *reason, void *arg)
     struct kg_connstate *cs = arg;
     struct kg *kg = cs->kg;
     bool opened = cs->opened;
+    if (cs->accepted) qkd_listener_gone(kg->lst);
     free(cs);
     if (c != kg->conn) {
-        if (!opened && !kg->cfg.sender && kg->pending > 0) kg->pending--;
         /* The receiver's conn.c already warned about a failed handshake; the dialing sender
          * hears of connect failures only here. */
         if (!opened && kg->cfg.sender) log_warn("link %s: %s", qkd_conn_peer_addr(c), reason);

@@ -9,6 +9,7 @@
 
 #include "kg.h"
 #include "log.h"
+#include "sock.h"
 #include "opts.h"
 #include "tls.h"
 
@@ -29,7 +30,6 @@ int main(int argc, char **argv)
 {
     struct kg kg;
     memset(&kg, 0, sizeof(kg));
-    kg.listen_fd = -1;
     struct kg_cfg *cfg = &kg.cfg;
     const char *log_level = "INFO";
     uint64_t skr_bps = 0, skr_bytes = 0;
@@ -42,6 +42,7 @@ int main(int argc, char **argv)
     cfg->stats_ms = KG_DEFAULT_STATS_MS;
     cfg->heartbeat_ms = KG_DEFAULT_HEARTBEAT_MS;
     cfg->link_timeout_ms = KG_DEFAULT_LINK_TIMEOUT_MS;
+    cfg->max_handshakes = KG_DEFAULT_MAX_HANDSHAKES;
 
     const struct qkd_opt opts[] = {
         {"mode", "MODE", QKD_OPT_STR, &cfg->mode, "sender (primary end) or receiver (required)", 0,
@@ -91,6 +92,9 @@ int main(int argc, char **argv)
          "period of link heartbeats", 50, 60000},
         {"link-timeout-ms", "LINK_TIMEOUT_MS", QKD_OPT_U32, &cfg->link_timeout_ms,
          "the link is down after this long without a frame", 200, 600000},
+        {"max-handshakes", "MAX_HANDSHAKES", QKD_OPT_U32, &cfg->max_handshakes,
+         "receiver: connections still in their TLS handshake (a new one closes the oldest)", 1,
+         1024},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},
         {NULL, NULL, 0, NULL, NULL, 0, 0},
     };
@@ -150,6 +154,7 @@ int main(int argc, char **argv)
              cfg->ring_name, qkd_ring_capacity(kg.ring), qkd_ring_write_offset(kg.ring),
              qkd_ring_consume_offset(kg.ring));
 
+    qkd_raise_nofile(cfg->max_handshakes + 2u + KG_FD_RESERVE); /* docs/keygen.md */
     if (qkd_secbuf_no_core_dumps() != 0) log_warn("qkd-keygen: cannot turn core dumps off");
     kg.loop = qkd_loop_new();
     if (kg.loop == NULL || qkd_loop_stop_on_signals(kg.loop) != 0)

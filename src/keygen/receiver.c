@@ -11,53 +11,48 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "log.h"
+#include "sock.h"
 
-static void kg_accept_cb(struct qkd_loop *loop, int fd, int events, void *arg)
+static int kg_accept(struct qkd_listener *lst, int s, void *arg)
 {
     struct kg *kg = arg;
-    for (;;) {
-        int s = qkd_tcp_accept(fd);
-        if (s < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                log_warn("link: accept: %s", strerror(errno));
-            return;
-        }
-        if (kg->pending >= KG_MAX_PENDING) {
-            log_warn("link: %u connections already in their handshake; refusing another",
-                     kg->pending);
-            close(s);
-            continue;
-        }
-        struct kg_connstate *cs = calloc(1, sizeof(*cs));
-        if (cs == NULL) {
-            close(s);
-            continue;
-        }
-        cs->kg = kg;
-        struct qkd_conn_limits lim = kg_link_limits(kg);
-        if (qkd_conn_new(loop, kg->ctx, s, 1, &lim, kg_link_ops(), cs) == NULL) {
-            free(cs);
-            continue;
-        }
-        kg->pending++;
+    struct kg_connstate *cs = calloc(1, sizeof(*cs));
+    if (cs == NULL) {
+        close(s);
+        return -1;
     }
+    cs->kg = kg;
+    cs->accepted = true;
+    struct qkd_conn_limits lim = kg_link_limits(kg);
+    lim.handshake_ms = KG_RECV_HANDSHAKE_MS;
+    lim.hs_group = qkd_listener_hs_group(lst);
+    if (qkd_conn_new(kg->loop, kg->ctx, s, 1, &lim, kg_link_ops(), cs) == NULL) {
+        free(cs);
+        return -1;
+    }
+    return 0;
 }
 
 int kg_receiver_start(struct kg *kg)
 {
     char addr[300], err[256];
     snprintf(addr, sizeof(addr), "%s:%u", kg->cfg.host, kg->cfg.port);
-    kg->listen_fd = qkd_tcp_listen(addr, 16, err, sizeof(err));
-    if (kg->listen_fd < 0) {
+    /* one link, a replaced one closing, and the handshakes */
+    struct qkd_listener_cfg lc = {
+        .addr = addr,
+        .name = "link",
+        .backlog = 16,
+        .max_conns = kg->cfg.max_handshakes + 2,
+        .max_handshakes = kg->cfg.max_handshakes,
+    };
+    kg->lst = qkd_listener_new(kg->loop, &lc, kg_accept, kg, err, sizeof(err));
+    if (kg->lst == NULL) {
         log_error("receiver: cannot listen on %s: %s", addr, err);
         return -1;
     }
-    int port = qkd_tcp_local_port(kg->listen_fd);
-    if (qkd_loop_add_fd(kg->loop, kg->listen_fd, QKD_EV_READ, kg_accept_cb, kg) != 0) {
-        log_error("receiver: cannot watch the listening socket");
-        return -1;
-    }
+    int port = qkd_listener_port(kg->lst);
     if (kg->cfg.port_file != NULL && kg->cfg.port_file[0] != '\0' &&
         qkd_write_port_file(kg->cfg.port_file, port) != 0) {
         log_error("receiver: cannot write port file %s: %s", kg->cfg.port_file, strerror(errno));
@@ -71,11 +66,8 @@ int kg_receiver_start(struct kg *kg)
 void kg_receiver_stop(struct kg *kg)
 {
     kg->stopping = true;
-    if (kg->listen_fd >= 0) {
-        qkd_loop_del_fd(kg->loop, kg->listen_fd);
-        close(kg->listen_fd);
-        kg->listen_fd = -1;
-    }
+    qkd_listener_free(kg->lst);
+    kg->lst = NULL;
 }
 
 static int kg_send_ack(struct kg *kg, const struct kg_block *b, uint8_t status)

@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "log.h"
+#include "sock.h"
 
 static void kg_tick_cb(struct qkd_loop *loop, uint64_t id, void *arg);
 static void kg_outage_cb(struct qkd_loop *loop, uint64_t id, void *arg);

@@ -23,6 +23,9 @@
 #define KME_DEF_WINDOW         (1024u * 1024u)
 #define KME_MAX_WINDOW         (64ull * 1024 * 1024)
 #define KME_DEF_MAX_CONNS      4096
+#define KME_DEF_MAX_HANDSHAKES 256 /* ETSI connections still in their TLS handshake */
+#define KME_DEF_PEER_MAX_HS    8   /* peer-sync connections still in their TLS handshake */
+#define KME_FD_RESERVE         64  /* descriptors beside connections: rings, logs, epoll, ... */
 #define KME_DEF_IDLE_MS        60000
 #define KME_DEF_MAX_STREAMS    10000
 #define KME_DEF_MAX_STREAMS_ID 1000 /* streams one identity may have attached at a node */
@@ -59,7 +62,10 @@ struct kme_config {
     uint64_t window_bytes;
     uint32_t max_payload;
     uint32_t max_conns;
+    uint32_t max_handshakes;      /* ETSI connections in their TLS handshake (oldest closed) */
+    uint32_t peer_max_handshakes; /* same for the peer-sync listener */
     uint32_t idle_ms;
+    uint32_t out_high; /* back-pressure: unread answers above this stop reading a client */
     uint32_t max_streams;
     uint32_t max_streams_per_id; /* streams attached by one identity at this node */
     uint32_t max_unattached;     /* bytes held per link for unattached streams */
@@ -92,9 +98,9 @@ struct kme {
     int nlinks;
     int default_link;
     uint8_t node_uuid[16];
-    struct qkd_etsi_srv *etsi; /* the ETSI 004 listener and its connections */
-    int peer_fd;
-    struct kme_pconn *pconns; /* every peer-sync connection */
+    struct qkd_etsi_srv *etsi;     /* the ETSI 004 listener and its connections */
+    struct qkd_listener *peer_lst; /* peer-sync listener; NULL = none */
+    struct kme_pconn *pconns;      /* every peer-sync connection */
     uint64_t stats_get_ok;
     bool stopping;
 };

@@ -12,7 +12,9 @@
 #include "link.h"
 #include "peer.h"
 #include "server.h"
+#include "listener.h"
 #include "log.h"
+#include "sock.h"
 #include "tls.h"
 
 static const struct qkd_prog prog = {
@@ -38,6 +40,9 @@ static void config_defaults(struct kme_config *c)
     c->window_bytes = KME_DEF_WINDOW;
     c->max_payload = QKD_WIRE_DEFAULT_MAX_PAYLOAD;
     c->max_conns = KME_DEF_MAX_CONNS;
+    c->max_handshakes = KME_DEF_MAX_HANDSHAKES;
+    c->out_high = QKD_ETSI_DEFAULT_OUT_HIGH;
+    c->peer_max_handshakes = KME_DEF_PEER_MAX_HS;
     c->idle_ms = KME_DEF_IDLE_MS;
     c->max_streams = KME_DEF_MAX_STREAMS;
     c->max_streams_per_id = KME_DEF_MAX_STREAMS_ID;
@@ -85,6 +90,14 @@ int main(int argc, char **argv)
          16u * 1024 * 1024},
         {"max-conns", "MAX_CONNS", QKD_OPT_U32, &c->max_conns, "concurrent ETSI connections", 1,
          1000000},
+        {"max-handshakes", "MAX_HANDSHAKES", QKD_OPT_U32, &c->max_handshakes,
+         "ETSI connections still in their TLS handshake (the oldest is closed for a new one)", 1,
+         1000000},
+        {"peer-max-handshakes", "PEER_MAX_HANDSHAKES", QKD_OPT_U32, &c->peer_max_handshakes,
+         "peer-sync connections still in their TLS handshake (the oldest is closed)", 1, 1000},
+        {"out-high-bytes", "OUT_HIGH_BYTES", QKD_OPT_U32, &c->out_high,
+         "a client with more unread answers than this is not read until they drain to half", 4096,
+         16u * 1024 * 1024},
         {"idle-ms", "IDLE_MS", QKD_OPT_U32, &c->idle_ms,
          "idle connections are dropped after this (0 = never)", 0, 0},
         {"max-streams", "MAX_STREAMS", QKD_OPT_U32, &c->max_streams, "open KSIDs per node", 1,
@@ -152,10 +165,12 @@ int main(int argc, char **argv)
         kme_node_uuid(c->node, k.node_uuid);
     }
 
+    /* every ETSI and peer connection, and the rest of the process (docs/kme.md) */
+    qkd_raise_nofile((unsigned long)c->max_conns + 2u * KME_MAX_LINKS + c->peer_max_handshakes +
+                     KME_FD_RESERVE);
     if (qkd_secbuf_no_core_dumps() != 0) log_warn("qkd-kme: cannot turn core dumps off");
     k.loop = qkd_loop_new();
     if (!k.loop) fatalx("qkd-kme: cannot create the event loop");
-    k.peer_fd = -1;
     bool need_listen = false;
     for (int i = 0; i < c->links.n; i++) {
         char err[256];
@@ -202,8 +217,8 @@ int main(int argc, char **argv)
                  l->addr[0] ? ", leader at " : "", l->addr);
         kme_link_start(l);
     }
-    if (c->peer_port_file && k.peer_fd >= 0 &&
-        qkd_write_port_file(c->peer_port_file, qkd_tcp_local_port(k.peer_fd)) != 0)
+    if (c->peer_port_file && k.peer_lst &&
+        qkd_write_port_file(c->peer_port_file, qkd_listener_port(k.peer_lst)) != 0)
         fatalx("qkd-kme: cannot write --peer-port-file %s", c->peer_port_file);
     if (c->port_file && qkd_write_port_file(c->port_file, qkd_etsi_srv_port(k.etsi)) != 0)
         fatalx("qkd-kme: cannot write --port-file %s", c->port_file);

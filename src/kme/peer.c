@@ -18,7 +18,9 @@
 #include "kme.h"
 #include "link.h"
 #include "peer.h"
+#include "listener.h"
 #include "log.h"
+#include "sock.h"
 #include "tls.h"
 
 #define KME_BACKOFF_MIN_MS   100
@@ -30,6 +32,7 @@ struct kme_pconn {
     struct qkd_conn *conn;
     struct kme_link *link;
     bool outbound;
+    bool accepted; /* counted by the peer-sync listener */
     bool hello_rx;
     char addr[64];
     struct qkd_writer out; /* frames queued in this loop pass */
@@ -270,6 +273,7 @@ static void pc_on_close(struct qkd_conn *c, const char *reason, void *arg)
     struct kme_pconn *pc = arg;
     struct kme_link *l = pc->link;
     pc_unlink(pc);
+    if (pc->accepted) qkd_listener_gone(pc->kme->peer_lst);
     if (pc->flush_timer) qkd_loop_del_timer(pc->kme->loop, pc->flush_timer);
     pc->flush_timer = 0;
     qkd_writer_free(&pc->out);
@@ -293,7 +297,8 @@ static const struct qkd_conn_ops pc_ops = {
     .on_close = pc_on_close,
 };
 
-static struct kme_pconn *pc_new(struct kme *k, int fd, bool outbound, struct kme_link *l)
+static struct kme_pconn *pc_new(struct kme *k, int fd, bool outbound, struct kme_link *l,
+                                struct qkd_conn_hs_group *hsg)
 {
     struct kme_pconn *pc = calloc(1, sizeof(*pc));
     if (!pc) {
@@ -308,6 +313,7 @@ static struct kme_pconn *pc_new(struct kme *k, int fd, bool outbound, struct kme
         .max_payload = KME_PEER_MAX_PAYLOAD,
         .idle_ms = k->cfg.peer_timeout_ms,
         .handshake_ms = 5000,
+        .hs_group = hsg,
     };
     pc->conn = qkd_conn_new(k->loop, outbound ? k->cli_ctx : k->srv_ctx, fd, outbound ? 0 : 1, &lim,
                             &pc_ops, pc);
@@ -332,7 +338,7 @@ static void dial(struct kme_link *l)
         schedule_dial(l);
         return;
     }
-    l->dialing = pc_new(l->kme, fd, true, l);
+    l->dialing = pc_new(l->kme, fd, true, l, NULL);
     if (!l->dialing) schedule_dial(l);
 }
 
@@ -357,32 +363,31 @@ void kme_peer_start(struct kme_link *l)
     if (l->role == KME_ROLE_FOLLOWER) dial(l);
 }
 
-static void accept_cb(struct qkd_loop *loop, int fd, int events, void *arg)
+static int peer_accept(struct qkd_listener *lst, int nfd, void *arg)
 {
-    struct kme *k = arg;
-    for (;;) {
-        int nfd = qkd_tcp_accept(fd);
-        if (nfd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("peer sync accept: %s", strerror(errno));
-            return;
-        }
-        pc_new(k, nfd, false, NULL);
-    }
+    struct kme_pconn *pc = pc_new(arg, nfd, false, NULL, qkd_listener_hs_group(lst));
+    if (!pc) return -1;
+    pc->accepted = true;
+    return 0;
 }
 
 int kme_peer_listen(struct kme *k, char *err, size_t n)
 {
-    k->peer_fd = -1;
+    k->peer_lst = NULL;
     if (!k->cfg.peer_listen) return 0;
-    k->peer_fd = qkd_tcp_listen(k->cfg.peer_listen, 64, err, n);
-    if (k->peer_fd < 0) return -1;
-    if (qkd_loop_add_fd(k->loop, k->peer_fd, QKD_EV_READ, accept_cb, k) != 0) {
-        snprintf(err, n, "cannot watch the peer-sync listener");
-        return -1;
-    }
+    /* Each follower keeps one connection (a replaced one lingers until closed); the rest of
+     * the cap is room for handshakes (docs/kme.md). */
+    struct qkd_listener_cfg lc = {
+        .addr = k->cfg.peer_listen,
+        .name = "peer sync",
+        .backlog = 64,
+        .max_conns = 2 * (uint32_t)k->nlinks + k->cfg.peer_max_handshakes,
+        .max_handshakes = k->cfg.peer_max_handshakes,
+    };
+    k->peer_lst = qkd_listener_new(k->loop, &lc, peer_accept, k, err, n);
+    if (!k->peer_lst) return -1;
     log_info("peer sync listening on %s (port %d)", k->cfg.peer_listen,
-             qkd_tcp_local_port(k->peer_fd));
+             qkd_listener_port(k->peer_lst));
     return 0;
 }
 
@@ -396,9 +401,6 @@ void kme_peer_stop_all(struct kme *k)
     }
     while (k->pconns)
         qkd_conn_abort(k->pconns->conn, "shutting down");
-    if (k->peer_fd >= 0) {
-        qkd_loop_del_fd(k->loop, k->peer_fd);
-        close(k->peer_fd);
-        k->peer_fd = -1;
-    }
+    qkd_listener_free(k->peer_lst);
+    k->peer_lst = NULL;
 }

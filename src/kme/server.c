@@ -72,6 +72,8 @@ int kme_server_listen(struct kme *k, char *err, size_t n)
         .listen = addr,
         .ctx = k->srv_ctx,
         .max_conns = k->cfg.max_conns,
+        .max_handshakes = k->cfg.max_handshakes,
+        .out_high = k->cfg.out_high,
         .max_payload = k->cfg.max_payload,
         .idle_ms = k->cfg.idle_ms,
         .user_size = sizeof(struct kme_client),

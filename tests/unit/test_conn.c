@@ -20,6 +20,7 @@
 #include <openssl/err.h>
 
 #include "conn.h"
+#include "sock.h"
 #include "evloop.h"
 #include "log.h"
 #include "tls.h"
