@@ -89,6 +89,8 @@ static void cli_on_sigint(int sig)
 
 /* Every message of the program is one line on stderr: "qkd-client: <what><suffix>". */
 static void cli_vline(const char *suffix, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void cli_vline(const char *suffix, const char *fmt, va_list ap)
 {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);

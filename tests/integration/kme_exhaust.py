@@ -133,8 +133,14 @@ def backpressure():
     check(0 < sent[0] < N_PIPELINED,
           "the server stopped reading a client that does not read (%d of %d requests taken)"
           % (sent[0], N_PIPELINED))
-    check(peak - base < RSS_MAX_KB,
-          "server RSS grew by %d KiB (< %d) while the client pipelined" % (peak - base, RSS_MAX_KB))
+    if os.environ.get("QKD_SANITIZED") == "1":
+        # ASan keeps freed memory in quarantine: RSS grows with any churn, so the bound says
+        # nothing there; "stopped reading" above still fails without back-pressure.
+        print("skip: RSS bound not checked in a sanitizer build (grew %d KiB)" % (peak - base))
+    else:
+        check(peak - base < RSS_MAX_KB,
+              "server RSS grew by %d KiB (< %d) while the client pipelined"
+              % (peak - base, RSS_MAX_KB))
     check(answered_at_once(), "another client is answered meanwhile")
     stop.set()
     t.join(10)

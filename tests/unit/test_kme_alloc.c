@@ -127,8 +127,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    kme_link_stop(&k.links[0]); /* as qkd-kme shuts down: links (their queues) first */
     kme_streams_free(&k.streams);
-    kme_link_stop(&k.links[0]);
     qkd_loop_free(k.loop);
     qkd_ring_close(writer);
     shm_unlink(ring);
