@@ -154,6 +154,7 @@ static int teardown(void **state)
     qkd_loop_free(g.loop);
     SSL_CTX_free(g.sctx);
     SSL_CTX_free(g.cctx);
+    memset(&g, 0, sizeof(g)); /* a test that returns before start() leaves nothing to free */
     return 0;
 }
 
@@ -265,6 +266,13 @@ static double cpu_ms(void)
 
 static void test_emfile_backs_off(void **state)
 {
+    /* valgrind keeps its own view of RLIMIT_NOFILE (its descriptors sit at the top of the
+     * range) and does not give the lowered limit back: the test needs the real one */
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre && strstr(pre, "vgpreload")) {
+        print_message("skipped under valgrind (it virtualises RLIMIT_NOFILE)\n");
+        return;
+    }
     struct qkd_listener_cfg cfg = {.addr = "127.0.0.1:0", .name = "test", .fd_backoff_ms = 100};
     start(&cfg, 0);
     int c[6];
@@ -286,7 +294,8 @@ static void test_emfile_backs_off(void **state)
     assert_true(qkd_listener_backoffs(g.lst) <= 8); /* ... not in a tight loop */
     assert_true(used < 150.0);                      /* a spinning loop burns ~500 ms */
     assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
-    run_ms(300);
+    for (int i = 0; i < 100 && g.nacc < 6; i++) /* up to 5 s (valgrind is slow) */
+        run_ms(50);
     assert_int_equal(g.nacc, 6); /* it recovers and serves the waiting clients */
     for (int i = 0; i < 6; i++)
         close(c[i]);
