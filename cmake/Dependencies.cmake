@@ -65,3 +65,49 @@ if(OPENSSL_ROOT_DIR)
   find_program(QKD_OPENSSL_BIN openssl HINTS ${OPENSSL_ROOT_DIR}/bin NO_DEFAULT_PATH)
 endif()
 find_program(QKD_OPENSSL_BIN openssl REQUIRED)
+
+# --- Optional post-quantum KEM libraries (docs/hybrid.md "Key sources") ------------------------
+# Debian 13's libmceliece (Classic McEliece) and libntruprime (sntrup761), with librandombytes
+# under them: the system's (trixie packages), or the prefix scripts/bootstrap-deps.sh makes on
+# older hosts ($QKD_DEPS_ROOT/pqkem, default /opt/qkd/pqkem). Without them the build works and
+# qkd-hybrid refuses those sources at request time ("source X not built in").
+option(QKD_WITH_PQKEM "Use libmceliece / libntruprime when found" ON)
+add_library(qkd_pqkem INTERFACE)
+if(QKD_WITH_PQKEM)
+  set(_pqkem_roots /opt/qkd/pqkem $ENV{HOME}/.cache/qkd/pqkem)
+  if(DEFINED ENV{QKD_DEPS_ROOT})
+    list(PREPEND _pqkem_roots $ENV{QKD_DEPS_ROOT}/pqkem)
+  endif()
+  find_library(QKD_RANDOMBYTES_LIB NAMES randombytes-kernel randombytes HINTS ${_pqkem_roots}
+               PATH_SUFFIXES lib)
+  find_path(QKD_MCELIECE_INCLUDE mceliece.h HINTS ${_pqkem_roots} PATH_SUFFIXES include)
+  find_library(QKD_MCELIECE_LIB mceliece HINTS ${_pqkem_roots} PATH_SUFFIXES lib)
+  find_path(QKD_NTRUPRIME_INCLUDE ntruprime.h HINTS ${_pqkem_roots} PATH_SUFFIXES include)
+  find_library(QKD_NTRUPRIME_LIB ntruprime HINTS ${_pqkem_roots} PATH_SUFFIXES lib)
+  set(_pqkem_libdirs "")
+  foreach(_k MCELIECE NTRUPRIME)
+    if(QKD_${_k}_INCLUDE AND QKD_${_k}_LIB AND QKD_RANDOMBYTES_LIB)
+      target_compile_definitions(qkd_pqkem INTERFACE QKD_HAVE_${_k}=1)
+      target_include_directories(qkd_pqkem INTERFACE ${QKD_${_k}_INCLUDE})
+      target_link_libraries(qkd_pqkem INTERFACE ${QKD_${_k}_LIB})
+      get_filename_component(_d ${QKD_${_k}_LIB} DIRECTORY)
+      list(APPEND _pqkem_libdirs ${_d})
+      message(STATUS "${_k}: ${QKD_${_k}_LIB}")
+    else()
+      message(STATUS "${_k}: not found; its key sources are not built in")
+    endif()
+  endforeach()
+  if(_pqkem_libdirs)
+    # librandombytes directly too: a prefix's libmceliece has no rpath of its own, and the
+    # loader then finds its librandombytes already loaded through ours.
+    target_link_libraries(qkd_pqkem INTERFACE "-Wl,--push-state,--no-as-needed"
+                                              ${QKD_RANDOMBYTES_LIB} "-Wl,--pop-state")
+    list(REMOVE_DUPLICATES _pqkem_libdirs)
+    foreach(_d ${_pqkem_libdirs})
+      if(NOT _d MATCHES "^/usr/lib")
+        list(APPEND CMAKE_BUILD_RPATH ${_d})
+        list(APPEND CMAKE_INSTALL_RPATH ${_d})
+      endif()
+    endforeach()
+  endif()
+endif()

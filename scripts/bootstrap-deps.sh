@@ -43,6 +43,27 @@ if [ -n "$clang_major" ] && ! dpkg-query -W -f='${Status}' "libclang-rt-$clang_m
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "libclang-rt-$clang_major-dev" >&2 || log "WARN: libclang-rt-$clang_major-dev unavailable; fuzz targets cannot link"
 fi
 
+# --- Classic McEliece and sntrup761 libraries (optional; docs/hybrid.md "Key sources") ---
+# Debian 13's libmceliece / libntruprime (+ librandombytes, libcpucycles) into
+# $QKD_DEPS_ROOT/pqkem unless the system has them (trixie: apt packages). Never fails the
+# bootstrap: without them qkd-hybrid builds and refuses those sources. scripts/lib/pqkem.sh.
+. "$(dirname "$0")/lib/debsrc.sh"
+if [ -f /usr/include/mceliece.h ] && [ -f /usr/include/ntruprime.h ]; then
+  log "libmceliece and libntruprime installed by the system"
+elif apt-cache show libmceliece-dev libntruprime-dev >/dev/null 2>&1; then
+  log "installing libmceliece-dev libntruprime-dev"
+  apt_update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    libmceliece-dev libntruprime-dev >&2 || log "WARN: libmceliece-dev / libntruprime-dev not installed; building without Classic McEliece and sntrup761"
+else
+  ( . "$(dirname "$0")/lib/pqkem.sh"
+    DEBSRC_DIR=$(mktemp -d /tmp/qkd-pqkem.XXXXXX)
+    DEBSRC_SUITE=trixie
+    trap 'rm -rf "$DEBSRC_DIR"' EXIT
+    if debsrc_init 2>/dev/null; then pqkem_bootstrap
+    else log "WARN: Debian 13's source index is unreachable; building without Classic McEliece and sntrup761"; fi ) || true
+fi
+
 # --- OpenSSL >= 3.5 -------------------------------------------------------------------
 . "$(dirname "$0")/lib/debsrc.sh"
 

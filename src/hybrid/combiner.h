@@ -23,11 +23,13 @@ enum hyb_comb_method {
 #define HYB_COMB_DEFAULT      HYB_COMB_HKDF
 
 /* Limits (each enforced and tested at its edge). */
-#define HYB_COMB_MAX_INPUTS     16              /* secrets per key */
-#define HYB_COMB_MAX_SECRET_LEN 65536           /* bytes per secret */
-#define HYB_COMB_MAX_MSG_LEN    4096            /* bytes per public key / ciphertext / share */
-#define HYB_COMB_MAX_OUT_LEN    HYB_KDF_MAX_OUT /* L: 8160 bytes */
-#define HYB_COMB_MAX_ID_LEN     255             /* bytes per node identity */
+#define HYB_COMB_MAX_INPUTS     16    /* secrets per key */
+#define HYB_COMB_MAX_SECRET_LEN 65536 /* bytes per secret */
+/* Bytes per public key / ciphertext / share: Classic-McEliece-8192128's public key, the largest
+ * (= HYB_PM_MAX_ITEM; docs/hybrid.md "Limits"). */
+#define HYB_COMB_MAX_MSG_LEN 1357824
+#define HYB_COMB_MAX_OUT_LEN HYB_KDF_MAX_OUT /* L: 8160 bytes */
+#define HYB_COMB_MAX_ID_LEN  255             /* bytes per node identity */
 
 /* Labels (ASCII, no terminating NUL in the constructions). */
 #define HYB_COMB_LABEL      "QKD-HYBRID-v1"

@@ -1,6 +1,9 @@
 /* kem.c: ML-KEM and X25519/X448 through OpenSSL 3.5 EVP_PKEY (keygen, encapsulate /
- * decapsulate, derive), with raw public key encodings on the wire. */
+ * decapsulate, derive), with raw public key encodings on the wire; Classic McEliece and
+ * sntrup761 are handed to kem_lib.c (docs/hybrid.md "Key sources"). */
 #include "kem.h"
+
+#include "kem_lib.h"
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -11,7 +14,8 @@
 
 struct hyb_kem_initiator {
     enum hyb_source src;
-    EVP_PKEY *key;
+    EVP_PKEY *key;         /* OpenSSL sources */
+    struct qkd_secbuf *sk; /* library KEMs (kem_lib.c) */
 };
 
 static const char *kem_alg(enum hyb_source src)
@@ -110,13 +114,34 @@ out:
     return rc;
 }
 
+/* Initiator of a library KEM: key pair from kem_lib.c, the secret key kept wiped-on-free. */
+static int kem_lib_initiate(enum hyb_source src, struct hyb_kem_initiator **st, uint8_t **pub,
+                            size_t *pub_len)
+{
+    struct hyb_kem_initiator *s = calloc(1, sizeof *s);
+    uint8_t *pk = malloc(hyb_source_pub_len(src));
+
+    if (s == NULL || pk == NULL || hyb_kemlib_keypair(src, pk, &s->sk) != 0) {
+        free(s);
+        free(pk);
+        return -1;
+    }
+    s->src = src;
+    *st = s;
+    *pub = pk;
+    *pub_len = hyb_source_pub_len(src);
+    return 0;
+}
+
 int hyb_kem_initiate(enum hyb_source src, struct hyb_kem_initiator **st, uint8_t **pub,
                      size_t *pub_len)
 {
     const char *alg = kem_alg(src);
     struct hyb_kem_initiator *s;
 
-    if (alg == NULL || st == NULL || pub == NULL || pub_len == NULL) return -1;
+    if (st == NULL || pub == NULL || pub_len == NULL) return -1;
+    if (hyb_source_is_libkem(src)) return kem_lib_initiate(src, st, pub, pub_len);
+    if (alg == NULL) return -1;
     if ((s = calloc(1, sizeof *s)) == NULL) return -1;
     s->src = src;
     if ((s->key = hyb_keygen(alg)) == NULL ||
@@ -169,9 +194,20 @@ int hyb_kem_respond(enum hyb_source src, const uint8_t *pub, size_t pub_len, uin
     size_t share_len = 0;
     int rc = -1;
 
-    if (alg == NULL || pub == NULL || msg == NULL || msg_len == NULL || secret == NULL ||
-        pub_len != hyb_source_pub_len(src))
+    if (pub == NULL || msg == NULL || msg_len == NULL || secret == NULL ||
+        pub_len != hyb_source_pub_len(src) || pub_len == 0)
         return -1;
+    if (hyb_source_is_libkem(src)) {
+        uint8_t *ct = malloc(hyb_source_msg_len(src));
+        if (ct == NULL || hyb_kemlib_enc(src, pub, ct, secret) != 0) {
+            free(ct);
+            return -1;
+        }
+        *msg = ct;
+        *msg_len = hyb_source_msg_len(src);
+        return 0;
+    }
+    if (alg == NULL) return -1;
     if ((peer = kem_import_pub(alg, pub, pub_len)) == NULL) {
         ERR_clear_error();
         return -1;
@@ -226,9 +262,10 @@ int hyb_kem_finish(struct hyb_kem_initiator *st, const uint8_t *msg, size_t msg_
     EVP_PKEY *peer;
     int rc;
 
-    if (st == NULL || st->key == NULL || msg == NULL || secret == NULL ||
-        msg_len != hyb_source_msg_len(st->src))
+    if (st == NULL || msg == NULL || secret == NULL || msg_len != hyb_source_msg_len(st->src))
         return -1;
+    if (st->sk != NULL) return hyb_kemlib_dec(st->src, st->sk, msg, secret);
+    if (st->key == NULL) return -1;
     if (hyb_source_is_kem(st->src)) {
         rc = kem_decapsulate(st, msg, msg_len, secret);
     } else if ((peer = kem_import_pub(kem_alg(st->src), msg, msg_len)) == NULL) {
@@ -250,5 +287,6 @@ void hyb_kem_initiator_free(struct hyb_kem_initiator *st)
 {
     if (st == NULL) return;
     EVP_PKEY_free(st->key);
+    qkd_secbuf_free(st->sk);
     free(st);
 }

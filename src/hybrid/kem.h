@@ -3,7 +3,9 @@
  * ephemeral key pair and sends its raw public key; the responder encapsulates to it (KEM) or
  * makes its own share and derives (ECDH), sending back the ciphertext or share; the initiator
  * decapsulates or derives. Both ends then hold the same secret. Messages are raw encodings
- * (FIPS 203 encapsulation key and ciphertext; RFC 7748 u-coordinates). */
+ * (FIPS 203 encapsulation key and ciphertext; RFC 7748 u-coordinates; Classic McEliece and
+ * sntrup761 as libmceliece / libntruprime encode them, kem_lib.h). A source not built in
+ * (hyb_source_built) fails like an unknown one. */
 #ifndef HYB_KEM_H
 #define HYB_KEM_H
 

@@ -21,13 +21,17 @@
 #define HYB_PM_V1 0x59
 #define HYB_PM_V2 0x01
 
-#define HYB_PM_NONCE_LEN   32
-#define HYB_PM_TAG_LEN     32
-#define HYB_PM_MAX_PAYLOAD (64u * 1024u) /* largest peer frame payload accepted */
+#define HYB_PM_NONCE_LEN 32
+#define HYB_PM_TAG_LEN   32
+/* Largest peer frame payload accepted (and built): sized for an INIT carrying a request's public
+ * keys (HYB_REQ_MAX_PUB_BYTES) plus 64 KiB for the rest; docs/hybrid.md "Limits". */
+#define HYB_PM_MAX_PAYLOAD (2u * 1024u * 1024u)
 #define HYB_PM_MAX_ITEMS   HYB_MAX_SOURCES
-#define HYB_PM_MAX_ITEM    4096 /* bytes per public key / ciphertext / share */
-#define HYB_PM_MAX_SIG     8192
-#define HYB_PM_UUID_LEN    36
+/* Bytes per public key / ciphertext / share: the largest, Classic-McEliece-8192128's public key
+ * (1357824 bytes; source.c). */
+#define HYB_PM_MAX_ITEM 1357824u
+#define HYB_PM_MAX_SIG  8192
+#define HYB_PM_UUID_LEN 36
 
 enum hyb_pm_type {
     HYB_PM_HELLO = 1,    /* name, uuid, nonce */

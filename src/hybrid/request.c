@@ -130,9 +130,41 @@ static int req_check_params(const char *q, char *err, size_t errlen)
     return 0;
 }
 
-/* Appends the comma-separated sources of parameter name to r. */
+/* Families the Python module offers through liboqs that Debian does not package (docs/hybrid.md
+ * "Key sources"): named as such rather than as unknown. */
+static const char *const req_unprovided[] = {"BIKE", "HQC", "FrodoKEM", "Kyber"};
+
+/* One source name: known and built in, or an error naming it and the supported list. */
+static int req_check_source(const char *p, size_t len, const char *param, enum hyb_source *s,
+                            char *err, size_t errlen)
+{
+    int shown = (int)(len > 64 ? 64 : len);
+
+    if (hyb_source_parse(p, len, s) == 0) {
+        if (hyb_source_built(*s)) return 0;
+        req_err(err, errlen, "source %s not built in (supported: %s)", hyb_source_name(*s),
+                hyb_source_supported());
+        return -1;
+    }
+    for (size_t k = 0; k < sizeof req_unprovided / sizeof req_unprovided[0]; k++) {
+        size_t fl = strlen(req_unprovided[k]);
+        if (len >= fl && strncasecmp(p, req_unprovided[k], fl) == 0) {
+            req_err(err, errlen,
+                    "key source '%.*s' is not provided by this node (no Debian package; "
+                    "supported: %s)",
+                    shown, p, hyb_source_supported());
+            return -1;
+        }
+    }
+    req_err(err, errlen, "unknown key source '%.*s' in '%s' (supported: %s)", shown, p, param,
+            hyb_source_supported());
+    return -1;
+}
+
+/* Appends the comma-separated sources of parameter name to r; *pub_total sums their public
+ * keys (bounded by HYB_REQ_MAX_PUB_BYTES). */
 static int req_add_sources(const char *query, const char *name, bool required,
-                           struct hyb_request *r, char *err, size_t errlen)
+                           struct hyb_request *r, size_t *pub_total, char *err, size_t errlen)
 {
     char v[REQ_VALUE_MAX];
     const char *p;
@@ -155,13 +187,15 @@ static int req_add_sources(const char *query, const char *name, bool required,
             req_err(err, errlen, "source URI: empty source in '%s'", name);
             return -1;
         }
-        if (hyb_source_parse(p, len, &s) != 0) {
+        if (req_check_source(p, len, name, &s, err, errlen) != 0) return -1;
+        if (*pub_total + hyb_source_pub_len(s) > HYB_REQ_MAX_PUB_BYTES) {
             req_err(err, errlen,
-                    "unknown key source '%.*s' in '%s' (known: QKD, ML-KEM-512, ML-KEM-768, "
-                    "ML-KEM-1024, X25519, X448)",
-                    (int)(len > 64 ? 64 : len), p, name);
+                    "source URI: the public keys of these key sources exceed %u bytes in all (one "
+                    "peer frame); use fewer or smaller Classic McEliece sets",
+                    (unsigned)HYB_REQ_MAX_PUB_BYTES);
             return -1;
         }
+        *pub_total += hyb_source_pub_len(s);
         if (r->n_sources >= HYB_MAX_SOURCES) {
             req_err(err, errlen, "source URI: more than %d key sources", HYB_MAX_SOURCES);
             return -1;
@@ -181,6 +215,7 @@ int hyb_request_parse(const char *uri, struct hyb_request *out, char *err, size_
     struct qkd_uri u;
     struct hyb_request r;
     char v[REQ_VALUE_MAX];
+    size_t pub_total = 0;
 
     memset(&r, 0, sizeof r);
     r.method = HYB_COMB_DEFAULT;
@@ -195,9 +230,9 @@ int hyb_request_parse(const char *uri, struct hyb_request *out, char *err, size_
             return -1;
         }
     }
-    if (req_add_sources(u.query, "key_sources", true, &r, err, errlen) != 0 ||
-        req_add_sources(u.query, "req_key_sources", true, &r, err, errlen) != 0 ||
-        req_add_sources(u.query, "opt_key_sources", false, &r, err, errlen) != 0)
+    if (req_add_sources(u.query, "key_sources", true, &r, &pub_total, err, errlen) != 0 ||
+        req_add_sources(u.query, "req_key_sources", true, &r, &pub_total, err, errlen) != 0 ||
+        req_add_sources(u.query, "opt_key_sources", false, &r, &pub_total, err, errlen) != 0)
         return -1;
     if (r.n_sources == 0) {
         req_err(err, errlen,

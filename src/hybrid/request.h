@@ -16,6 +16,12 @@
 #define HYB_APP_MAX      128  /* application name, with NUL */
 #define HYB_NODE_MAX     256  /* node name or UUID, with NUL */
 #define HYB_REQ_TEXT_MAX 1024 /* longest canonical request text, with NUL */
+/* Sum of the public keys of a request's sources (repeats count): the initiator's INIT message
+ * carries them all in one peer frame (HYB_PM_MAX_PAYLOAD, 2 MiB), with 64 KiB left for the
+ * other fields, the envelope and the ML-DSA-65 signature. Room for the largest Classic McEliece
+ * key (8192128, 1357824 bytes) with any of the small sources, or up to seven 348864 keys.
+ * docs/hybrid.md "Limits". */
+#define HYB_REQ_MAX_PUB_BYTES (2u * 1024u * 1024u - 64u * 1024u)
 
 struct hyb_source_req {
     enum hyb_source source;

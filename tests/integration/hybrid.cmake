@@ -20,6 +20,17 @@ if(QKD_PYTHON3)
     COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_confirm_path.py)
   qkd_integration_test(hybrid_three_nodes TIMEOUT 240
     COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_three_nodes.py)
+  # The library KEMs: exchanged when built in, refused by name when not (docs/hybrid.md).
+  set(_mce 0)
+  set(_ntru 0)
+  if(QKD_MCELIECE_INCLUDE AND QKD_MCELIECE_LIB AND QKD_RANDOMBYTES_LIB AND QKD_WITH_PQKEM)
+    set(_mce 1)
+  endif()
+  if(QKD_NTRUPRIME_INCLUDE AND QKD_NTRUPRIME_LIB AND QKD_RANDOMBYTES_LIB AND QKD_WITH_PQKEM)
+    set(_ntru 1)
+  endif()
+  qkd_integration_test(hybrid_pqkem TIMEOUT 300
+    COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_pqkem.py ${_mce} ${_ntru})
   foreach(_case stale dead restart bulk repeat)
     qkd_integration_test(hybrid_pairing_${_case} TIMEOUT 180
       COMMAND ${QKD_PYTHON3} ${_hyb}/hybrid_pairing.py ${_case})

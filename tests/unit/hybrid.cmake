@@ -1,6 +1,6 @@
 # tests/unit/hybrid.cmake: unit tests of src/hybrid (one file per source file), and the check
 # that the combiner vectors pinned in C equal the independent Python recomputation.
-foreach(t source kdf combiner kem sign request node_config peer_msg json_msg)
+foreach(t source kdf combiner kem kem_lib sign request node_config peer_msg json_msg)
   qkd_unit_test(test_hybrid_${t} SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_hybrid_${t}.c
                 LIBS qkdhybrid)
 endforeach()

@@ -294,7 +294,10 @@ static void test_limits(void **state)
     (void)state;
     struct hyb_comb_input in[HYB_COMB_MAX_INPUTS + 1];
     struct hyb_comb_context ctx = kat_ctx();
-    uint8_t *big = calloc(1, HYB_COMB_MAX_SECRET_LEN + 1);
+    uint8_t *big =
+        calloc(1, (HYB_COMB_MAX_MSG_LEN > HYB_COMB_MAX_SECRET_LEN ? HYB_COMB_MAX_MSG_LEN
+                                                                  : HYB_COMB_MAX_SECRET_LEN) +
+                      1);
     uint8_t *out = malloc(HYB_COMB_MAX_OUT_LEN + 1);
     char id[HYB_COMB_MAX_ID_LEN + 2];
     char err[256];

@@ -272,6 +272,59 @@ static void test_kex_codec(void **state)
     qkd_writer_free(&w);
 }
 
+/* The frame limit at its edge: a body that makes a payload of exactly HYB_PM_MAX_PAYLOAD is
+ * sealed and accepted; one byte more is refused by the sender. And the largest INIT a request
+ * may make (public keys summing to HYB_REQ_MAX_PUB_BYTES, e.g. Classic McEliece 8192128 with
+ * 348864s) fits in one frame. */
+static void test_frame_limit_edge(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_up(&p);
+    size_t sig_len = 3309; /* ML-DSA-65 */
+    size_t body_max = HYB_PM_MAX_PAYLOAD - 8 - 4 - 4 - sig_len;
+    uint8_t *body = calloc(1, body_max + 1);
+    struct qkd_writer w;
+    struct frame f;
+    struct hyb_pm_msg m;
+
+    assert_non_null(body);
+    qkd_writer_init(&w, 0);
+    assert_int_equal(hyb_pm_seal(&p.a, HYB_PM_INIT, body, body_max, &w), 0);
+    frame_from(&w, &f);
+    assert_int_equal(f.h.payload_len, HYB_PM_MAX_PAYLOAD);
+    assert_int_equal(open_f(&p.b, &f, &m), HYB_PM_OK);
+    assert_int_equal(m.body_len, body_max);
+    free(f.payload);
+    qkd_writer_reset(&w);
+    assert_int_equal(hyb_pm_seal(&p.a, HYB_PM_INIT, body, body_max + 1, &w), -1);
+
+    /* the largest INIT: 8192128's key plus 348864-sized keys up to the request bound */
+    struct hyb_pm_kex k;
+    size_t left = HYB_REQ_MAX_PUB_BYTES;
+    memset(&k, 0, sizeof(k));
+    for (k.n = 0; left > 0 && k.n < HYB_PM_MAX_ITEMS; k.n++) {
+        size_t len = k.n == 0 ? HYB_PM_MAX_ITEM : (left < 261120 ? left : 261120);
+        k.item[k.n].data = body;
+        k.item[k.n].len = (uint32_t)len;
+        left -= len;
+    }
+    assert_int_equal(left, 0);
+    struct qkd_writer kb;
+    qkd_writer_init(&kb, 0);
+    assert_int_equal(hyb_pm_kex_encode(&k, &kb), 0);
+    qkd_writer_reset(&w);
+    assert_int_equal(hyb_pm_seal(&p.a, HYB_PM_INIT, kb.buf, kb.len, &w), 0);
+    frame_from(&w, &f);
+    assert_true(f.h.payload_len <= HYB_PM_MAX_PAYLOAD);
+    assert_int_equal(open_f(&p.b, &f, &m), HYB_PM_OK);
+    free(f.payload);
+    qkd_writer_free(&kb);
+    qkd_writer_free(&w);
+    free(body);
+    pair_free(&p);
+}
+
 static void test_announce_codec(void **state)
 {
     (void)state;
@@ -411,7 +464,7 @@ int main(void)
         cmocka_unit_test(test_bound_to_connection),  cmocka_unit_test(test_hello_rules),
         cmocka_unit_test(test_malformed_envelope),   cmocka_unit_test(test_kex_codec),
         cmocka_unit_test(test_announce_codec),       cmocka_unit_test(test_batch_codec),
-        cmocka_unit_test(test_batch_envelope),
+        cmocka_unit_test(test_batch_envelope),       cmocka_unit_test(test_frame_limit_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

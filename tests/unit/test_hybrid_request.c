@@ -111,6 +111,62 @@ static void test_reject(void **state)
     assert_int_equal(hyb_request_parse(NULL, NULL, NULL, 0), -1);
 }
 
+/* The library KEMs (docs/hybrid.md "Key sources"): accepted when built in, else refused with
+ * "not built in" and the supported list; families Debian does not package are named as such;
+ * the sum of public keys is bounded by HYB_REQ_MAX_PUB_BYTES (tested on both sides). */
+static void test_library_kems(void **state)
+{
+    (void)state;
+    struct hyb_request r;
+    char err[1024] = "";
+    const char *mce = "hybrid://a@bob?key_sources=Classic-McEliece-348864,X25519";
+    const char *ntru = "hybrid://a@bob?key_sources=sntrup761,X25519";
+
+#ifdef QKD_HAVE_MCELIECE
+    assert_int_equal(hyb_request_parse(mce, &r, err, sizeof err), 0);
+    assert_int_equal(r.sources[0].source, HYB_SRC_MCE348864);
+    assert_non_null(strstr(hyb_source_supported(), "Classic-McEliece-8192128f"));
+    /* 8192128 + 348864 + 348864 fits (1880064 bytes); a third 348864 does not (2141184) */
+    assert_int_equal(
+        hyb_request_parse("hybrid://a@bob?key_sources=Classic-McEliece-8192128,"
+                          "Classic-McEliece-348864,Classic-McEliece-348864f,ML-KEM-1024,X448",
+                          &r, err, sizeof err),
+        0);
+    assert_true(1357824 + 2 * 261120 + 1568 + 56 <= HYB_REQ_MAX_PUB_BYTES);
+    assert_int_equal(
+        hyb_request_parse("hybrid://a@bob?key_sources=Classic-McEliece-8192128,"
+                          "Classic-McEliece-348864,Classic-McEliece-348864f&opt_key_sources="
+                          "Classic-McEliece-348864",
+                          &r, err, sizeof err),
+        -1);
+    assert_true(1357824 + 3 * 261120 > HYB_REQ_MAX_PUB_BYTES);
+    assert_non_null(strstr(err, "exceed"));
+#else
+    assert_int_equal(hyb_request_parse(mce, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "source Classic-McEliece-348864 not built in (supported: QKD,"));
+    assert_null(strstr(hyb_source_supported(), "McEliece"));
+#endif
+#ifdef QKD_HAVE_NTRUPRIME
+    assert_int_equal(hyb_request_parse(ntru, &r, err, sizeof err), 0);
+    assert_int_equal(r.sources[0].source, HYB_SRC_SNTRUP761);
+#else
+    assert_int_equal(hyb_request_parse(ntru, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "source sntrup761 not built in (supported: QKD,"));
+#endif
+    static const char *const unprovided[] = {"BIKE-L1", "HQC-128", "FrodoKEM-640-AES", "Kyber768"};
+    for (size_t i = 0; i < 4; i++) {
+        char uri[128];
+        snprintf(uri, sizeof uri, "hybrid://a@bob?key_sources=QKD,%s", unprovided[i]);
+        assert_int_equal(hyb_request_parse(uri, &r, err, sizeof err), -1);
+        assert_non_null(strstr(err, unprovided[i]));
+        assert_non_null(strstr(err, "not provided"));
+        assert_non_null(strstr(err, hyb_source_supported()));
+    }
+    assert_int_equal(hyb_request_parse("hybrid://a@bob?key_sources=RSA", &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "unknown key source 'RSA'"));
+    assert_non_null(strstr(err, hyb_source_supported()));
+}
+
 static void test_destination(void **state)
 {
     (void)state;
@@ -159,6 +215,7 @@ int main(void)
         cmocka_unit_test(test_accept),
         cmocka_unit_test(test_reject),
         cmocka_unit_test(test_destination),
+        cmocka_unit_test(test_library_kems),
         cmocka_unit_test(test_format_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
