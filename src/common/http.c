@@ -224,7 +224,7 @@ int qkd_http_parse(struct qkd_http_parser *p, const uint8_t *data, size_t len, s
         *req = &p->req;
         return 1;
     }
-    *status = p->err_status ? p->err_status : e == HPE_INVALID_METHOD ? 501 : 400;
+    *status = p->err_status ? p->err_status : 400;
     return -1;
 }
 

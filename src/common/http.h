@@ -42,7 +42,7 @@ void qkd_http_parser_free(struct qkd_http_parser *p);
 /* Feeds len bytes. Returns 1 when a request is complete (*used bytes were consumed; the rest
  * belongs to the next, pipelined request: call again after handling *req, which stays valid
  * until then), 0 when all bytes were consumed and more are needed, or -1 on an error, with the
- * HTTP status to answer in *status (400, 413 body too large, 431 headers too large, 501). */
+ * HTTP status to answer in *status (400 malformed, 413 body too large, 431 headers too large). */
 int qkd_http_parse(struct qkd_http_parser *p, const uint8_t *data, size_t len, size_t *used,
                    const struct qkd_http_req **req, int *status);
 /* The value of a request header (case-insensitive name) of the last complete request, or NULL. */
