@@ -4,6 +4,7 @@
 #ifndef QKD_PROM_H
 #define QKD_PROM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "http.h"
@@ -39,5 +40,23 @@ void qkd_prom_hist_observe(struct qkd_prom_hist *h, double v);
 /* name_bucket{labels,le=".."} (cumulative), name_sum, name_count; no family header. */
 void qkd_prom_hist_write(struct qkd_sbuf *b, const char *name, const struct qkd_prom_label *labels,
                          int n, const struct qkd_prom_hist *h);
+
+/* Reading an exposition (prom_parse.c, for qkd-status): limits of one sample line. */
+#define QKD_PROM_PARSE_MAX_LINE   1024
+#define QKD_PROM_PARSE_MAX_LABELS 8
+struct qkd_prom_sample_view {
+    char name[128];
+    int nlabels;
+    char lk[QKD_PROM_PARSE_MAX_LABELS][32];
+    char lv[QKD_PROM_PARSE_MAX_LABELS][128];
+    double value;
+};
+/* Returns non-zero to stop. */
+typedef int (*qkd_prom_sample_fn)(const struct qkd_prom_sample_view *s, void *arg);
+/* Calls fn for every sample of text; returns the number of samples, or -1 at the first
+ * malformed or over-long line. */
+int qkd_prom_parse(const char *text, size_t len, qkd_prom_sample_fn fn, void *arg);
+/* The value of label name of s, or NULL. */
+const char *qkd_prom_label_get(const struct qkd_prom_sample_view *s, const char *name);
 
 #endif

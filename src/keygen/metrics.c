@@ -78,6 +78,8 @@ static void kg_health(struct qkd_obs_health *h, void *arg)
 int kg_metrics_start(struct kg *kg, char *err, size_t n)
 {
     if (!kg->cfg.metrics_listen) return 0;
+    kg->m_rate_ms = qkd_now_ms(); /* the measured SKR counts from here */
+    kg->m_rate_bytes = kg->bytes_delivered;
     kg->obs = (struct qkd_obs){.program = "qkd-keygen",
                                .node = kg->cfg.sender ? "sender" : "receiver",
                                .metrics = kg_metrics,

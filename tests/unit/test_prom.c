@@ -119,12 +119,63 @@ static void test_endpoints(void **state)
     qkd_sbuf_free(&r.body);
 }
 
+static int collect(const struct qkd_prom_sample_view *s, void *arg)
+{
+    struct qkd_sbuf *b = arg;
+    qkd_sbuf_printf(b, "%s|%d|%s|%g;", s->name, s->nlabels,
+                    s->nlabels ? s->lv[s->nlabels - 1] : "", s->value);
+    return 0;
+}
+
+static void test_parse_roundtrip_and_limits(void **state)
+{
+    (void)state;
+    struct qkd_sbuf b = {0}, got = {0};
+    qkd_prom_family(&b, "qkd_a", "gauge", "A.");
+    struct qkd_prom_label l[2] = {{"link", "b\"o\\b\n"}, {"api", "004"}};
+    qkd_prom_sample(&b, "qkd_a", l, 2, 3);
+    qkd_prom_sample(&b, "qkd_b", NULL, 0, 0.25);
+    qkd_prom_sample(&b, "qkd_c", NULL, 0, INFINITY);
+    assert_int_equal(qkd_prom_parse(b.p, b.len, collect, &got), 3);
+    assert_string_equal(got.p, "qkd_a|2|004|3;qkd_b|0||0.25;qkd_c|0||inf;");
+    struct qkd_prom_sample_view v;
+    (void)v;
+    const char *bad[] = {"qkd_a{x=\"1} 2\n", "qkd_a 1x\n", "{a=\"1\"} 2\n", "qkd_a{1=\"1\"} 2\n",
+                         "qkd_a{x=\"\\q\"} 1\n", "qkd_a\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(qkd_prom_parse(bad[i], strlen(bad[i]), NULL, NULL), -1);
+    /* a line of QKD_PROM_PARSE_MAX_LINE - 1 bytes parses, one byte more does not */
+    char line[QKD_PROM_PARSE_MAX_LINE + 2];
+    for (int over = 0; over <= 1; over++) {
+        size_t n = QKD_PROM_PARSE_MAX_LINE - 1 + (size_t)over;
+        memset(line, ' ', n);
+        memcpy(line, "qkd_z 1", 7);
+        line[n] = '\n';
+        assert_int_equal(qkd_prom_parse(line, n + 1, NULL, NULL), over ? -1 : 1);
+    }
+    /* at most QKD_PROM_PARSE_MAX_LABELS labels */
+    struct qkd_sbuf many = {0};
+    for (int n = QKD_PROM_PARSE_MAX_LABELS; n <= QKD_PROM_PARSE_MAX_LABELS + 1; n++) {
+        many.len = 0;
+        qkd_sbuf_puts(&many, "qkd_m{");
+        for (int i = 0; i < n; i++)
+            qkd_sbuf_printf(&many, "%sl%d=\"v\"", i ? "," : "", i);
+        qkd_sbuf_puts(&many, "} 1\n");
+        assert_int_equal(qkd_prom_parse(many.p, many.len, NULL, NULL),
+                         n > QKD_PROM_PARSE_MAX_LABELS ? -1 : 1);
+    }
+    qkd_sbuf_free(&many);
+    qkd_sbuf_free(&b);
+    qkd_sbuf_free(&got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_family_and_escaping),
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_endpoints),
+        cmocka_unit_test(test_parse_roundtrip_and_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
