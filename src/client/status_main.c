@@ -40,8 +40,7 @@ static char *http_get(const char *hostport, const char *path, uint32_t timeout_m
 {
     char host[256];
     unsigned port;
-    if (qkd_addr_split(hostport, host, sizeof host, &port, err, errlen) != 0)
-        return NULL;
+    if (qkd_addr_split(hostport, host, sizeof host, &port, err, errlen) != 0) return NULL;
     char ps[16];
     snprintf(ps, sizeof ps, "%u", port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
@@ -57,8 +56,7 @@ static char *http_get(const char *hostport, const char *path, uint32_t timeout_m
     }
     if (fd < 0 || connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
         snprintf(err, errlen, "cannot connect to %s", hostport);
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) close(fd);
         freeaddrinfo(ai);
         return NULL;
     }
@@ -104,10 +102,8 @@ struct scan {
 static struct row *row_for(struct scan *s, const char *key)
 {
     for (int i = 0; i < s->n; i++)
-        if (strcmp(s->rows[i].key, key) == 0)
-            return &s->rows[i];
-    if (s->n >= ST_MAX_ROWS)
-        return NULL;
+        if (strcmp(s->rows[i].key, key) == 0) return &s->rows[i];
+    if (s->n >= ST_MAX_ROWS) return NULL;
     struct row *r = &s->rows[s->n++];
     memset(r, 0, sizeof *r);
     snprintf(r->key, sizeof r->key, "%s", key);
@@ -124,8 +120,7 @@ static int on_sample(const struct qkd_prom_sample_view *v, void *arg)
         return 0;
     }
     const char *k = qkd_prom_label_get(v, "link");
-    if (!k)
-        k = qkd_prom_label_get(v, "peer");
+    if (!k) k = qkd_prom_label_get(v, "peer");
     if (!k) {
         if (strcmp(v->name, "qkd_streams_open") == 0)
             s->streams = v->value;
@@ -134,8 +129,7 @@ static int on_sample(const struct qkd_prom_sample_view *v, void *arg)
         return 0;
     }
     struct row *r = row_for(s, k);
-    if (!r)
-        return 0;
+    if (!r) return 0;
     const char *n = v->name;
     if (!strcmp(n, "qkd_link_up") || !strcmp(n, "qkd_hybrid_peer_up")) {
         r->up = v->value;
@@ -186,7 +180,8 @@ static void print_text(const char *url, const struct scan *s, cJSON *health, int
     for (int i = 0; i < s->n; i++) {
         const struct row *r = &s->rows[i];
         char a[16], c[16], m[16], f[16], buf[40], skr[40];
-        snprintf(buf, sizeof buf, "%s/%s", human(r->avail, a, sizeof a), human(r->cap, c, sizeof c));
+        snprintf(buf, sizeof buf, "%s/%s", human(r->avail, a, sizeof a),
+                 human(r->cap, c, sizeof c));
         snprintf(skr, sizeof skr, "%s/%s", human(r->meas, m, sizeof m), human(r->cfg, f, sizeof f));
         printf("%-16s %-5s %-5s %-17s %-21s %-8.0f %-7.0f %.0f\n", r->key,
                r->has_up ? (r->up ? "up" : "DOWN") : "-",
@@ -194,8 +189,7 @@ static void print_text(const char *url, const struct scan *s, cJSON *health, int
                r->cfg ? skr : "-", r->keys, r->streams + (i == 0 ? s->streams : 0),
                r->waiting + (i == 0 ? s->waiting : 0));
     }
-    if (s->n == 0)
-        printf("(no links)\n");
+    if (s->n == 0) printf("(no links)\n");
 }
 
 static void print_json(const char *url, const struct scan *s, cJSON *health, int code)
@@ -210,10 +204,8 @@ static void print_json(const char *url, const struct scan *s, cJSON *health, int
         const struct row *r = &s->rows[i];
         cJSON *l = cJSON_CreateObject();
         cJSON_AddStringToObject(l, "name", r->key);
-        if (r->has_up)
-            cJSON_AddBoolToObject(l, "up", r->up != 0);
-        if (r->has_sync)
-            cJSON_AddBoolToObject(l, "peer_sync_up", r->sync != 0);
+        if (r->has_up) cJSON_AddBoolToObject(l, "up", r->up != 0);
+        if (r->has_sync) cJSON_AddBoolToObject(l, "peer_sync_up", r->sync != 0);
         cJSON_AddNumberToObject(l, "ring_available_bytes", r->avail);
         cJSON_AddNumberToObject(l, "ring_capacity_bytes", r->cap);
         cJSON_AddNumberToObject(l, "skr_measured_bps", r->meas);
@@ -226,8 +218,7 @@ static void print_json(const char *url, const struct scan *s, cJSON *health, int
     }
     cJSON_AddItemToObject(o, "links", links);
     char *txt = cJSON_PrintUnformatted(o);
-    if (txt)
-        printf("%s\n", txt);
+    if (txt) printf("%s\n", txt);
     free(txt);
     cJSON_Delete(o);
 }
@@ -240,14 +231,12 @@ int main(int argc, char **argv)
     const struct qkd_opt opts[] = {
         {"json", NULL, QKD_OPT_BOOL, &json, "one JSON object instead of the table", 0, 0},
         {"timeout-ms", NULL, QKD_OPT_U32, &timeout_ms, "connect and read timeout", 1, 600000},
-        {"url", "QKD_METRICS_URL", QKD_OPT_STR, &url, "the endpoint (or the first argument)", 0,
-         0},
+        {"url", "QKD_METRICS_URL", QKD_OPT_STR, &url, "the endpoint (or the first argument)", 0, 0},
         {NULL, NULL, 0, NULL, NULL, 0, 0},
     };
     int pos;
     qkd_opts_parse(&prog, opts, argc, argv, &pos);
-    if (pos < argc)
-        url = argv[pos++];
+    if (pos < argc) url = argv[pos++];
     if (!url || pos < argc) {
         fprintf(stderr, "qkd-status: %s (see qkd-status --help)\n",
                 url ? "one URL only" : "the metrics URL is required");

@@ -13,11 +13,9 @@ static int read_line(struct qkd_reader *r, char *buf, size_t cap)
 {
     size_t n = 0;
     uint8_t c;
-    if (qkd_reader_left(r) == 0)
-        return -1;
+    if (qkd_reader_left(r) == 0) return -1;
     while (qkd_reader_left(r) > 0 && qkd_read_u8(r, &c) == 0 && c != '\n') {
-        if (n + 1 >= cap)
-            return -2;
+        if (n + 1 >= cap) return -2;
         buf[n++] = (char)c;
     }
     buf[n] = '\0';
@@ -35,8 +33,7 @@ static int take_name(const char **p, char *out, size_t cap)
 {
     size_t n = 0;
     while (is_name(**p, n == 0)) {
-        if (n + 1 >= cap)
-            return -1;
+        if (n + 1 >= cap) return -1;
         out[n++] = *(*p)++;
     }
     out[n] = '\0';
@@ -46,21 +43,18 @@ static int take_name(const char **p, char *out, size_t cap)
 static int parse_sample(const char *p, struct qkd_prom_sample_view *s)
 {
     memset(s, 0, sizeof *s);
-    if (take_name(&p, s->name, sizeof s->name) != 0)
-        return -1;
+    if (take_name(&p, s->name, sizeof s->name) != 0) return -1;
     if (*p == '{') {
         p++;
         while (*p != '}') {
-            if (s->nlabels >= QKD_PROM_PARSE_MAX_LABELS)
-                return -1;
+            if (s->nlabels >= QKD_PROM_PARSE_MAX_LABELS) return -1;
             int i = s->nlabels++;
             if (take_name(&p, s->lk[i], sizeof s->lk[i]) != 0 || *p++ != '=' || *p++ != '"')
                 return -1;
             size_t n = 0;
             while (*p != '"') {
                 char c = *p++;
-                if (c == '\0')
-                    return -1;
+                if (c == '\0') return -1;
                 if (c == '\\') {
                     c = *p++;
                     if (c == 'n')
@@ -68,8 +62,7 @@ static int parse_sample(const char *p, struct qkd_prom_sample_view *s)
                     else if (c != '\\' && c != '"')
                         return -1;
                 }
-                if (n + 1 >= sizeof s->lv[i])
-                    return -1;
+                if (n + 1 >= sizeof s->lv[i]) return -1;
                 s->lv[i][n++] = c;
             }
             s->lv[i][n] = '\0';
@@ -81,16 +74,14 @@ static int parse_sample(const char *p, struct qkd_prom_sample_view *s)
         }
         p++;
     }
-    if (*p++ != ' ')
-        return -1;
+    if (*p++ != ' ') return -1;
     char *end;
     if (strncmp(p, "+Inf", 4) == 0 || strncmp(p, "-Inf", 4) == 0 || strncmp(p, "NaN", 3) == 0) {
         s->value = strtod(p[0] == '+' ? p + 1 : p, &end);
     } else {
         s->value = strtod(p, &end);
     }
-    if (end == p || (*end != '\0' && *end != ' '))
-        return -1;
+    if (end == p || (*end != '\0' && *end != ' ')) return -1;
     return 0;
 }
 
@@ -101,16 +92,12 @@ int qkd_prom_parse(const char *text, size_t len, qkd_prom_sample_fn fn, void *ar
     char line[QKD_PROM_PARSE_MAX_LINE];
     int count = 0, n;
     while ((n = read_line(&r, line, sizeof line)) != -1) {
-        if (n == -2)
-            return -1;
-        if (n == 0 || line[0] == '#')
-            continue;
+        if (n == -2) return -1;
+        if (n == 0 || line[0] == '#') continue;
         struct qkd_prom_sample_view s;
-        if (parse_sample(line, &s) != 0)
-            return -1;
+        if (parse_sample(line, &s) != 0) return -1;
         count++;
-        if (fn && fn(&s, arg) != 0)
-            break;
+        if (fn && fn(&s, arg) != 0) break;
     }
     return count;
 }
@@ -118,7 +105,6 @@ int qkd_prom_parse(const char *text, size_t len, qkd_prom_sample_fn fn, void *ar
 const char *qkd_prom_label_get(const struct qkd_prom_sample_view *s, const char *name)
 {
     for (int i = 0; i < s->nlabels; i++)
-        if (strcmp(s->lk[i], name) == 0)
-            return s->lv[i];
+        if (strcmp(s->lk[i], name) == 0) return s->lv[i];
     return NULL;
 }

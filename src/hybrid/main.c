@@ -78,8 +78,7 @@ int main(int argc, char **argv)
     struct hyb_settings *st = &h.set;
     const char *config = NULL, *hybrid_listen = NULL, *json_listen = NULL, *peer_listen = NULL,
                *kme = NULL, *port_file = NULL, *json_port_file = NULL, *peer_port_file = NULL,
-               *metrics_listen = NULL, *metrics_port_file = NULL,
-               *log_level = "INFO";
+               *metrics_listen = NULL, *metrics_port_file = NULL, *log_level = "INFO";
     *st = (struct hyb_settings){
         .max_conns = HYB_DEF_MAX_CONNS,
         .max_handshakes = HYB_DEF_MAX_HS,

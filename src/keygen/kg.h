@@ -55,10 +55,10 @@ struct kg_cfg {
     uint32_t stats_ms;
     uint32_t heartbeat_ms;
     uint32_t link_timeout_ms;
-    double qber_pct;         /* emulated QBER (sender decides); 0 = none */
-    struct kg_outage outage; /* emulated outage profile (sender decides); every_ms 0 = off */
-    const char *ready_file;  /* exists (written atomically) exactly while the link is up */
-    uint32_t max_handshakes; /* receiver: connections still in their TLS handshake */
+    double qber_pct;               /* emulated QBER (sender decides); 0 = none */
+    struct kg_outage outage;       /* emulated outage profile (sender decides); every_ms 0 = off */
+    const char *ready_file;        /* exists (written atomically) exactly while the link is up */
+    uint32_t max_handshakes;       /* receiver: connections still in their TLS handshake */
     const char *metrics_listen;    /* --metrics-listen (metrics.c); NULL = off */
     const char *metrics_port_file; /* --metrics-port-file */
 };

@@ -11,8 +11,7 @@
 
 #define FUZZ_CHECK(c)                                                                              \
     do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
+        if (!(c)) abort();                                                                         \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -45,9 +44,9 @@ static int feed(struct qkd_http_parser *p, const uint8_t *d, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size == 0)
-        return 0;
-    struct qkd_http_limits lim = {.max_header_bytes = 512, .max_request_bytes = 1024, .max_headers = 8};
+    if (size == 0) return 0;
+    struct qkd_http_limits lim = {
+        .max_header_bytes = 512, .max_request_bytes = 1024, .max_headers = 8};
     struct qkd_http_parser *p = qkd_http_parser_new(&lim);
     FUZZ_CHECK(p);
     size_t cut = size > 1 ? data[0] % size : 0;

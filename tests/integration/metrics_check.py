@@ -4,10 +4,12 @@
   metrics_check.py value URL NAME [label=value ...]   print one sample's value (sum over matches)
   metrics_check.py parse URL...                       parse each /metrics with prometheus_client
                                                       (PYTHONPATH must hold it), print families
+  metrics_check.py get URL [OUT]                      print the HTTP status of GET URL (body to OUT)
   metrics_check.py colours PNG                        count the distinct colours of a PNG
 """
 import struct
 import sys
+import urllib.error
 import urllib.request
 import zlib
 
@@ -32,6 +34,17 @@ def value(url, name, want):
     if not found:
         sys.exit(f"no sample {name} {want} at {url}")
     print(int(total) if total == int(total) else total)
+
+
+def get(url, out=None):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            code, body = r.status, r.read()
+    except urllib.error.HTTPError as e:
+        code, body = e.code, e.read()
+    if out:
+        open(out, "wb").write(body)
+    print(code)
 
 
 def parse(urls):
@@ -98,6 +111,8 @@ if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "value":
         value(sys.argv[2], sys.argv[3], [a.split("=", 1) for a in sys.argv[4:]])
+    elif cmd == "get":
+        get(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
     elif cmd == "parse":
         parse(sys.argv[2:])
     elif cmd == "colours":

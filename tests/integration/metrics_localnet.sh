@@ -16,6 +16,7 @@ NET=$T/net
 LN="$QKD_SRC/scripts/local-net.sh"
 MC="python3 $QKD_SRC/tests/integration/metrics_check.py"
 PC_VERSION=0.26.0
+PC_SHA256=fa93d06737aa02bacd05794768508bb97d2fbee28cb3bca04eaae92f0ca953d6 # the wheel
 CACHE=${QKD_CACHE_DIR:-/var/cache/qkd}
 ART=${QKD_ARTIFACTS:-$QKD_BIN/../test-artifacts}
 STOPPED=""
@@ -52,8 +53,8 @@ done
 ok "local-net exports the metrics URLs"
 URLS="$ALICE_METRICS_URL $BOB_METRICS_URL $ALICE_KEYGEN_METRICS_URL $BOB_KEYGEN_METRICS_URL $ALICE_HYBRID_METRICS_URL $BOB_HYBRID_METRICS_URL"
 for u in $URLS; do
-    code=$(curl -s -o /dev/null -w '%{http_code}' "$u/healthz") || fail "$u unreachable"
-    [ "$code" = 200 ] || fail "$u/healthz answered $code: $(curl -s "$u/healthz")"
+    code=$($MC get "$u/healthz" "$T/hz") || fail "$u unreachable"
+    [ "$code" = 200 ] || fail "$u/healthz answered $code: $(cat "$T/hz")"
 done
 ok "every daemon's /healthz is 200"
 
@@ -119,7 +120,7 @@ bob_kg_down() { [ "$($MC value "$BOB_KEYGEN_METRICS_URL" qkd_link_up link=alice)
 alice_kme_down() { [ "$($MC value "$ALICE_METRICS_URL" qkd_link_up link=bob)" = 0 ]; }
 wait_for 20 bob_kg_down || fail "bob's keygen still shows link up 20 s after alice's stopped"
 wait_for 20 alice_kme_down || fail "alice's key server still shows link up"
-code=$(curl -s -o "$T/hz" -w '%{http_code}' "$BOB_KEYGEN_METRICS_URL/healthz")
+code=$($MC get "$BOB_KEYGEN_METRICS_URL/healthz" "$T/hz")
 [ "$code" = 503 ] || fail "bob's keygen /healthz answered $code with the link down"
 grep -q '"reasons":\["link to alice down' "$T/hz" || fail "no reason in $(cat "$T/hz")"
 "$QKD_BIN/qkd-status" "$BOB_KEYGEN_METRICS_URL" >"$T/st" 2>&1
@@ -133,7 +134,7 @@ bob_kg_up() { [ "$($MC value "$BOB_KEYGEN_METRICS_URL" qkd_link_up link=alice)" 
 alice_kme_up() { [ "$($MC value "$ALICE_METRICS_URL" qkd_link_up link=bob)" = 1 ]; }
 wait_for 30 bob_kg_up || fail "link did not come back at bob's keygen"
 wait_for 10 alice_kme_up || fail "link did not come back at alice's key server"
-code=$(curl -s -o /dev/null -w '%{http_code}' "$BOB_KEYGEN_METRICS_URL/healthz")
+code=$($MC get "$BOB_KEYGEN_METRICS_URL/healthz")
 [ "$code" = 200 ] || fail "bob's keygen /healthz answered $code after recovery"
 ok "keygen resumed: link up 1 and healthz 200 again"
 
@@ -143,8 +144,9 @@ if [ ! -f "$PKG/prometheus_client/parser.py" ]; then
     mkdir -p "$CACHE/pip" 2>/dev/null
     tmp=$PKG.tmp.$$
     rm -rf "$tmp"
+    printf 'prometheus-client==%s --hash=sha256:%s\n' "$PC_VERSION" "$PC_SHA256" >"$T/pc.txt"
     if timeout 300 python3 -m pip install --disable-pip-version-check --no-deps --no-compile \
-        --only-binary :all: --target "$tmp" "prometheus-client==$PC_VERSION" >"$T/pip.log" 2>&1 &&
+        --only-binary :all: --require-hashes -r "$T/pc.txt" --target "$tmp" >"$T/pip.log" 2>&1 &&
         [ -f "$tmp/prometheus_client/parser.py" ]; then
         rm -rf "$PKG"
         mv "$tmp" "$PKG"
@@ -161,7 +163,8 @@ if [ -n "$PKG" ]; then
 fi
 # no KSID may appear anywhere in an exposition
 for u in $URLS; do
-    curl -s "$u/metrics" | grep -qi -- "$ksid" && fail "$u/metrics carries a KSID"
+    $MC get "$u/metrics" "$T/m" >/dev/null
+    grep -qi -- "$ksid" "$T/m" && fail "$u/metrics carries a KSID"
 done
 ok "no KSID in any exposition"
 

@@ -31,8 +31,7 @@ static int feed(struct qkd_http_parser *p, const char *s, size_t step, char path
             const struct qkd_http_req *req;
             int st;
             int r = qkd_http_parse(p, d, len, &used, &req, &st);
-            if (r < 0)
-                return -st;
+            if (r < 0) return -st;
             d += used;
             len -= used;
             off += used;
@@ -87,9 +86,9 @@ static void test_keep_alive_flags(void **state)
         size_t used;
         const struct qkd_http_req *req;
         int st;
-        assert_int_equal(qkd_http_parse(p, (const uint8_t *)cases[i][0], strlen(cases[i][0]), &used,
-                                        &req, &st),
-                         1);
+        assert_int_equal(
+            qkd_http_parse(p, (const uint8_t *)cases[i][0], strlen(cases[i][0]), &used, &req, &st),
+            1);
         assert_int_equal(req->keep_alive, cases[i][1][0] - '0');
         qkd_http_parser_free(p);
     }
@@ -132,8 +131,8 @@ static void test_header_count_edge(void **state)
     assert_int_equal(feed(p, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", 100, paths, 2), 1);
     qkd_http_parser_free(p);
     p = qkd_http_parser_new(&lim);
-    assert_int_equal(feed(p, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 100, paths, 2),
-                     -431);
+    assert_int_equal(
+        feed(p, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 100, paths, 2), -431);
     qkd_http_parser_free(p);
 }
 
@@ -150,8 +149,7 @@ static void test_body_limit_edge(void **state)
         rq[k + (int)n] = '\0';
         struct qkd_http_parser *p = qkd_http_parser_new(&lim);
         assert_int_equal(feed(p, rq, 9, paths, 2), over ? -413 : 1);
-        if (!over)
-            assert_string_equal(paths[0], "/||100");
+        if (!over) assert_string_equal(paths[0], "/||100");
         qkd_http_parser_free(p);
     }
     /* chunked bodies are counted as they arrive */
@@ -237,10 +235,8 @@ static size_t pump(struct srv_env *e, int fd, char *buf, size_t cap, int ms, int
         qkd_loop_run(e->loop);
         for (;;) {
             ssize_t n = recv(fd, buf + got, cap - 1 - got, MSG_DONTWAIT);
-            if (n == 0)
-                *eof = 1;
-            if (n <= 0)
-                break;
+            if (n == 0) *eof = 1;
+            if (n <= 0) break;
             got += (size_t)n;
         }
     }

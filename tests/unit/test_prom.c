@@ -83,8 +83,8 @@ static void get(struct qkd_obs *o, enum qkd_http_method m, const char *path,
 static void test_endpoints(void **state)
 {
     (void)state;
-    struct qkd_obs o = {.program = "qkd-test", .node = "alice", .metrics = metrics,
-                        .health = health};
+    struct qkd_obs o = {
+        .program = "qkd-test", .node = "alice", .metrics = metrics, .health = health};
     struct qkd_http_resp r;
     get(&o, QKD_HTTP_GET, "/metrics", &r);
     assert_int_equal(r.status, 0); /* 200 */
@@ -100,7 +100,8 @@ static void test_endpoints(void **state)
     sick = QKD_OBS_MAX_REASONS + 3; /* capped at QKD_OBS_MAX_REASONS */
     get(&o, QKD_HTTP_GET, "/healthz", &r);
     assert_int_equal(r.status, 503);
-    assert_non_null(strstr(r.body.p, "{\"status\":\"unavailable\",\"reasons\":[\"link \\\"0\\\" down\""));
+    assert_non_null(
+        strstr(r.body.p, "{\"status\":\"unavailable\",\"reasons\":[\"link \\\"0\\\" down\""));
     assert_non_null(strstr(r.body.p, "link \\\"15\\\" down"));
     assert_null(strstr(r.body.p, "link \\\"16\\\" down"));
     qkd_sbuf_free(&r.body);
@@ -122,8 +123,8 @@ static void test_endpoints(void **state)
 static int collect(const struct qkd_prom_sample_view *s, void *arg)
 {
     struct qkd_sbuf *b = arg;
-    qkd_sbuf_printf(b, "%s|%d|%s|%g;", s->name, s->nlabels,
-                    s->nlabels ? s->lv[s->nlabels - 1] : "", s->value);
+    qkd_sbuf_printf(b, "%s|%d|%s|%g;", s->name, s->nlabels, s->nlabels ? s->lv[s->nlabels - 1] : "",
+                    s->value);
     return 0;
 }
 
@@ -140,8 +141,8 @@ static void test_parse_roundtrip_and_limits(void **state)
     assert_string_equal(got.p, "qkd_a|2|004|3;qkd_b|0||0.25;qkd_c|0||inf;");
     struct qkd_prom_sample_view v;
     (void)v;
-    const char *bad[] = {"qkd_a{x=\"1} 2\n", "qkd_a 1x\n", "{a=\"1\"} 2\n", "qkd_a{1=\"1\"} 2\n",
-                         "qkd_a{x=\"\\q\"} 1\n", "qkd_a\n"};
+    const char *bad[] = {"qkd_a{x=\"1} 2\n",   "qkd_a 1x\n",           "{a=\"1\"} 2\n",
+                         "qkd_a{1=\"1\"} 2\n", "qkd_a{x=\"\\q\"} 1\n", "qkd_a\n"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         assert_int_equal(qkd_prom_parse(bad[i], strlen(bad[i]), NULL, NULL), -1);
     /* a line of QKD_PROM_PARSE_MAX_LINE - 1 bytes parses, one byte more does not */
