@@ -20,12 +20,12 @@ static void kg_metrics(struct qkd_sbuf *b, void *arg)
     uint64_t now = qkd_now_ms();
     if (kg->m_rate_ms == 0) {
         kg->m_rate_ms = now;
-        kg->m_rate_bytes = kg->bytes_delivered;
+        kg->m_rate_bytes = kg->bytes_delivered + kg->bytes_dropped;
     } else if (now - kg->m_rate_ms >= KG_METRICS_RATE_MS) { /* measured over >= 1 s */
-        kg->m_rate_bps = (double)(kg->bytes_delivered - kg->m_rate_bytes) * 8000.0 /
-                         (double)(now - kg->m_rate_ms);
+        kg->m_rate_bps = (double)(kg->bytes_delivered + kg->bytes_dropped - kg->m_rate_bytes) *
+                         8000.0 / (double)(now - kg->m_rate_ms);
         kg->m_rate_ms = now;
-        kg->m_rate_bytes = kg->bytes_delivered;
+        kg->m_rate_bytes = kg->bytes_delivered + kg->bytes_dropped;
     }
 #define ONE(name, type, help, v)                                                                   \
     do {                                                                                           \
@@ -49,7 +49,7 @@ static void kg_metrics(struct qkd_sbuf *b, void *arg)
     ONE("qkd_skr_target_bits_per_second", "gauge", "Secret key rate after the emulated QBER.",
         kg->skr_current_bps);
     ONE("qkd_skr_measured_bits_per_second", "gauge",
-        "Secret key rate distilled, measured between scrapes (at least 1 s apart).",
+        "Secret key rate distilled (kept or dropped), measured between scrapes >= 1 s apart.",
         st.link_up ? kg->m_rate_bps : 0);
     ONE("qkd_qber_ratio", "gauge", "Emulated quantum bit error rate (0..1).",
         kg->cfg.qber_pct / 100.0);
@@ -79,7 +79,7 @@ int kg_metrics_start(struct kg *kg, char *err, size_t n)
 {
     if (!kg->cfg.metrics_listen) return 0;
     kg->m_rate_ms = qkd_now_ms(); /* the measured SKR counts from here */
-    kg->m_rate_bytes = kg->bytes_delivered;
+    kg->m_rate_bytes = kg->bytes_delivered + kg->bytes_dropped;
     kg->obs = (struct qkd_obs){.program = "qkd-keygen",
                                .node = kg->cfg.sender ? "sender" : "receiver",
                                .metrics = kg_metrics,

@@ -98,6 +98,24 @@ python3 -c "import sys; s=float('$s'); sys.exit(0 if 200000 < s < 800000 else 1)
     fail "measured SKR $s not near the configured 400000"
 ok "keygen measured SKR $s bit/s (configured 400000)"
 
+# --- hybrid keys and the exchange histogram move with a hybrid GET_KEY ---------------------------
+h0=$(val "$ALICE_HYBRID_METRICS_URL" qkd_hybrid_keys_total peer=bob method=hkdf)
+SRC='hybrid://app@alice?hybridization=hkdf&key_sources=QKD,ML-KEM-768'
+DST='hybrid://app@bob'
+hk=$(client alice "$ALICE_HYBRID_ADDR" open --source "$SRC" --destination "$DST") || fail "hybrid open at alice"
+client bob "$BOB_HYBRID_ADDR" open --source "$SRC" --destination "$DST" --ksid "$hk" >/dev/null ||
+    fail "hybrid open at bob"
+client alice "$ALICE_HYBRID_ADDR" get --ksid "$hk" --count 3 >"$T/ha" &
+hpid=$!
+client bob "$BOB_HYBRID_ADDR" get --ksid "$hk" --count 3 >"$T/hb" || fail "hybrid get at bob"
+wait "$hpid" || fail "hybrid get at alice"
+cmp -s "$T/ha" "$T/hb" || fail "hybrid keys differ"
+h1=$(val "$ALICE_HYBRID_METRICS_URL" qkd_hybrid_keys_total peer=bob method=hkdf)
+hc=$(val "$ALICE_HYBRID_METRICS_URL" qkd_hybrid_exchange_duration_seconds_count peer=bob)
+[ "$h1" -eq $((h0 + 3)) ] || fail "qkd_hybrid_keys_total $h0 -> $h1 after 3 hybrid keys"
+[ "$hc" -ge 3 ] || fail "exchange duration histogram count $hc"
+ok "3 hybrid keys: qkd_hybrid_keys_total{method=hkdf} $h0 -> $h1, histogram count $hc"
+
 # --- qkd-status: one screen, and --json ----------------------------------------------------------
 "$QKD_BIN/qkd-status" "$ALICE_METRICS_URL" >"$T/st" || fail "qkd-status: $(cat "$T/st")"
 grep -q '^qkd-kme alice .* health: ok' "$T/st" || fail "qkd-status header: $(cat "$T/st")"
@@ -164,7 +182,7 @@ fi
 # no KSID may appear anywhere in an exposition
 for u in $URLS; do
     $MC get "$u/metrics" "$T/m" >/dev/null
-    grep -qi -- "$ksid" "$T/m" && fail "$u/metrics carries a KSID"
+    for k in "$ksid" "$hk"; do grep -qi -- "$k" "$T/m" && fail "$u/metrics carries a KSID"; done
 done
 ok "no KSID in any exposition"
 
