@@ -111,3 +111,33 @@ if(QKD_WITH_PQKEM)
     endforeach()
   endif()
 endif()
+
+# llhttp (HTTP/1.1 parsing, src/common/http.c): the system's libllhttp-dev (Debian 13), else the
+# prefix scripts/bootstrap-deps.sh unpacks from trixie's binary packages on Debian 12
+# ($QKD_DEPS_ROOT/llhttp, /opt/qkd/llhttp); programs find that prefix by rpath, like OpenSSL.
+set(_llhttp_roots)
+if(DEFINED ENV{QKD_DEPS_ROOT})
+  list(APPEND _llhttp_roots $ENV{QKD_DEPS_ROOT}/llhttp)
+endif()
+list(APPEND _llhttp_roots /opt/qkd/llhttp $ENV{HOME}/.cache/qkd/llhttp)
+find_path(QKD_LLHTTP_INCLUDE llhttp.h)
+find_library(QKD_LLHTTP_LIBRARY llhttp)
+if(NOT QKD_LLHTTP_INCLUDE OR NOT QKD_LLHTTP_LIBRARY)
+  unset(QKD_LLHTTP_INCLUDE CACHE)
+  unset(QKD_LLHTTP_LIBRARY CACHE)
+  find_path(QKD_LLHTTP_INCLUDE llhttp.h PATHS ${_llhttp_roots} PATH_SUFFIXES include NO_DEFAULT_PATH)
+  find_library(QKD_LLHTTP_LIBRARY llhttp PATHS ${_llhttp_roots} PATH_SUFFIXES lib NO_DEFAULT_PATH)
+endif()
+if(NOT QKD_LLHTTP_INCLUDE OR NOT QKD_LLHTTP_LIBRARY)
+  message(FATAL_ERROR "llhttp not found: install libllhttp-dev (Debian 13) or run "
+    "scripts/bootstrap-deps.sh, which unpacks Debian 13's llhttp into $QKD_DEPS_ROOT/llhttp.")
+endif()
+add_library(qkd_llhttp UNKNOWN IMPORTED)
+set_target_properties(qkd_llhttp PROPERTIES IMPORTED_LOCATION ${QKD_LLHTTP_LIBRARY}
+  INTERFACE_INCLUDE_DIRECTORIES ${QKD_LLHTTP_INCLUDE})
+message(STATUS "llhttp: ${QKD_LLHTTP_LIBRARY}")
+get_filename_component(QKD_LLHTTP_LIBDIR ${QKD_LLHTTP_LIBRARY} DIRECTORY)
+if(NOT QKD_LLHTTP_LIBDIR MATCHES "^/usr/lib")
+  list(APPEND CMAKE_BUILD_RPATH ${QKD_LLHTTP_LIBDIR})
+  list(APPEND CMAKE_INSTALL_RPATH ${QKD_LLHTTP_LIBDIR})
+endif()

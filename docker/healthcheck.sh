@@ -8,6 +8,9 @@
 #                          HEALTH_JSON=HOST:PORT also its JSON listener (CLOSE on the all-zero
 #                          KSID sent with qkd-json must come back with status 3).
 #   healthcheck.sh keygen  healthy when the node's shared-memory ring exists in /dev/shm.
+#   healthcheck.sh metrics healthy when GET /healthz on METRICS_LISTEN (or HEALTH_METRICS,
+#                          HOST:PORT) answers 200 (docs/observability.md): keygen link up, key
+#                          server rings attached and peer sync up, hybrid peers up.
 # Paths default to the compose layout (/certs/<node>/client.pem, /certs/ca.pem) and can be
 # overridden with HEALTH_CERT, HEALTH_KEY, HEALTH_CA, HEALTH_SERVER.
 set -u
@@ -40,6 +43,19 @@ case "$what" in
     fi
     exit 0
     ;;
+  metrics)
+    addr=${HEALTH_METRICS:-${METRICS_LISTEN:?METRICS_LISTEN or HEALTH_METRICS not set}}
+    host=${addr%:*}
+    port=${addr##*:}
+    if ! exec 3<>"/dev/tcp/$host/$port"; then echo "metrics endpoint $addr unreachable"; exit 1; fi
+    printf 'GET /healthz HTTP/1.0\r\nHost: %s\r\n\r\n' "$addr" >&3
+    reply=$(timeout 5 cat <&3)
+    exec 3<&-
+    case "$reply" in
+      'HTTP/1.1 200 '*) exit 0 ;;
+      *) echo "GET /healthz on $addr: ${reply##*$'\r\n\r\n'}"; exit 1 ;;
+    esac
+    ;;
   keygen)
     ring=${RING_NAME:?RING_NAME not set}
     if [ -e "/dev/shm/${ring#/}" ]; then exit 0; fi
@@ -47,7 +63,7 @@ case "$what" in
     exit 1
     ;;
   *)
-    echo "usage: healthcheck.sh kme|hybrid|keygen" >&2
+    echo "usage: healthcheck.sh kme|hybrid|keygen|metrics" >&2
     exit 2
     ;;
 esac

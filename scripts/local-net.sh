@@ -150,8 +150,10 @@ start_keygen() { # MODE NODE PEER [PORT]
     if [ "$mode" = receiver ]; then
         args+=(--port-file "$DIR/run/keygen-$node-$peer.port")
     fi
-    rm -f "$DIR/run/keygen-$node-$peer.ready"
+    rm -f "$DIR/run/keygen-$node-$peer.ready" "$DIR/run/keygen-$node-$peer.mport"
     args+=(--ready-file "$DIR/run/keygen-$node-$peer.ready")
+    # metrics endpoint (docs/observability.md): <NODE>_KEYGEN_METRICS_URL in DIR/env
+    args+=(--metrics-listen 127.0.0.1:0 --metrics-port-file "$DIR/run/keygen-$node-$peer.mport")
     "$QKD_BIN/qkd-keygen" "${args[@]}" </dev/null >>"$log" 2>&1 &
     KG_LAST_PID=$!
     record_pid "$KG_LAST_PID" "keygen-$node-$peer"
@@ -174,8 +176,9 @@ hybrid_up() {
         done
         "$repo/scripts/hybrid-config.sh" "${hargs[@]}" >>"$DIR/logs/hybrid-config.log" 2>&1 ||
             { tail -n 20 "$DIR/logs/hybrid-config.log" >&2; die "hybrid-config.sh failed"; }
-        rm -f "$DIR/run/hybrid-$node.port" "$DIR/run/hybrid-$node.peer-port"
+        rm -f "$DIR/run/hybrid-$node.port" "$DIR/run/hybrid-$node.peer-port" "$DIR/run/hybrid-$node.mport"
         "$QKD_BIN/qkd-hybrid" --config "$DIR/hybrid/$node.json" --peer-listen 127.0.0.1:0 \
+            --metrics-listen 127.0.0.1:0 --metrics-port-file "$DIR/run/hybrid-$node.mport" \
             --port-file "$DIR/run/hybrid-$node.port" --peer-port-file "$DIR/run/hybrid-$node.peer-port" \
             --log-level "$LOG_LEVEL" </dev/null >>"$DIR/logs/hybrid-$node.log" 2>&1 &
         local pid=$!
@@ -192,6 +195,35 @@ hybrid_up() {
     done
     "$repo/scripts/hybrid-config.sh" "${hargs[@]}" >>"$DIR/logs/hybrid-config.log" 2>&1 ||
         die "hybrid-config.sh failed"
+}
+
+# <NODE>_METRICS_URL (key server), <NODE>_KEYGEN_METRICS_URL (the keygen of the node's first
+# link; every one as <NODE>_<PEER>_KEYGEN_METRICS_URL) and <NODE>_HYBRID_METRICS_URL, from the
+# --metrics-port-file of each daemon (docs/observability.md).
+mport_url() { # FILE: the URL of a metrics port file (waits up to 5 s for it)
+    for _ in $(seq 1 50); do [ -s "$1" ] && break; sleep 0.1; done
+    [ -s "$1" ] && echo "http://127.0.0.1:$(tr -d ' \n' <"$1")"
+}
+metrics_env() {
+    local node N p s first url
+    for node in ${NODES//,/ }; do
+        N=$(upper "$node")
+        [ -x "$QKD_BIN/qkd-kme" ] && url=$(mport_url "$DIR/run/kme-$node.mport") &&
+            echo "${N}_METRICS_URL=$url"
+        first=""
+        while read -r p s; do
+            local me="" other=""
+            [ "$p" = "$node" ] && { me=$p; other=$s; }
+            [ "$s" = "$node" ] && { me=$s; other=$p; }
+            [ -n "$me" ] || continue
+            url=$(mport_url "$DIR/run/keygen-$me-$other.mport") || continue
+            echo "${N}_$(upper "$other")_KEYGEN_METRICS_URL=$url"
+            [ -n "$first" ] || { first=$url; echo "${N}_KEYGEN_METRICS_URL=$url"; }
+        done <<<"$(links_for "$NODES")"
+        [ -x "$QKD_BIN/qkd-hybrid" ] && url=$(mport_url "$DIR/run/hybrid-$node.mport") &&
+            echo "${N}_HYBRID_METRICS_URL=$url"
+    done
+    return 0
 }
 
 cmd_up() {
@@ -247,7 +279,9 @@ cmd_up() {
         for node in ${NODES//,/ }; do
             local args=(--address 127.0.0.1 --port 0 --port-file "$DIR/run/kme-$node.port"
                 --cert "$DIR/certs/$node/node.pem" --key "$DIR/certs/$node/node.key"
-                --ca "$DIR/certs/ca.pem" --node "$node" --log-level "$LOG_LEVEL")
+                --ca "$DIR/certs/ca.pem" --node "$node" --log-level "$LOG_LEVEL"
+                --metrics-listen 127.0.0.1:0 --metrics-port-file "$DIR/run/kme-$node.mport")
+            rm -f "$DIR/run/kme-$node.mport"
             local leader=0
             while read -r p s; do
                 if [ "$p" = "$node" ]; then
@@ -317,6 +351,7 @@ cmd_up() {
             echo "RING_$(upper "$s")_$(upper "$p")=$(ring_name "$s" "$p")"
         done <<<"$links"
         echo "QKD_BIN=$QKD_BIN"
+        metrics_env
     } >"$DIR/env"
     echo "local-net.sh: up in $DIR (nodes $NODES, SKR $SKR_BPS bit/s); source $DIR/env"
 }
@@ -378,7 +413,7 @@ cmd_status() {
             fi
         done <"$DIR/rings"
     fi
-    [ -f "$DIR/env" ] && grep -E '_ADDR=' "$DIR/env"
+    [ -f "$DIR/env" ] && grep -E '_ADDR=|_METRICS_URL=' "$DIR/env"
     echo "$up of $total processes running"
     [ "$up" = "$total" ] && [ "$total" -gt 0 ]
 }

@@ -283,6 +283,7 @@ static void conn_handshake(struct qkd_conn *c)
         return;
     }
     conn_ssl_error(c, r, e, why, sizeof(why));
+    if (c->hsg != NULL) c->hsg->failed++; /* qkd_tls_handshake_failures_total */
     snprintf(reason, sizeof(reason), "TLS handshake failed: %s", why);
     log_warn("connection %s: %s", c->peer, reason);
     conn_begin_close(c, reason, 0);

@@ -39,6 +39,7 @@ struct qkd_conn_hs_group {
     uint32_t n;   /* members now */
     struct qkd_conn *oldest, *newest;
     uint64_t evicted; /* handshakes closed to make room, since start */
+    uint64_t failed;  /* handshakes that failed (not port probes), since start: metrics */
 };
 /* Forgets every member (their handshakes go on uncapped); call before freeing the group. */
 void qkd_conn_hs_group_detach(struct qkd_conn_hs_group *g);

@@ -189,6 +189,11 @@ int qkd_etsi_srv_port(const struct qkd_etsi_srv *srv)
     return qkd_listener_port(srv->lst);
 }
 
+struct qkd_listener *qkd_etsi_srv_listener(const struct qkd_etsi_srv *srv)
+{
+    return srv->lst;
+}
+
 uint32_t qkd_etsi_srv_count(const struct qkd_etsi_srv *srv)
 {
     return qkd_listener_count(srv->lst);

@@ -18,6 +18,7 @@
 #include "wire.h"
 
 struct qkd_etsi_srv;
+struct qkd_listener;
 
 struct qkd_etsi_client {
     struct qkd_etsi_srv *srv;
@@ -66,6 +67,8 @@ struct qkd_etsi_srv *qkd_etsi_srv_new(struct qkd_loop *loop, const struct qkd_et
 void qkd_etsi_srv_free(struct qkd_etsi_srv *srv);
 int qkd_etsi_srv_port(const struct qkd_etsi_srv *srv);
 uint32_t qkd_etsi_srv_count(const struct qkd_etsi_srv *srv);
+/* The listener (metrics: connections, handshake failures of its handshake group). */
+struct qkd_listener *qkd_etsi_srv_listener(const struct qkd_etsi_srv *srv);
 
 /* Encodes rsp in the connection's framing and queues it; the encoded copy (which may hold key
  * bytes) is wiped. Returns 0 or -1. */

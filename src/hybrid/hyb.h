@@ -7,10 +7,12 @@
 #ifndef HYB_HYB_H
 #define HYB_HYB_H
 
+#include "combiner.h"
 #include "conn.h"
 #include "evloop.h"
 #include "kem.h"
 #include "node_config.h"
+#include "obs.h"
 #include "peer_msg.h"
 #include "qkdw.h"
 #include "request.h"
@@ -110,6 +112,10 @@ struct hyb_peer {
     bool dialing;
     uint32_t backoff_ms;
     uint64_t redial_timer;
+    /* metrics (metrics.c): keys per combination method, failures, exchange durations */
+    uint64_t m_keys[HYB_COMB_METHOD_COUNT];
+    uint64_t m_failed;
+    struct qkd_prom_hist m_dur;
 };
 
 struct hyb_qkd_src {
@@ -213,6 +219,7 @@ struct hyb {
     uint64_t sweep_timer;
     bool fault_done;
     struct hyb_stats stats;
+    struct qkd_obs obs; /* the metrics endpoint (metrics.c) */
 };
 
 /* peer.c */

@@ -7,6 +7,7 @@
 #include "etsi_server.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "sock.h"
 #include "opts.h"
 #include "secbuf.h"
@@ -77,7 +78,7 @@ int main(int argc, char **argv)
     struct hyb_settings *st = &h.set;
     const char *config = NULL, *hybrid_listen = NULL, *json_listen = NULL, *peer_listen = NULL,
                *kme = NULL, *port_file = NULL, *json_port_file = NULL, *peer_port_file = NULL,
-               *log_level = "INFO";
+               *metrics_listen = NULL, *metrics_port_file = NULL, *log_level = "INFO";
     *st = (struct hyb_settings){
         .max_conns = HYB_DEF_MAX_CONNS,
         .max_handshakes = HYB_DEF_MAX_HS,
@@ -151,6 +152,10 @@ int main(int argc, char **argv)
          "TESTS ONLY: 'badsig' or 'replay' corrupts / repeats the first INIT sent; "
          "'drop-optional' makes an initiator drop one optional source once",
          0, 0},
+        {"metrics-listen", "METRICS_LISTEN", QKD_OPT_STR, &metrics_listen,
+         "host:port of the HTTP metrics endpoint (/metrics, /healthz, /); off unless set", 0, 0},
+        {"metrics-port-file", "METRICS_PORT_FILE", QKD_OPT_STR, &metrics_port_file,
+         "write the metrics port here once listening", 0, 0},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},
         {NULL, NULL, 0, NULL, NULL, 0, 0},
     };
@@ -223,6 +228,8 @@ int main(int argc, char **argv)
         fatalx("--json-port-file %s: cannot write", json_port_file);
     if (peer_port_file && qkd_write_port_file(peer_port_file, qkd_listener_port(h.peer_lst)) != 0)
         fatalx("--peer-port-file %s: cannot write", peer_port_file);
+    if (hyb_metrics_start(&h, metrics_listen, metrics_port_file, err, sizeof(err)) != 0)
+        fatalx("--metrics-listen %s: %s", metrics_listen, err);
     hyb_stream_sweep_start(&h);
     log_info("qkd-hybrid %s node %s (%s) ready; key server %s; %zu peer(s)", QKD_VERSION,
              h.cfg->name, h.cfg->uuid, h.cfg->kme.address, h.npeers);
@@ -231,6 +238,7 @@ int main(int argc, char **argv)
 
     log_info("shutting down");
     log_stats(&h);
+    hyb_metrics_stop(&h);
     hyb_etsi_stop(&h);
     hyb_json_stop(&h);
     hyb_peer_stop(&h);

@@ -11,6 +11,7 @@
 #include "combiner.h"
 #include "kdf.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -239,6 +240,7 @@ static void fail_src(struct hyb_xsrc *src, uint8_t status)
 static void stats_done(struct hyb_xchg *x, bool ok)
 {
     struct hyb *h = x->s->h;
+    hyb_metrics_exchange(x, ok, (double)(qkd_now_ms() - x->t_start_ms) / 1000.0);
     if (ok) {
         h->stats.keys_ok++;
         h->stats.ms_total += (double)(qkd_now_ms() - x->t_start_ms);

@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "emul.h"
 #include "evloop.h"
+#include "obs.h"
 #include "pacing.h"
 #include "proto.h"
 #include "ring.h"
@@ -54,10 +55,12 @@ struct kg_cfg {
     uint32_t stats_ms;
     uint32_t heartbeat_ms;
     uint32_t link_timeout_ms;
-    double qber_pct;         /* emulated QBER (sender decides); 0 = none */
-    struct kg_outage outage; /* emulated outage profile (sender decides); every_ms 0 = off */
-    const char *ready_file;  /* exists (written atomically) exactly while the link is up */
-    uint32_t max_handshakes; /* receiver: connections still in their TLS handshake */
+    double qber_pct;               /* emulated QBER (sender decides); 0 = none */
+    struct kg_outage outage;       /* emulated outage profile (sender decides); every_ms 0 = off */
+    const char *ready_file;        /* exists (written atomically) exactly while the link is up */
+    uint32_t max_handshakes;       /* receiver: connections still in their TLS handshake */
+    const char *metrics_listen;    /* --metrics-listen (metrics.c); NULL = off */
+    const char *metrics_port_file; /* --metrics-port-file */
 };
 
 struct kg_inflight {
@@ -122,6 +125,10 @@ struct kg {
     uint64_t bytes_dropped, blocks_dropped;
     uint64_t stats_last_bytes, stats_last_ms;
     uint64_t hb_timer, stats_timer;
+    /* The metrics endpoint (metrics.c) and its measured SKR. */
+    struct qkd_obs obs;
+    uint64_t m_rate_ms, m_rate_bytes;
+    double m_rate_bps;
 };
 
 /* link.c */

@@ -9,6 +9,7 @@
 
 #include "kg.h"
 #include "log.h"
+#include "metrics.h"
 #include "sock.h"
 #include "opts.h"
 #include "tls.h"
@@ -95,6 +96,10 @@ int main(int argc, char **argv)
         {"max-handshakes", "MAX_HANDSHAKES", QKD_OPT_U32, &cfg->max_handshakes,
          "receiver: connections still in their TLS handshake (a new one closes the oldest)", 1,
          1024},
+        {"metrics-listen", "METRICS_LISTEN", QKD_OPT_STR, &cfg->metrics_listen,
+         "host:port of the HTTP metrics endpoint (/metrics, /healthz, /); off unless set", 0, 0},
+        {"metrics-port-file", "METRICS_PORT_FILE", QKD_OPT_STR, &cfg->metrics_port_file,
+         "write the metrics port here once listening", 0, 0},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},
         {NULL, NULL, 0, NULL, NULL, 0, 0},
     };
@@ -164,11 +169,15 @@ int main(int argc, char **argv)
     int status = 0;
     if (kg_link_start(&kg) != 0) {
         status = 1;
+    } else if (kg_metrics_start(&kg, err, sizeof(err)) != 0) {
+        log_error("qkd-keygen: cannot serve --metrics-listen %s: %s", cfg->metrics_listen, err);
+        status = 1;
     } else {
         qkd_loop_run(kg.loop);
         log_info("stopping: distilled %" PRIu64 " bytes, dropped %" PRIu64 " bytes",
                  kg.bytes_delivered, kg.bytes_dropped);
     }
+    kg_metrics_stop(&kg);
     kg_link_stop(&kg);
     qkd_writer_free(&kg.out);
     qkd_loop_free(kg.loop);

@@ -63,6 +63,8 @@ static void deliver(struct kme *k, struct kme_client *cl, struct kme_stream *s, 
     kme_stream_alloc_free(s, a);
     kme_stream_mark_delivered(s, index);
     k->stats_get_ok++;
+    l->m_keys_delivered++; /* docs/observability.md */
+    l->m_bits_delivered += (uint64_t)rsp.u.get.key_len * 8;
     char ks[QKD_KSID_STRLEN];
     qkd_ksid_to_str(&s->ksid, ks);
     log_info("GET_KEY successful for Key_stream_ID: %s, Index: %" PRIu32, ks, index);

@@ -13,6 +13,7 @@
 #include "etsi_server.h"
 #include "evloop.h"
 #include "link.h"
+#include "obs.h"
 #include "opts.h"
 #include "peer_msg.h"
 #include "qos.h"
@@ -78,6 +79,8 @@ struct kme_config {
     uint32_t poll_ms;
     uint32_t alloc_ahead;       /* chunks */
     uint32_t alloc_ahead_bytes; /* bytes */
+    const char *metrics_listen; /* --metrics-listen: HTTP /metrics, /healthz, / (NULL = off) */
+    const char *metrics_port_file;
 };
 
 struct kme_waiter;
@@ -102,6 +105,7 @@ struct kme {
     struct qkd_listener *peer_lst; /* peer-sync listener; NULL = none */
     struct kme_pconn *pconns;      /* every peer-sync connection */
     uint64_t stats_get_ok;
+    struct qkd_obs obs; /* the metrics endpoint (metrics.c) */
     bool stopping;
 };
 

@@ -96,6 +96,8 @@ struct kme_link {
     struct kme_tomb *tombs;
     size_t ntomb, tomb_cap, tomb_used;
     uint64_t tomb_seq;
+    uint64_t m_keys_delivered; /* metrics: keys delivered by GET_KEY (getkey.c) */
+    uint64_t m_bits_delivered; /* ... and their bits */
     bool tomb_sweep; /* peer up: tombs the peer does not announce before its first heartbeat go */
 };
 

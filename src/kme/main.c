@@ -14,6 +14,7 @@
 #include "server.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "sock.h"
 #include "tls.h"
 
@@ -135,6 +136,10 @@ int main(int argc, char **argv)
          KME_MAX_ALLOC_AHEAD},
         {"alloc-ahead-bytes", "ALLOC_AHEAD_BYTES", QKD_OPT_U32, &c->alloc_ahead_bytes,
          "most key bytes one allocation covers (at least one chunk)", 1, 64u * 1024 * 1024},
+        {"metrics-listen", "METRICS_LISTEN", QKD_OPT_STR, &c->metrics_listen,
+         "host:port of the HTTP metrics endpoint (/metrics, /healthz, /); off unless set", 0, 0},
+        {"metrics-port-file", "METRICS_PORT_FILE", QKD_OPT_STR, &c->metrics_port_file,
+         "write the metrics port here once listening", 0, 0},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &c->log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},
         {NULL, NULL, 0, NULL, NULL, 0, 0},
     };
@@ -209,6 +214,11 @@ int main(int argc, char **argv)
         fatalx("qkd-kme: cannot listen on %s:%u: %s", c->address, c->port, err);
     if (kme_peer_listen(&k, err, sizeof(err)) != 0)
         fatalx("qkd-kme: cannot listen on --peer-listen %s: %s", c->peer_listen, err);
+    if (kme_metrics_start(&k, err, sizeof(err)) != 0)
+        fatalx("qkd-kme: cannot listen on --metrics-listen %s: %s", c->metrics_listen, err);
+    if (c->metrics_port_file && k.obs.srv &&
+        qkd_write_port_file(c->metrics_port_file, qkd_http_server_port(k.obs.srv)) != 0)
+        fatalx("qkd-kme: cannot write --metrics-port-file %s", c->metrics_port_file);
     if (qkd_loop_stop_on_signals(k.loop) != 0) fatalx("qkd-kme: cannot install signal handling");
     for (int i = 0; i < k.nlinks; i++) {
         struct kme_link *l = &k.links[i];
@@ -227,6 +237,7 @@ int main(int argc, char **argv)
 
     log_info("shutting down (%llu keys delivered)", (unsigned long long)k.stats_get_ok);
     k.stopping = true;
+    kme_metrics_stop(&k);
     kme_server_stop(&k);
     kme_peer_stop_all(&k);
     for (int i = 0; i < k.nlinks; i++)

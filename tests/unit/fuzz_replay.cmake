@@ -1,6 +1,6 @@
 # tests/unit/fuzz_replay.cmake: replay of the libFuzzer targets of the keygen link protocol, the
 # hybrid daemon's parsers (peer messages, JSON messages, request URIs, node config) and the key
-# servers' peer-sync codec: each target's LLVMFuzzerTestOneInput, driven by fuzz/replay_main.c
+# servers' peer-sync codec and the HTTP request parser (http.c): each target's LLVMFuzzerTestOneInput, driven by fuzz/replay_main.c
 # (no libFuzzer), runs over its committed seed corpus (tests/fuzz/corpus/<target>) and then a
 # fixed number of deterministic mutations, linked against the module's own static library, so
 # the normal, sanitizer and valgrind builds all cover them. The codec's targets are replayed in
@@ -27,3 +27,4 @@ qkd_fuzz_replay(fuzz_hybrid_json_msg LIBS qkdhybrid)
 qkd_fuzz_replay(fuzz_hybrid_request LIBS qkdhybrid)
 qkd_fuzz_replay(fuzz_hybrid_node_config LIBS qkdhybrid)
 qkd_fuzz_replay(fuzz_kme_peer_msg LIBS qkdkme)
+qkd_fuzz_replay(fuzz_http_request LIBS qkdhttp)

@@ -1,0 +1,342 @@
+/* http.c: HTTP/1.1 request parsing over llhttp with named limits, a growing byte buffer and the
+ * response writer (docs/observability.md). No I/O here: http_server.c carries the bytes. */
+#include "http.h"
+
+#include <llhttp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct qkd_http_parser {
+    llhttp_t ll;
+    llhttp_settings_t set;
+    struct qkd_http_limits lim;
+    char *hdr;        /* target\0 then name\0value\0 pairs; max_header_bytes + 1 */
+    size_t hdr_len;   /* bytes used in hdr */
+    size_t nhdr;      /* headers stored */
+    size_t names_off; /* where the headers start in hdr */
+    uint8_t *body;
+    size_t body_len, body_cap;
+    int err_status; /* set by a callback that refused the request */
+    int paused;     /* a complete request was returned; resume before the next */
+    struct qkd_http_req req;
+};
+
+static struct qkd_http_parser *P(llhttp_t *ll)
+{
+    return (struct qkd_http_parser *)ll->data;
+}
+
+static int hdr_add(struct qkd_http_parser *p, const char *at, size_t n)
+{
+    if (n > p->lim.max_header_bytes - p->hdr_len) {
+        p->err_status = 431;
+        return HPE_USER;
+    }
+    memcpy(p->hdr + p->hdr_len, at, n);
+    p->hdr_len += n;
+    return 0;
+}
+static int hdr_end(struct qkd_http_parser *p)
+{
+    return hdr_add(p, "", 1);
+}
+
+static int on_begin(llhttp_t *ll)
+{
+    struct qkd_http_parser *p = P(ll);
+    p->hdr_len = 0;
+    p->nhdr = 0;
+    p->names_off = 0;
+    p->body_len = 0;
+    return 0;
+}
+static int on_url(llhttp_t *ll, const char *at, size_t n)
+{
+    return hdr_add(P(ll), at, n);
+}
+static int on_url_done(llhttp_t *ll)
+{
+    struct qkd_http_parser *p = P(ll);
+    int r = hdr_end(p);
+    p->names_off = p->hdr_len;
+    return r;
+}
+static int on_field(llhttp_t *ll, const char *at, size_t n)
+{
+    return hdr_add(P(ll), at, n);
+}
+static int on_field_done(llhttp_t *ll)
+{
+    struct qkd_http_parser *p = P(ll);
+    if (++p->nhdr > p->lim.max_headers) {
+        p->err_status = 431;
+        return HPE_USER;
+    }
+    return hdr_end(p);
+}
+static int on_value(llhttp_t *ll, const char *at, size_t n)
+{
+    return hdr_add(P(ll), at, n);
+}
+static int on_value_done(llhttp_t *ll)
+{
+    return hdr_end(P(ll));
+}
+static int on_headers_done(llhttp_t *ll)
+{
+    struct qkd_http_parser *p = P(ll);
+    uint64_t cl = ll->content_length;
+    if ((ll->flags & F_CONTENT_LENGTH) && cl > p->lim.max_request_bytes - p->hdr_len) {
+        p->err_status = 413;
+        return HPE_USER;
+    }
+    return 0;
+}
+static int on_body(llhttp_t *ll, const char *at, size_t n)
+{
+    struct qkd_http_parser *p = P(ll);
+    size_t room = p->lim.max_request_bytes - p->hdr_len;
+    if (n > room - p->body_len) {
+        p->err_status = 413;
+        return HPE_USER;
+    }
+    if (p->body_len + n > p->body_cap) {
+        size_t cap = p->body_cap ? p->body_cap : 1024;
+        while (cap < p->body_len + n)
+            cap *= 2;
+        if (cap > room) cap = room;
+        uint8_t *nb = realloc(p->body, cap);
+        if (!nb) {
+            p->err_status = 503;
+            return HPE_USER;
+        }
+        p->body = nb;
+        p->body_cap = cap;
+    }
+    memcpy(p->body + p->body_len, at, n);
+    p->body_len += n;
+    return 0;
+}
+static int on_complete(llhttp_t *ll)
+{
+    (void)ll;
+    return HPE_PAUSED; /* one request at a time: the caller answers it before the next */
+}
+
+struct qkd_http_parser *qkd_http_parser_new(const struct qkd_http_limits *lim)
+{
+    struct qkd_http_parser *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->lim.max_header_bytes =
+        lim && lim->max_header_bytes ? lim->max_header_bytes : QKD_HTTP_DEFAULT_MAX_HEADER_BYTES;
+    p->lim.max_request_bytes =
+        lim && lim->max_request_bytes ? lim->max_request_bytes : QKD_HTTP_DEFAULT_MAX_REQUEST_BYTES;
+    p->lim.max_headers = lim && lim->max_headers ? lim->max_headers : QKD_HTTP_DEFAULT_MAX_HEADERS;
+    if (p->lim.max_request_bytes < p->lim.max_header_bytes)
+        p->lim.max_request_bytes = p->lim.max_header_bytes;
+    p->hdr = malloc((size_t)p->lim.max_header_bytes + 1);
+    if (!p->hdr) {
+        free(p);
+        return NULL;
+    }
+    llhttp_settings_init(&p->set);
+    p->set.on_message_begin = on_begin;
+    p->set.on_url = on_url;
+    p->set.on_url_complete = on_url_done;
+    p->set.on_header_field = on_field;
+    p->set.on_header_field_complete = on_field_done;
+    p->set.on_header_value = on_value;
+    p->set.on_header_value_complete = on_value_done;
+    p->set.on_headers_complete = on_headers_done;
+    p->set.on_body = on_body;
+    p->set.on_message_complete = on_complete;
+    llhttp_init(&p->ll, HTTP_REQUEST, &p->set);
+    p->ll.data = p;
+    return p;
+}
+
+void qkd_http_parser_free(struct qkd_http_parser *p)
+{
+    if (!p) return;
+    free(p->hdr);
+    free(p->body);
+    free(p);
+}
+
+static void build_req(struct qkd_http_parser *p)
+{
+    struct qkd_http_req *r = &p->req;
+    switch (llhttp_get_method(&p->ll)) {
+    case HTTP_GET:
+        r->method = QKD_HTTP_GET;
+        break;
+    case HTTP_HEAD:
+        r->method = QKD_HTTP_HEAD;
+        break;
+    case HTTP_POST:
+        r->method = QKD_HTTP_POST;
+        break;
+    default:
+        r->method = QKD_HTTP_OTHER;
+        break;
+    }
+    p->hdr[p->hdr_len] = '\0';
+    r->body = p->body_len ? p->body : (const uint8_t *)"";
+    r->body_len = p->body_len;
+    r->keep_alive = llhttp_should_keep_alive(&p->ll) && !llhttp_get_upgrade(&p->ll);
+}
+
+int qkd_http_parse(struct qkd_http_parser *p, const uint8_t *data, size_t len, size_t *used,
+                   const struct qkd_http_req **req, int *status)
+{
+    *used = 0;
+    *req = NULL;
+    *status = 0;
+    if (p->paused) {
+        p->paused = 0;
+        if (llhttp_get_upgrade(&p->ll) || llhttp_get_errno(&p->ll) != HPE_PAUSED) {
+            *status = 400; /* nothing may follow an upgrade request */
+            return -1;
+        }
+        llhttp_resume(&p->ll);
+    }
+    if (len == 0) return 0;
+    llhttp_errno_t e = llhttp_execute(&p->ll, (const char *)data, len);
+    if (e == HPE_OK) {
+        *used = len;
+        return 0;
+    }
+    if (e == HPE_PAUSED) {
+        *used = (size_t)((const uint8_t *)llhttp_get_error_pos(&p->ll) - data);
+        p->paused = 1;
+        build_req(p);
+        /* split the target in place at '?': path\0query\0 */
+        char *q = memchr(p->hdr, '?', strlen(p->hdr));
+        p->req.path = p->hdr;
+        p->req.query = "";
+        if (q) {
+            *q = '\0';
+            p->req.query = q + 1;
+        }
+        *req = &p->req;
+        return 1;
+    }
+    *status = p->err_status ? p->err_status : 400;
+    return -1;
+}
+
+const char *qkd_http_header(const struct qkd_http_parser *p, const char *name)
+{
+    /* hdr: target\0 (name\0 value\0)* ; a header without a value callback has an empty value */
+    if (!p->req.path) return NULL;
+    const char *s = p->hdr + p->names_off, *end = p->hdr + p->hdr_len;
+    while (s < end) {
+        const char *n = s;
+        s += strnlen(s, (size_t)(end - s)) + 1;
+        if (s >= end) break;
+        const char *v = s;
+        s += strnlen(s, (size_t)(end - s)) + 1;
+        if (strcasecmp(n, name) == 0) return v;
+    }
+    return NULL;
+}
+
+void qkd_sbuf_free(struct qkd_sbuf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+void qkd_sbuf_add(struct qkd_sbuf *b, const void *data, size_t n)
+{
+    if (b->failed) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->failed = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void qkd_sbuf_puts(struct qkd_sbuf *b, const char *s)
+{
+    qkd_sbuf_add(b, s, strlen(s));
+}
+
+void qkd_sbuf_printf(struct qkd_sbuf *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = 1;
+        return;
+    }
+    if ((size_t)n < sizeof tmp) {
+        qkd_sbuf_add(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (!big) {
+        b->failed = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    qkd_sbuf_add(b, big, (size_t)n);
+    free(big);
+}
+
+const char *qkd_http_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Content Too Large";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
+    }
+}
+
+void qkd_http_resp_write(struct qkd_sbuf *out, const struct qkd_http_resp *r, int keep_alive,
+                         int head_only)
+{
+    int st = r->status ? r->status : 200;
+    qkd_sbuf_printf(out,
+                    "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                    "Cache-Control: no-store\r\nConnection: %s\r\n\r\n",
+                    st, qkd_http_reason(st),
+                    r->content_type ? r->content_type : "text/plain; charset=utf-8", r->body.len,
+                    keep_alive ? "keep-alive" : "close");
+    if (!head_only && r->body.len) qkd_sbuf_add(out, r->body.p, r->body.len);
+}
