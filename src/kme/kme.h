@@ -73,6 +73,7 @@ struct kme_config {
     uint32_t max_window_chunks;  /* largest window in chunks (its bitmap: that many bits) */
     struct kme_qos_limits qos;
     bool admission;
+    bool core_dumps; /* leave the process dumpable (debugging; key pages stay excluded) */
     const char *log_level;
     uint32_t heartbeat_ms;
     uint32_t peer_timeout_ms;

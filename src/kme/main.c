@@ -125,6 +125,10 @@ int main(int argc, char **argv)
         {"qos-ttl", "QOS_TTL", QKD_OPT_U32, &c->qos.ttl, "largest TTL granted (s)", 1, 0xffffffffu},
         {"admission", "ADMISSION_CONTROL", QKD_OPT_BOOL, &c->admission,
          "admission control: the sum of Min_bps per link stays within its SKR", 0, 0},
+        {"core-dumps", "CORE_DUMPS", QKD_OPT_BOOL, &c->core_dumps,
+         "leave core dumps (and /proc/PID/fd for its user) on, for debugging; key pages are "
+         "excluded from dumps either way",
+         0, 0},
         {"heartbeat-ms", "PEER_HEARTBEAT_MS", QKD_OPT_U32, &c->heartbeat_ms,
          "peer-sync heartbeat interval", 10, 600000},
         {"peer-timeout-ms", "PEER_TIMEOUT_MS", QKD_OPT_U32, &c->peer_timeout_ms,
@@ -173,7 +177,8 @@ int main(int argc, char **argv)
     /* every ETSI and peer connection, and the rest of the process (docs/kme.md) */
     qkd_raise_nofile((unsigned long)c->max_conns + 2u * KME_MAX_LINKS + c->peer_max_handshakes +
                      KME_FD_RESERVE);
-    if (qkd_secbuf_no_core_dumps() != 0) log_warn("qkd-kme: cannot turn core dumps off");
+    if (!k.cfg.core_dumps && qkd_secbuf_no_core_dumps() != 0)
+        log_warn("qkd-kme: cannot turn core dumps off");
     k.loop = qkd_loop_new();
     if (!k.loop) fatalx("qkd-kme: cannot create the event loop");
     bool need_listen = false;

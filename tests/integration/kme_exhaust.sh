@@ -13,7 +13,9 @@ hard=$(ulimit -H -n)
 [ "$hard" = unlimited ] && hard=1048576
 soft=256
 ulimit -S -n $soft
-start_pair 4000000 --max-conns 2000 --max-handshakes 4
+# --core-dumps: a key server turns itself non-dumpable, which hides /proc/PID/fd from its own
+# (non-root, e.g. in the test container) user; this test counts descriptors there
+start_pair 4000000 --max-conns 2000 --max-handshakes 4 --core-dumps
 ulimit -S -n "$hard" 2>/dev/null
 pid=${PID_OF[kme-alice]}
 lim=$(awk '/Max open files/ {print $4}' "/proc/$pid/limits")
@@ -44,6 +46,7 @@ sleep 0.5
 # --max-handshakes at its edge: 12 idle connections held at alice's ETSI port; alice never has
 # more than 4 of them open, and an application still opens a stream there
 base=$(ls "/proc/$pid/fd" | wc -l)
+[ "$base" -gt 0 ] || die "cannot list /proc/$pid/fd (the counts below would be vacuous)"
 python3 "$(dirname "$0")/hold_conns.py" "${KME_PORT_OF[alice]}" 12 6 >>"$T/logs/holder.log" 2>&1 &
 HOLDER=$!
 PIDS+=($HOLDER)
@@ -70,6 +73,7 @@ kill $HOLDER 2>/dev/null
 for mode in backpressure emfile; do
     if [ $mode = emfile ]; then
         used=$(ls "/proc/$pid/fd" | wc -l)
+        [ "$used" -gt 0 ] || die "cannot list /proc/$pid/fd"
         # fewer than --max-handshakes: the descriptors run out before the handshake cap
         prlimit --pid "$pid" --nofile=$((used + 2)):$((used + 2))
         check "prlimit the key server to $((used + 2)) descriptors" 0 $?
