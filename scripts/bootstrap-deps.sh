@@ -145,41 +145,45 @@ prefix_ok() { # $1 = prefix: complete (marker written after install) and runs as
   [ -f "$1/.qkd-built" ] && [ -x "$1/bin/openssl" ] && ossl_ok "$(ossl_version "$1")"
 }
 
-if ossl_ok "$(openssl version 2>/dev/null | awk '{print $2}')"; then
-  log "system OpenSSL is >= 3.5; no local build needed"
-  exit 0
-fi
-if prefix_ok "$QKD_DEPS_ROOT/openssl"; then
-  log "OpenSSL $(ossl_version "$QKD_DEPS_ROOT/openssl") ($(cat "$QKD_DEPS_ROOT/openssl/.qkd-built")) already at $QKD_DEPS_ROOT/openssl"
-  exit 0
-fi
-# A complete prefix of any version already built here: link it, download nothing.
-for p in $(ls -d "$QKD_DEPS_ROOT"/openssl-* 2>/dev/null | sort -rV); do
-  if prefix_ok "$p"; then
-    $SUDO ln -sfn "$p" "$QKD_DEPS_ROOT/openssl"
-    log "OpenSSL $(ossl_version "$p") found at $p; linked $QKD_DEPS_ROOT/openssl"
-    exit 0
+# Returns (never exits) on success, so a block added after it runs on every machine too.
+openssl_bootstrap() {
+  if ossl_ok "$(openssl version 2>/dev/null | awk '{print $2}')"; then
+    log "system OpenSSL is >= 3.5; no local build needed"
+    return 0
   fi
-done
+  if prefix_ok "$QKD_DEPS_ROOT/openssl"; then
+    log "OpenSSL $(ossl_version "$QKD_DEPS_ROOT/openssl") ($(cat "$QKD_DEPS_ROOT/openssl/.qkd-built")) already at $QKD_DEPS_ROOT/openssl"
+    return 0
+  fi
+  # A complete prefix of any version already built here: link it, download nothing.
+  for p in $(ls -d "$QKD_DEPS_ROOT"/openssl-* 2>/dev/null | sort -rV); do
+    if prefix_ok "$p"; then
+      $SUDO ln -sfn "$p" "$QKD_DEPS_ROOT/openssl"
+      log "OpenSSL $(ossl_version "$p") found at $p; linked $QKD_DEPS_ROOT/openssl"
+      return 0
+    fi
+  done
 
-log "system OpenSSL is older than 3.5: building 3.5 from Debian 13 (trixie) source"
-DEBSRC_DIR=$(mktemp -d /tmp/qkd-debsrc.XXXXXX)
-DEBSRC_SUITE=trixie
-trap 'rm -rf "$DEBSRC_DIR"' EXIT
-debsrc_init
-IFS=$'\t' read -r ver srcdir < <(debsrc_fetch openssl) || true
-[ -n "${srcdir:-}" ] || exit 1
-prefix=${QKD_OPENSSL_PREFIX:-$QKD_DEPS_ROOT/openssl-$ver}
-log "configuring OpenSSL $ver into $prefix"
-$SUDO rm -rf "$prefix"
-$SUDO mkdir -p "$prefix"
-( cd "$srcdir" &&
-  ./Configure --prefix="$prefix" --openssldir="$prefix/ssl" --libdir=lib \
-      shared no-tests no-docs "-Wl,-rpath,$prefix/lib" >&2 &&
-  make -s -j"$(nproc)" >&2 &&
-  $SUDO make -s install_sw install_ssldirs >&2 )
-prefix_v=$(ossl_version "$prefix")
-ossl_ok "$prefix_v" || { log "ERROR: the OpenSSL built at $prefix does not run as >= 3.5 (got '$prefix_v')"; exit 1; }
-printf 'debian source openssl %s\n' "$ver" | $SUDO tee "$prefix/.qkd-built" >/dev/null
-$SUDO ln -sfn "$prefix" "$QKD_DEPS_ROOT/openssl"
-log "OpenSSL $prefix_v (Debian source $ver) installed at $prefix (symlink $QKD_DEPS_ROOT/openssl)"
+  log "system OpenSSL is older than 3.5: building 3.5 from Debian 13 (trixie) source"
+  DEBSRC_DIR=$(mktemp -d /tmp/qkd-debsrc.XXXXXX)
+  DEBSRC_SUITE=trixie
+  trap 'rm -rf "$DEBSRC_DIR"' EXIT
+  debsrc_init
+  IFS=$'\t' read -r ver srcdir < <(debsrc_fetch openssl) || true
+  [ -n "${srcdir:-}" ] || exit 1
+  prefix=${QKD_OPENSSL_PREFIX:-$QKD_DEPS_ROOT/openssl-$ver}
+  log "configuring OpenSSL $ver into $prefix"
+  $SUDO rm -rf "$prefix"
+  $SUDO mkdir -p "$prefix"
+  ( cd "$srcdir" &&
+    ./Configure --prefix="$prefix" --openssldir="$prefix/ssl" --libdir=lib \
+        shared no-tests no-docs "-Wl,-rpath,$prefix/lib" >&2 &&
+    make -s -j"$(nproc)" >&2 &&
+    $SUDO make -s install_sw install_ssldirs >&2 )
+  prefix_v=$(ossl_version "$prefix")
+  ossl_ok "$prefix_v" || { log "ERROR: the OpenSSL built at $prefix does not run as >= 3.5 (got '$prefix_v')"; exit 1; }
+  printf 'debian source openssl %s\n' "$ver" | $SUDO tee "$prefix/.qkd-built" >/dev/null
+  $SUDO ln -sfn "$prefix" "$QKD_DEPS_ROOT/openssl"
+  log "OpenSSL $prefix_v (Debian source $ver) installed at $prefix (symlink $QKD_DEPS_ROOT/openssl)"
+}
+openssl_bootstrap
