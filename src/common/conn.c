@@ -439,8 +439,8 @@ static void conn_idle_cb(struct qkd_loop *loop, uint64_t id, void *arg)
         c->last_frame_ms = now;
         c->idle_timer = qkd_loop_add_timer(loop, c->lim.idle_ms, conn_idle_cb, c);
     } else if (now >= deadline) {
-        log_info("closing idle connection %s (no frame for %lu ms)", c->peer,
-                 (unsigned long)c->lim.idle_ms);
+        log_info("closing idle connection %s (no %s for %lu ms)", c->peer,
+                 c->ops.on_data != NULL ? "data" : "frame", (unsigned long)c->lim.idle_ms);
         conn_begin_close(c, "idle timeout", 1);
     } else {
         c->idle_timer = qkd_loop_add_timer(loop, deadline - now, conn_idle_cb, c);
@@ -475,7 +475,8 @@ struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int s
                               const struct qkd_conn_limits *lim, const struct qkd_conn_ops *ops,
                               void *arg)
 {
-    if (loop == NULL || ctx == NULL || fd < 0 || ops == NULL) {
+    if (loop == NULL || ctx == NULL || fd < 0 || ops == NULL ||
+        (ops->on_frame != NULL && ops->on_data != NULL)) { /* one mode or the other */
         if (fd >= 0) close(fd);
         return NULL;
     }
@@ -566,6 +567,13 @@ int qkd_conn_send(struct qkd_conn *c, const uint8_t *frame, size_t len)
     return conn_queue(c, frame, len, NULL, 0);
 }
 
+int qkd_conn_send_parts(struct qkd_conn *c, const uint8_t *a, size_t alen, const uint8_t *b,
+                        size_t blen)
+{
+    if ((a == NULL && alen > 0) || (b == NULL && blen > 0)) return -1;
+    return conn_queue(c, a, alen, b, blen);
+}
+
 int qkd_conn_send_msg(struct qkd_conn *c, const uint8_t version[3], uint8_t service,
                       const uint8_t *payload, uint32_t len)
 {
@@ -616,6 +624,11 @@ void qkd_conn_resume(struct qkd_conn *c)
             conn_kick(c); /* deliver held frames from the loop, not from inside this call */
     }
     conn_leave(c, 0);
+}
+
+void qkd_conn_touch(struct qkd_conn *c)
+{
+    if (c != NULL) c->last_frame_ms = qkd_now_ms();
 }
 
 SSL *qkd_conn_ssl(struct qkd_conn *c)

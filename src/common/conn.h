@@ -2,7 +2,8 @@
  * 8-byte header layout (wire.md): version(3) service(1) payload_len(4). Used by every server
  * and client of the project (ETSI 004, key-server peer sync, keygen link, hybrid peers), so
  * there is one framer. Handles handshake, partial reads/writes, WANT_READ/WANT_WRITE, the
- * maximum payload, the idle timeout and orderly close. */
+ * maximum payload, the idle timeout and orderly close. In byte-stream mode (ops.on_data) it
+ * hands over the received plaintext as it comes instead (HTTP over TLS: https_server.c). */
 #ifndef QKD_CONN_H
 #define QKD_CONN_H
 
@@ -27,7 +28,18 @@ struct qkd_conn_ops {
     /* The connection is gone (peer closed, error, idle, protocol violation, or
      * qkd_conn_close). reason is a short text. The conn is freed right after this returns. */
     void (*on_close)(struct qkd_conn *c, const char *reason, void *arg);
+    /* Byte-stream mode (set this, leave on_frame NULL): the received plaintext not consumed
+     * yet, as it comes (valid only during the call; wiped after). Return how many leading
+     * bytes were consumed: the rest stays buffered and is offered again, at once when some
+     * were consumed and the conn is not paused, else with more data. At most max_payload +
+     * QKD_WIRE_HDR_LEN bytes may stay unconsumed (the bound of a frame): more after a call
+     * that did not pause is a protocol error that closes the conn. Return QKD_CONN_DATA_CLOSE
+     * to close (gracefully: queued output is flushed). Consumed bytes count as activity for
+     * idle_ms (as whole frames do in frame mode); so does qkd_conn_touch. Pause, resume,
+     * back-pressure, the handshake cap and closing behave as in frame mode. */
+    size_t (*on_data)(struct qkd_conn *c, const uint8_t *data, size_t len, void *arg);
 };
+#define QKD_CONN_DATA_CLOSE ((size_t)-1)
 
 /* Server connections still in their TLS handshake, capped together (one per listener, see
  * listener.h). A new connection that finds the group full closes one of the group's
@@ -45,8 +57,10 @@ struct qkd_conn_hs_group {
 void qkd_conn_hs_group_detach(struct qkd_conn_hs_group *g);
 
 struct qkd_conn_limits {
-    uint32_t max_payload;  /* frames announcing more are a protocol error; 0 = 64 KiB */
-    uint32_t idle_ms;      /* no complete frame for this long closes; 0 = never */
+    uint32_t max_payload;  /* frames announcing more are a protocol error; 0 = 64 KiB; byte
+                            * mode: bounds the unconsumed input (on_data) */
+    uint32_t idle_ms;      /* no complete frame (byte mode: no consumed byte) for this long
+                            * closes; 0 = never */
     uint32_t handshake_ms; /* handshake must finish within; 0 = 10 s */
     size_t max_outbuf;     /* pending output above this closes the conn; 0 = 16 MiB */
     /* Back-pressure: while more than out_high bytes of output wait (the peer does not read
@@ -68,6 +82,10 @@ struct qkd_conn *qkd_conn_new(struct qkd_loop *loop, SSL_CTX *ctx, int fd, int s
                               void *arg);
 /* Queues a whole frame (bytes already encoded, header included). Returns 0 or -1. */
 int qkd_conn_send(struct qkd_conn *c, const uint8_t *frame, size_t len);
+/* Queues a then b as one write (e.g. an HTTP head and its body: one TLS record when small).
+ * Returns 0 or -1. The queued copy is wiped once written, like all output. */
+int qkd_conn_send_parts(struct qkd_conn *c, const uint8_t *a, size_t alen, const uint8_t *b,
+                        size_t blen);
 /* Builds a frame from header fields and payload, then queues it. */
 int qkd_conn_send_msg(struct qkd_conn *c, const uint8_t version[3], uint8_t service,
                       const uint8_t *payload, uint32_t len);
@@ -93,6 +111,9 @@ size_t qkd_conn_pending_output(const struct qkd_conn *c);
  * while paused; frames held are delivered in order after qkd_conn_resume. */
 void qkd_conn_pause(struct qkd_conn *c);
 void qkd_conn_resume(struct qkd_conn *c);
+/* Counts as activity for the idle timer (idle_ms) now, as a delivered frame or consumed bytes
+ * do (e.g. after answering a request that kept the conn paused). */
+void qkd_conn_touch(struct qkd_conn *c);
 
 SSL *qkd_conn_ssl(struct qkd_conn *c);
 const char *qkd_conn_peer_addr(struct qkd_conn *c); /* "ip:port" */

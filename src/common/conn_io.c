@@ -1,7 +1,8 @@
 /* conn_io.c: the data path of a framed TLS connection (conn.h, conn_int.h): the input and
  * output buffers (both wiped, both dropped when empty), SSL_write of queued output, SSL_read
- * and delivery of whole frames (bounded while paused), reading and dropping input during a
- * graceful close, and the text of an SSL failure. */
+ * and delivery of whole frames or, in byte-stream mode, of the bytes as they come (bounded
+ * while paused), reading and dropping input during a graceful close, and the text of an SSL
+ * failure. */
 #include "conn_int.h"
 
 #include <errno.h>
@@ -47,9 +48,14 @@ void conn_ssl_error(struct qkd_conn *c, int ret, int e, char *out, size_t outlen
 /* Bytes a paused connection may still read into its input buffer: it keeps reading so a peer
  * that hangs up (EOF, error) is noticed while a call waits, but holds at most one whole
  * largest frame (max_payload + header), so pausing never makes the input unbounded. */
+static size_t conn_in_bound(const struct qkd_conn *c)
+{
+    return QKD_WIRE_HDR_LEN + (size_t)c->lim.max_payload;
+}
+
 size_t conn_paused_room(const struct qkd_conn *c)
 {
-    size_t bound = QKD_WIRE_HDR_LEN + (size_t)c->lim.max_payload;
+    size_t bound = conn_in_bound(c);
     size_t held = c->in_len - c->in_off;
     return held < bound ? bound - held : 0;
 }
@@ -178,9 +184,46 @@ void conn_throttle_check(struct qkd_conn *c)
     }
 }
 
-/* Delivers the whole frames in the input buffer. Returns 0 to go on reading, -1 to stop. */
+/* Byte-stream mode (conn.h on_data): offers the unconsumed input until the handler consumes
+ * nothing more, pauses, or closes. Consumed bytes are wiped (they may carry key material). */
+static void conn_deliver_data(struct qkd_conn *c)
+{
+    while (c->state == ST_OPEN && !c->paused && !c->throttled && c->in_len > c->in_off) {
+        size_t avail = c->in_len - c->in_off;
+        uint8_t *data = c->in + c->in_off;
+        size_t used = c->ops.on_data(c, data, avail, c->arg);
+        if (used == QKD_CONN_DATA_CLOSE || used > avail) {
+            if (used != QKD_CONN_DATA_CLOSE)
+                log_error("connection %s: handler consumed %zu of %zu bytes", c->peer, used, avail);
+            OPENSSL_cleanse(data, avail);
+            c->in_off = c->in_len;
+            if (c->state == ST_OPEN) conn_begin_close(c, "closed by handler", 1);
+            return;
+        }
+        if (used == 0) break; /* the handler needs more bytes */
+        OPENSSL_cleanse(data, used);
+        c->in_off += used;
+        c->last_frame_ms = qkd_now_ms();
+    }
+    size_t held = c->in_len - c->in_off;
+    if (c->state == ST_OPEN && !c->paused && !c->throttled && held > conn_in_bound(c)) {
+        char reason[CONN_REASON_LEN];
+        snprintf(reason, sizeof(reason), "input too large (%zu bytes unconsumed > %zu)", held,
+                 conn_in_bound(c));
+        log_warn("closing connection %s: %s", c->peer, reason);
+        conn_begin_close(c, reason, 1);
+    }
+}
+
+/* Delivers the whole frames in the input buffer (or, in byte mode, the bytes). Returns 0 to go
+ * on reading, -1 to stop. */
 static int conn_deliver(struct qkd_conn *c)
 {
+    if (c->ops.on_data != NULL) {
+        conn_deliver_data(c);
+        conn_in_settle(c);
+        return c->state == ST_OPEN && !c->paused && !c->throttled ? 0 : -1;
+    }
     while (c->state == ST_OPEN && !c->paused && !c->throttled) {
         size_t avail = c->in_len - c->in_off;
         if (avail < QKD_WIRE_HDR_LEN) break;
@@ -257,7 +300,10 @@ void conn_read(struct qkd_conn *c)
         }
         if (e == SSL_ERROR_ZERO_RETURN) {
             c->peer_closed = 1;
-            if (c->in_len > c->in_off && !c->paused)
+            if (c->in_len > c->in_off && !c->paused && c->ops.on_data != NULL)
+                log_warn("connection %s: peer closed with %zu bytes of input unconsumed", c->peer,
+                         c->in_len - c->in_off);
+            else if (c->in_len > c->in_off && !c->paused)
                 log_warn("connection %s: peer closed in the middle of a frame", c->peer);
             else if (c->in_len > c->in_off)
                 log_debug("connection %s: peer closed while paused; %zu bytes of input dropped",

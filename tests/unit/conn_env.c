@@ -126,7 +126,7 @@ void on_close(struct qkd_conn *c, const char *reason, void *arg)
     s->c = NULL;
 }
 
-const struct qkd_conn_ops g_ops = {on_open, on_frame, on_close};
+const struct qkd_conn_ops g_ops = {on_open, on_frame, on_close, NULL};
 
 void on_accept(struct qkd_loop *loop, int fd, int events, void *arg)
 {

@@ -78,7 +78,7 @@ static void on_close(struct qkd_conn *c, const char *reason, void *arg)
     s->c = NULL;
 }
 
-static const struct qkd_conn_ops ops = {on_open, on_frame, on_close};
+static const struct qkd_conn_ops ops = {on_open, on_frame, on_close, NULL};
 
 static void on_accept(struct qkd_loop *loop, int fd, int events, void *arg)
 {

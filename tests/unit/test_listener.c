@@ -77,7 +77,7 @@ static void srv_close(struct qkd_conn *c, const char *reason, void *arg)
     qkd_listener_gone(g.lst);
 }
 
-static const struct qkd_conn_ops srv_ops = {srv_open, srv_frame, srv_close};
+static const struct qkd_conn_ops srv_ops = {srv_open, srv_frame, srv_close, NULL};
 
 static void cli_open(struct qkd_conn *c, void *arg)
 {
@@ -90,7 +90,7 @@ static void cli_close(struct qkd_conn *c, const char *reason, void *arg)
     g.cli = NULL;
 }
 
-static const struct qkd_conn_ops cli_ops = {cli_open, srv_frame, cli_close};
+static const struct qkd_conn_ops cli_ops = {cli_open, srv_frame, cli_close, NULL};
 
 static int on_accept(struct qkd_listener *l, int fd, void *arg)
 {
