@@ -3,7 +3,10 @@
  * echoes; the echoing server's queued output never passes out_high by more than one answer (it
  * stops reading instead of growing to max_outbuf), the connection stays up, and once the client
  * reads again every frame is answered, in order. With out_high 0 (off) the same client makes the
- * output grow past it. */
+ * output grow past it. Byte-stream mode (ops.on_data): bytes a handler leaves unconsumed are
+ * kept and offered again with what follows; unconsumed input at its bound (max_payload + 8)
+ * is kept, one byte more closes; QKD_CONN_DATA_CLOSE closes after flushing the answer; a
+ * paused conn holds later bytes until resumed; qkd_conn_touch keeps an idle conn open. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,11 +189,237 @@ static void test_off_grows_output(void **state)
     finish(lfd);
 }
 
+/* ---- byte-stream mode ---- */
+
+struct bside {
+    struct qkd_conn *c;
+    int opened, closed;
+    char reason[160];
+    char lines[8][32]; /* server: the lines consumed */
+    int nlines;
+    char offers[8][32]; /* server: what each on_data call was offered (short ones) */
+    int calls;
+    char seen[256]; /* client: the bytes received */
+    size_t seen_len;
+};
+
+static struct bside g_bs, g_bc;
+static struct qkd_conn_limits g_blim;
+
+static void b_open(struct qkd_conn *c, void *arg)
+{
+    ((struct bside *)arg)->opened = 1;
+}
+
+static void b_close(struct qkd_conn *c, const char *reason, void *arg)
+{
+    struct bside *s = arg;
+    s->closed = 1;
+    snprintf(s->reason, sizeof(s->reason), "%s", reason);
+    s->c = NULL;
+}
+
+/* Server: consumes whole lines only. "quit" answers "bye" and closes; "wait" pauses. */
+static size_t bsrv_data(struct qkd_conn *c, const uint8_t *data, size_t len, void *arg)
+{
+    struct bside *s = arg;
+    if (s->calls < 8) snprintf(s->offers[s->calls], 32, "%.*s", (int)(len < 31 ? len : 31), data);
+    s->calls++;
+    size_t used = 0;
+    const uint8_t *nl;
+    while ((nl = memchr(data + used, '\n', len - used)) != NULL) {
+        size_t n = (size_t)(nl - (data + used));
+        char line[32];
+        snprintf(line, sizeof(line), "%.*s", (int)(n < 31 ? n : 31), data + used);
+        used += n + 1;
+        if (strcmp(line, "quit") == 0) {
+            assert_int_equal(qkd_conn_send(c, (const uint8_t *)"bye\n", 4), 0);
+            return QKD_CONN_DATA_CLOSE;
+        }
+        if (s->nlines < 8) snprintf(s->lines[s->nlines++], 32, "%s", line);
+        if (strcmp(line, "wait") == 0) {
+            qkd_conn_pause(c);
+            return used;
+        }
+    }
+    return used;
+}
+
+static size_t bcli_data(struct qkd_conn *c, const uint8_t *data, size_t len, void *arg)
+{
+    struct bside *s = arg;
+    size_t n = len < sizeof(s->seen) - 1 - s->seen_len ? len : sizeof(s->seen) - 1 - s->seen_len;
+    memcpy(s->seen + s->seen_len, data, n);
+    s->seen_len += n;
+    return len;
+}
+
+static const struct qkd_conn_ops bsrv_ops = {
+    .on_open = b_open, .on_close = b_close, .on_data = bsrv_data};
+static const struct qkd_conn_ops bcli_ops = {
+    .on_open = b_open, .on_close = b_close, .on_data = bcli_data};
+
+static void b_accept(struct qkd_loop *loop, int fd, int events, void *arg)
+{
+    int cfd = qkd_tcp_accept(fd);
+    if (cfd < 0) return;
+    g_bs.c = qkd_conn_new(loop, g_sctx, cfd, 1, &g_blim, &bsrv_ops, &g_bs);
+}
+
+/* A byte-mode server (limits g_blim) and client, both open; returns the listening fd. */
+static int b_start(void)
+{
+    memset(&g_bs, 0, sizeof(g_bs));
+    memset(&g_bc, 0, sizeof(g_bc));
+    g_loop = qkd_loop_new();
+    g_sctx = ctx_from(1, "alice");
+    g_cctx = ctx_from(0, "bob");
+    char err[256], addr[64];
+    int lfd = qkd_tcp_listen("127.0.0.1:0", 4, err, sizeof(err));
+    assert_true(lfd >= 0);
+    assert_int_equal(qkd_loop_add_fd(g_loop, lfd, QKD_EV_READ, b_accept, NULL), 0);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", qkd_tcp_local_port(lfd));
+    int fd = qkd_tcp_connect_nb(addr, err, sizeof(err));
+    assert_true(fd >= 0);
+    g_bc.c = qkd_conn_new(g_loop, g_cctx, fd, 0, NULL, &bcli_ops, &g_bc);
+    assert_non_null(g_bc.c);
+    for (int i = 0; i < 200 && !(g_bc.opened && g_bs.opened); i++)
+        run_ms(10);
+    assert_true(g_bc.opened && g_bs.opened);
+    return lfd;
+}
+
+static void b_finish(int lfd)
+{
+    if (g_bc.c) qkd_conn_abort(g_bc.c, "done");
+    if (g_bs.c) qkd_conn_abort(g_bs.c, "done");
+    qkd_loop_del_fd(g_loop, lfd);
+    close(lfd);
+    qkd_loop_free(g_loop);
+    SSL_CTX_free(g_sctx);
+    SSL_CTX_free(g_cctx);
+}
+
+static void b_send(const char *s)
+{
+    assert_int_equal(qkd_conn_send(g_bc.c, (const uint8_t *)s, strlen(s)), 0);
+}
+
+static void b_wait_lines(int n)
+{
+    for (int i = 0; i < 300 && g_bs.nlines < n && !g_bs.closed; i++)
+        run_ms(10);
+}
+
+static void test_bytes_partial_consume_keeps_rest(void **state)
+{
+    memset(&g_blim, 0, sizeof(g_blim));
+    int lfd = b_start();
+    b_send("hello\nwor");
+    b_wait_lines(1);
+    run_ms(30);
+    assert_int_equal(g_bs.nlines, 1);
+    assert_string_equal(g_bs.lines[0], "hello");
+    assert_int_equal(qkd_conn_pending_input(g_bs.c), 3); /* "wor" kept */
+    b_send("ld\n");
+    b_wait_lines(2);
+    assert_int_equal(g_bs.nlines, 2);
+    assert_string_equal(g_bs.lines[1], "world");
+    /* the kept bytes were offered again, followed by the new ones */
+    assert_string_equal(g_bs.offers[g_bs.calls - 1], "world\n");
+    assert_int_equal(qkd_conn_pending_input(g_bs.c), 0);
+    assert_false(g_bs.closed);
+    b_finish(lfd);
+}
+
+static void test_bytes_unconsumed_bound_edge(void **state)
+{
+    memset(&g_blim, 0, sizeof(g_blim));
+    g_blim.max_payload = 100; /* bound: 100 + QKD_WIRE_HDR_LEN unconsumed bytes */
+    int lfd = b_start();
+    char buf[200];
+    memset(buf, 'x', sizeof(buf));
+    buf[100 + QKD_WIRE_HDR_LEN] = '\0';
+    b_send(buf);
+    for (int i = 0; i < 100 && qkd_conn_pending_input(g_bs.c) < 100 + QKD_WIRE_HDR_LEN; i++)
+        run_ms(10);
+    run_ms(30);
+    assert_false(g_bs.closed); /* at the bound: kept */
+    assert_int_equal(qkd_conn_pending_input(g_bs.c), 100 + QKD_WIRE_HDR_LEN);
+    b_send("x");
+    for (int i = 0; i < 300 && !g_bs.closed; i++)
+        run_ms(10);
+    assert_true(g_bs.closed);
+    assert_non_null(strstr(g_bs.reason, "input too large"));
+    b_finish(lfd);
+}
+
+static void test_bytes_close_flushes_answer(void **state)
+{
+    memset(&g_blim, 0, sizeof(g_blim));
+    int lfd = b_start();
+    b_send("a\nquit\nb\n");
+    for (int i = 0; i < 300 && !g_bc.closed; i++)
+        run_ms(10);
+    assert_true(g_bs.closed);
+    assert_string_equal(g_bs.reason, "closed by handler");
+    assert_int_equal(g_bs.nlines, 1); /* "b" after "quit" is not delivered */
+    assert_true(g_bc.closed);
+    assert_int_equal(g_bc.seen_len, 4);
+    assert_memory_equal(g_bc.seen, "bye\n", 4);
+    b_finish(lfd);
+}
+
+static void test_bytes_pause_holds_rest(void **state)
+{
+    memset(&g_blim, 0, sizeof(g_blim));
+    int lfd = b_start();
+    b_send("wait\nafter\n");
+    b_wait_lines(1);
+    run_ms(50);
+    assert_int_equal(g_bs.nlines, 1);
+    assert_int_equal(qkd_conn_pending_input(g_bs.c), 6); /* "after\n" held */
+    qkd_conn_resume(g_bs.c);
+    b_wait_lines(2);
+    assert_int_equal(g_bs.nlines, 2);
+    assert_string_equal(g_bs.lines[1], "after");
+    b_finish(lfd);
+}
+
+static int g_touches;
+static void touch_cb(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    if (g_bs.c == NULL || g_touches-- <= 0) return;
+    qkd_conn_touch(g_bs.c);
+    qkd_loop_add_timer(loop, 40, touch_cb, NULL);
+}
+
+static void test_bytes_idle_and_touch(void **state)
+{
+    memset(&g_blim, 0, sizeof(g_blim));
+    g_blim.idle_ms = 150;
+    int lfd = b_start();
+    g_touches = 10; /* 400 ms of touches: well past idle_ms */
+    qkd_loop_add_timer(g_loop, 40, touch_cb, NULL);
+    run_ms(400);
+    assert_false(g_bs.closed);
+    for (int i = 0; i < 100 && !g_bs.closed; i++)
+        run_ms(10);
+    assert_true(g_bs.closed);
+    assert_string_equal(g_bs.reason, "idle timeout");
+    b_finish(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipelining_client_is_throttled),
         cmocka_unit_test(test_off_grows_output),
+        cmocka_unit_test(test_bytes_partial_consume_keeps_rest),
+        cmocka_unit_test(test_bytes_unconsumed_bound_edge),
+        cmocka_unit_test(test_bytes_close_flushes_answer),
+        cmocka_unit_test(test_bytes_pause_holds_rest),
+        cmocka_unit_test(test_bytes_idle_and_touch),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
