@@ -163,13 +163,15 @@ static void https_dispatch(struct https_conn *hc, const struct qkd_http_req *req
 }
 
 /* Parses and dispatches the requests in data, one at a time, until one waits for its answer
- * (the conn is paused; the rest stays in its buffer) or the conn closes. */
+ * (the conn is paused; the rest stays in its buffer), the client's unread answers pass
+ * max_out_bytes (back-pressure: the rest is offered again once they drained) or the conn
+ * closes. */
 static size_t https_on_data(struct qkd_conn *c, const uint8_t *data, size_t len, void *arg)
 {
     struct https_conn *hc = arg;
     if (!hc->have_caller) return QKD_CONN_DATA_CLOSE;
     size_t off = 0;
-    while (off < len && hc->call == NULL && !hc->closing) {
+    while (off < len && hc->call == NULL && !hc->closing && !qkd_conn_throttled(c)) {
         size_t used;
         const struct qkd_http_req *req;
         int status;

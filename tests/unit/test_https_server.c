@@ -30,6 +30,8 @@
 #include "conn_env.h"
 
 #define MAXP 16
+#define BIG  16000 /* body bytes of the answer to /big */
+#define NBIG 2000  /* /big requests pipelined: 32 MB of answers, more than socket buffers */
 
 /* ---- client: raw HTTP over a byte-mode conn ---- */
 
@@ -39,6 +41,7 @@ struct hcli {
     char reason[160];
     char in[8192];
     size_t in_len;
+    uint64_t total; /* bytes received (in keeps the first ones) */
 };
 
 static void hcli_open(struct qkd_conn *c, void *arg)
@@ -49,6 +52,7 @@ static void hcli_open(struct qkd_conn *c, void *arg)
 static size_t hcli_data(struct qkd_conn *c, const uint8_t *data, size_t len, void *arg)
 {
     struct hcli *h = arg;
+    h->total += len;
     size_t room = sizeof(h->in) - 1 - h->in_len;
     size_t n = len < room ? len : room;
     memcpy(h->in + h->in_len, data, n);
@@ -159,6 +163,15 @@ static void srv_request(struct qkd_https_call *call, const struct qkd_http_req *
     snprintf(st->xtest, sizeof(st->xtest), "%s", x ? x : "");
     assert_non_null(strstr(qkd_https_call_addr(call), "127.0.0.1:"));
     if (strcmp(req->path, "/fast") == 0) st->slow_answered_before_fast = st->slow_answered;
+    if (strcmp(req->path, "/big") == 0) {
+        struct qkd_http_resp resp = {.status = 200};
+        for (int i = 0; i < BIG / 100; i++)
+            qkd_sbuf_puts(&resp.body,
+                          "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
+                          "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk");
+        qkd_https_reply(call, &resp);
+        return;
+    }
     if (st->hold && strcmp(req->path, "/slow") == 0) {
         qkd_https_call_set_user(call, st);
         st->slow = call;
@@ -463,6 +476,44 @@ static void test_max_requests_edge(void **state)
     assert_true(run_until(&g_env, srv_no_conns, 5000));
 }
 
+/* A client that pipelines requests without reading the answers: once max_out_bytes of answers
+ * wait, the server stops parsing (the conn stays up, the loop runs); when the client reads
+ * again every request is answered, in order. */
+static void test_back_pressure(void **state)
+{
+    struct qkd_https_cfg cfg = {.max_out_bytes = 64 * 1024};
+    start_server(&cfg);
+    open_client();
+    qkd_conn_pause(g_cli1.c); /* the client stops reading its answers */
+    const char one[] = "GET /big HTTP/1.1\r\n\r\n";
+    size_t olen = sizeof(one) - 1;
+    char *rq = malloc(olen * NBIG);
+    assert_non_null(rq);
+    for (int i = 0; i < NBIG; i++)
+        memcpy(rq + (size_t)i * olen, one, olen);
+    hcli_send(&g_cli1, rq, olen * NBIG);
+    free(rq);
+    int last = -1;
+    for (int i = 0; i < 2000 && g_st.requests != last; i++) { /* until it stalls (20 s) */
+        last = g_st.requests;
+        run_loop_once(g_env.loop, 100);
+    }
+    assert_true(g_st.requests < NBIG);
+    assert_int_equal(qkd_https_server_conns(g_st.srv), 1);
+    assert_false(g_cli1.closed);
+    qkd_conn_resume(g_cli1.c);
+    for (int i = 0; i < 500 && strstr(g_cli1.in, "\r\n\r\n") == NULL; i++)
+        run_loop_once(g_env.loop, 10);
+    const char *hend = strstr(g_cli1.in, "\r\n\r\n");
+    assert_non_null(hend);
+    uint64_t each = (uint64_t)(hend + 4 - g_cli1.in) + BIG;
+    for (int i = 0; i < 3000 && g_cli1.total < each * NBIG && !g_cli1.closed; i++)
+        run_loop_once(g_env.loop, 10);
+    assert_int_equal(g_cli1.total, each * NBIG);
+    assert_int_equal(g_st.requests, NBIG);
+    assert_false(g_cli1.closed);
+}
+
 static void test_idle_close(void **state)
 {
     struct qkd_https_cfg cfg = {.idle_ms = 150};
@@ -513,6 +564,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_limits_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage_400, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_requests_edge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_client_certificate, setup, teardown),
     };
