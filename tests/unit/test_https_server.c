@@ -5,7 +5,8 @@
  * answered in order, the first from a timer after the second arrived (and while a call waits
  * the idle timer does not close); on_cancel when the client goes away with a call waiting;
  * 413 at the body limit + 1 (the limit passes); 431 at the header byte limit + 1 and header
- * count + 1; 400 on garbage; max_requests_per_conn at its edge; idle close; a client without a
+ * count + 1; 400 on garbage; max_requests_per_conn at its edge; back-pressure on a client that
+ * does not read its answers; idle close; the connection cap at its edge; a client without a
  * certificate never reaches on_request. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,7 +109,7 @@ static int hcli_parse(const struct hcli *h, struct presp *out, int max)
     return n;
 }
 
-static struct hcli g_cli1;
+static struct hcli g_cli1, g_cli2;
 static int g_port;
 
 static void hcli_connect(struct hcli *h, SSL_CTX *ctx)
@@ -219,12 +220,14 @@ static int setup(void **state)
 {
     memset(&g_st, 0, sizeof(g_st));
     memset(&g_cli1, 0, sizeof(g_cli1));
+    memset(&g_cli2, 0, sizeof(g_cli2));
     return env_setup(state);
 }
 
 static int teardown(void **state)
 {
     if (g_cli1.c != NULL) qkd_conn_abort(g_cli1.c, "test done");
+    if (g_cli2.c != NULL) qkd_conn_abort(g_cli2.c, "test done");
     qkd_https_server_free(g_st.srv);
     g_st.srv = NULL;
     return env_teardown(state);
@@ -531,6 +534,31 @@ static void test_idle_close(void **state)
     assert_true(run_until(&g_env, srv_no_conns, 5000));
 }
 
+static int cli2_closed(struct env *e)
+{
+    return g_cli2.closed;
+}
+
+/* max_conns taken: one more is refused; after one leaves there is room again. */
+static void test_conn_cap_edge(void **state)
+{
+    struct qkd_https_cfg cfg = {.max_conns = 1};
+    start_server(&cfg);
+    open_client();
+    hcli_connect(&g_cli2, g_env.cctx);
+    assert_true(run_until(&g_env, cli2_closed, 5000));
+    assert_false(g_cli1.closed);
+    assert_int_equal(qkd_https_server_conns(g_st.srv), 1);
+    qkd_conn_abort(g_cli1.c, "leaving");
+    assert_true(run_until(&g_env, srv_no_conns, 5000));
+    open_client();
+    const char rq[] = "GET /again HTTP/1.1\r\n\r\n";
+    hcli_send(&g_cli1, rq, sizeof(rq) - 1);
+    g_want = 1;
+    assert_true(run_until(&g_env, cli_has_answers, 5000));
+    assert_int_equal(g_st.requests, 1);
+}
+
 static void test_no_client_certificate(void **state)
 {
     start_server(NULL);
@@ -566,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_requests_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_back_pressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conn_cap_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_client_certificate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, setup_certs, NULL);
