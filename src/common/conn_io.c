@@ -45,14 +45,16 @@ void conn_ssl_error(struct qkd_conn *c, int ret, int e, char *out, size_t outlen
 
 /* ---- buffers ---- */
 
-/* Bytes a paused connection may still read into its input buffer: it keeps reading so a peer
- * that hangs up (EOF, error) is noticed while a call waits, but holds at most one whole
- * largest frame (max_payload + header), so pausing never makes the input unbounded. */
+/* Most input held undelivered: one whole largest frame (max_payload + header); in byte mode
+ * the most a handler may leave unconsumed. */
 static size_t conn_in_bound(const struct qkd_conn *c)
 {
     return QKD_WIRE_HDR_LEN + (size_t)c->lim.max_payload;
 }
 
+/* Bytes a paused connection may still read into its input buffer: it keeps reading so a peer
+ * that hangs up (EOF, error) is noticed while a call waits, but holds at most one whole
+ * largest frame (max_payload + header), so pausing never makes the input unbounded. */
 size_t conn_paused_room(const struct qkd_conn *c)
 {
     size_t bound = conn_in_bound(c);
