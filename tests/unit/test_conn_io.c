@@ -293,6 +293,9 @@ static void b_finish(int lfd)
 {
     if (g_bc.c) qkd_conn_abort(g_bc.c, "done");
     if (g_bs.c) qkd_conn_abort(g_bs.c, "done");
+    for (int i = 0; i < 100 && !(g_bc.closed && g_bs.closed); i++)
+        run_ms(10);
+    run_ms(50); /* let graceful closes (close_notify, the peer's FIN) finish: no conn leaks */
     qkd_loop_del_fd(g_loop, lfd);
     close(lfd);
     qkd_loop_free(g_loop);
