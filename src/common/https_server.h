@@ -17,13 +17,13 @@
 #include "evloop.h"
 #include "http.h"
 
+/* Defaults of struct qkd_https_cfg (a 0 field takes them). The last request a connection may
+ * make is answered with Connection: close. */
 #define QKD_HTTPS_DEFAULT_MAX_CONNS      256u
-#define QKD_HTTPS_DEFAULT_MAX_HANDSHAKES 64u    /* connections in their TLS handshake */
-#define QKD_HTTPS_DEFAULT_IDLE_MS        30000u /* no byte from the client for this long */
-#define QKD_HTTPS_DEFAULT_MAX_REQUESTS                                                             \
-    10000u /* per connection; the last is answered with                                            \
-            * Connection: close */
-#define QKD_HTTPS_DEFAULT_MAX_OUT_BYTES (256u * 1024u) /* back-pressure threshold */
+#define QKD_HTTPS_DEFAULT_MAX_HANDSHAKES 64u            /* connections in their TLS handshake */
+#define QKD_HTTPS_DEFAULT_IDLE_MS        30000u         /* no byte from the client this long */
+#define QKD_HTTPS_DEFAULT_MAX_REQUESTS   10000u         /* per connection */
+#define QKD_HTTPS_DEFAULT_MAX_OUT_BYTES  (256u * 1024u) /* back-pressure threshold */
 
 struct qkd_https_cfg {
     const char *listen;             /* "host:port" ("[v6]:port"); port 0 = any free port */
