@@ -17,6 +17,7 @@
 #include "link.h"
 #include "log.h"
 #include "peer.h"
+#include "rest_batch.h"
 
 /* ---- leader's unacknowledged-allocation queue ---- */
 
@@ -116,27 +117,13 @@ uint32_t kme_alloc_ahead_max(const struct kme *k, const struct kme_stream *s)
  * open, unallocated, below the follower's refusal limit and already in the ring, into new
  * allocations, and tells the follower in one ALLOC run. Returns the allocation of index, or
  * NULL when the ring does not hold its chunk yet. */
-struct kme_alloc *kme_alloc_leader(struct kme_link *l, struct kme_stream *s, uint32_t index,
-                                   uint32_t want)
+/* Leader: moves the ring bytes [off0, off0 + n * len) into allocations of index .. index + n - 1
+ * of s and tells the follower in one ALLOC run (c: the ring's consume offset). Returns the
+ * allocation of index, or NULL when nothing was allocated. */
+static struct kme_alloc *alloc_run(struct kme_link *l, struct kme_stream *s, uint32_t index,
+                                   uint32_t n, uint64_t c)
 {
-    if (!l->ring) return NULL;
     uint32_t len = s->qos.key_chunk_size;
-    uint64_t c = qkd_ring_consume_offset(l->ring);
-    uint64_t w = qkd_ring_write_offset(l->ring);
-    if (l->alloc_next < c) l->alloc_next = c;
-    if (w < l->alloc_next || w - l->alloc_next < len) return NULL;
-    if (!kme_link_ring_current(l)) return NULL; /* never allocate from a replaced ring */
-    uint64_t avail = (w - l->alloc_next) / len;
-    uint32_t n = 1;
-    if (want > 1 && l->peer_up && l->npreqs == 0) {
-        /* ahead: never past the follower's window, never key that waiting requests need */
-        uint64_t lim = want;
-        if (lim > avail) lim = avail;
-        if (s->ahead_limit > index && s->ahead_limit - index < lim) lim = s->ahead_limit - index;
-        if (s->ahead_limit <= index) lim = 1;
-        n = kme_stream_fresh_run(s, index, (uint32_t)lim);
-        if (n < 1) n = 1;
-    }
     uint64_t off0 = l->alloc_next;
     struct kme_keyslab *slab = kme_keyslab_new((size_t)n * len);
     if (!slab) return NULL;
@@ -177,6 +164,51 @@ struct kme_alloc *kme_alloc_leader(struct kme_link *l, struct kme_stream *s, uin
         aq_append(l, kme_stream_alloc_find(s, index + i));
     if (l->peer_up) send_alloc(l, &s->ksid, index, done, KME_AS_OK, off0, len);
     return first;
+}
+
+/* Leader: how many chunks of len bytes the ring holds beyond what is allocated (0 when the ring
+ * is not usable); *c: its consume offset. */
+static uint64_t ring_chunks(struct kme_link *l, uint32_t len, uint64_t *c)
+{
+    if (!l->ring || len == 0) return 0;
+    *c = qkd_ring_consume_offset(l->ring);
+    uint64_t w = qkd_ring_write_offset(l->ring);
+    if (l->alloc_next < *c) l->alloc_next = *c;
+    if (w < l->alloc_next || w - l->alloc_next < len) return 0;
+    if (!kme_link_ring_current(l)) return 0; /* never allocate from a replaced ring */
+    return (w - l->alloc_next) / len;
+}
+
+/* Leader: moves the ring bytes for index, and for up to want - 1 following indices that are
+ * open, unallocated, below the follower's refusal limit and already in the ring, into new
+ * allocations, and tells the follower in one ALLOC run. Returns the allocation of index, or
+ * NULL when the ring does not hold its chunk yet. */
+struct kme_alloc *kme_alloc_leader(struct kme_link *l, struct kme_stream *s, uint32_t index,
+                                   uint32_t want)
+{
+    uint64_t c = 0;
+    uint64_t avail = ring_chunks(l, s->qos.key_chunk_size, &c);
+    if (avail == 0) return NULL;
+    uint32_t n = 1;
+    if (want > 1 && l->peer_up && l->npreqs == 0) {
+        /* ahead: never past the follower's window, never key that waiting requests need */
+        uint64_t lim = want;
+        if (lim > avail) lim = avail;
+        if (s->ahead_limit > index && s->ahead_limit - index < lim) lim = s->ahead_limit - index;
+        if (s->ahead_limit <= index) lim = 1;
+        n = kme_stream_fresh_run(s, index, (uint32_t)lim);
+        if (n < 1) n = 1;
+    }
+    return alloc_run(l, s, index, n, c);
+}
+
+struct kme_alloc *kme_alloc_leader_exact(struct kme_link *l, struct kme_stream *s, uint32_t index,
+                                         uint32_t n)
+{
+    uint64_t c = 0;
+    if (n == 0 || ring_chunks(l, s->qos.key_chunk_size, &c) < n) return NULL;
+    if (kme_stream_fresh_run(s, index, n) != n) return NULL;
+    return alloc_run(l, s, index, n, c);
 }
 
 /* ---- follower: delivered allocations whose ACK the leader may lack ---- */
@@ -220,6 +252,15 @@ void kme_alloc_delivered(struct kme_link *l, const struct kme_stream *s, struct 
 {
     if (l->role == KME_ROLE_FOLLOWER) memo_add(l, s, a);
     kme_aq_remove(l, a);
+}
+
+int kme_alloc_request_run(struct kme_link *l, const struct kme_stream *s, uint32_t index,
+                          uint32_t count)
+{
+    struct kme_pmsg m = {.type = KME_PM_ALLOC_REQ, .ksid = s->ksid};
+    m.u.alloc.index = index;
+    m.u.alloc.count = count ? count : 1;
+    return kme_peer_send(l, &m);
 }
 
 int kme_alloc_request(struct kme_link *l, const struct kme_stream *s, uint32_t index)
@@ -316,6 +357,7 @@ static bool serve_req(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t 
         return true;
     }
     uint32_t cap = ahead_cap(l->kme, s); /* count comes from the follower's sequence detection */
+    if (s->rest) cap = s->rest->number; /* an ETSI 014 batch: all of it at once, or nothing */
     if (count > cap) count = cap;
     if (!s->local_attached) {
         /* no application here has the stream: hold at most --max-unattached-bytes of key per
@@ -333,8 +375,13 @@ static bool serve_req(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t 
             send_alloc(l, ksid, index, 1, KME_AS_REFUSED, 0, 0);
             return true;
         }
+        if (count > room && s->rest) {
+            send_alloc(l, ksid, index, 1, KME_AS_REFUSED, 0, 0);
+            return true;
+        }
         if (count > room) count = (uint32_t)room;
     }
+    if (s->rest) return kme_alloc_leader_exact(l, s, index, count) != NULL;
     return kme_alloc_leader(l, s, index, count) != NULL; /* it sent the ALLOC */
 }
 
@@ -395,6 +442,7 @@ void kme_on_alloc_ack(struct kme_link *l, const struct kme_pmsg *m)
         withdrawn++;
     }
     if (st == KME_AS_CLOSED) s->peer_closed = true;
+    if (st != KME_AS_OK && s->rest) s->rest->failed = true; /* the enc_keys call fails */
     if (withdrawn) {
         char ks[QKD_KSID_STRLEN];
         qkd_ksid_to_str(&s->ksid, ks);
@@ -520,6 +568,7 @@ static void on_alloc_status(struct kme_link *l, const struct kme_pmsg *m)
 {
     struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
     if (!s || s->link != l) return;
+    if (s->rest) s->rest->failed = true; /* the enc_keys call fails */
     uint32_t index = m->u.alloc.index, count = m->u.alloc.count;
     if (m->u.alloc.status == KME_AS_LOST) {
         for (uint32_t i = 0; i < count; i++)

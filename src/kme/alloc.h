@@ -20,6 +20,13 @@ uint32_t kme_alloc_ahead_max(const struct kme *k, const struct kme_stream *s);
  * Returns the allocation of index, or NULL when the ring does not hold its chunk yet. */
 struct kme_alloc *kme_alloc_leader(struct kme_link *l, struct kme_stream *s, uint32_t index,
                                    uint32_t want);
+/* Leader: allocates exactly index .. index + n - 1 (an ETSI 014 batch) when the ring holds all
+ * of it and every index is open and unallocated; else nothing (NULL). */
+struct kme_alloc *kme_alloc_leader_exact(struct kme_link *l, struct kme_stream *s, uint32_t index,
+                                         uint32_t n);
+/* Follower: asks the leader for exactly index .. index + count - 1 (an ETSI 014 batch). */
+int kme_alloc_request_run(struct kme_link *l, const struct kme_stream *s, uint32_t index,
+                          uint32_t count);
 /* Follower: asks the leader for index (and indices ahead). Returns 0 if sent, -1 if not. */
 int kme_alloc_request(struct kme_link *l, const struct kme_stream *s, uint32_t index);
 /* a was delivered to the application (before it is freed): leaves the leader's unacked queue;

@@ -127,7 +127,7 @@ void kme_open_connect(struct kme *k, struct kme_client *cl, const struct qkd_ope
     /* 6. a given KSID */
     qkd_ksid_to_str(&ksid, ks);
     struct kme_stream *s = kme_stream_find(&k->streams, &ksid);
-    if (s && s->local_attached) {
+    if (s && (s->local_attached || s->rest)) { /* an ETSI 014 batch is never an ETSI 004 stream */
         log_info("OPEN_CONNECT from %s: Key_stream_ID %s already in use", cl->ec->addr, ks);
         respond_open(cl, QKD_STATUS_KSID_IN_USE, NULL, NULL);
         return;
@@ -288,7 +288,11 @@ void kme_on_close(struct kme_link *l, const struct kme_pmsg *m)
     s->peer_attached = false;
     s->peer_closed = true;
     s->peer_ended = true;
-    if (!s->local_attached && s->nallocs == 0) {
+    if (s->rest && !s->rest->master_side) {
+        /* the master's node gave up on this ETSI 014 batch (its enc_keys failed): wipe it */
+        log_info("peer %s withdrew ETSI 014 batch %s; its key is wiped", l->peer, ks);
+        kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
+    } else if (!s->local_attached && s->nallocs == 0) {
         log_info("peer %s closed Key_stream_ID: %s (removed here)", l->peer, ks);
         kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
     } else {

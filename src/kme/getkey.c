@@ -189,6 +189,7 @@ void kme_get_key(struct kme *k, struct kme_client *cl, const struct qkd_get_req 
 void kme_wake(struct kme_link *l)
 {
     struct kme *k = l->kme;
+    if (k->wake_hook) k->wake_hook(l); /* ETSI 014 calls waiting on the link (rest.c) */
     struct kme_waiter *w = l->waiters, *next;
     for (; w; w = next) {
         next = w->next;
@@ -225,6 +226,7 @@ void kme_waiters_answer_run(struct kme_link *l, const struct qkd_ksid *ksid, uin
 
 void kme_waiters_unsend(struct kme_link *l)
 {
+    if (l->kme->unsend_hook) l->kme->unsend_hook(l);
     for (struct kme_waiter *w = l->waiters; w; w = w->next)
         w->req_sent = false;
 }

@@ -50,6 +50,24 @@
 #define KME_METADATA_MAX 27
 #define KME_MAX_CHUNK    KME_PEER_MAX_CHUNK /* largest Key_chunk_size a node accepts */
 
+/* ETSI 014 settings (rest.c, docs/etsi014.md). */
+struct kme_e14_config {
+    const char *listen;    /* --etsi014-listen H:P (NULL = off) */
+    const char *port_file; /* --etsi014-port-file */
+    struct qkd_strlist saes; /* --sae ID=NODE (or comma-separated lists) */
+    uint32_t wait_ms;      /* how long enc_keys / dec_keys wait for key or the peer */
+    uint32_t key_ttl_s;    /* keys not fetched by every slave are wiped after this */
+    uint32_t key_size, min_key_size, max_key_size; /* bits */
+    uint32_t max_per_request, max_sae_ids;
+    uint32_t max_conns, idle_ms;
+    uint32_t max_local_bytes; /* CSPRNG key held for slaves at this node */
+};
+#define KME_E14_DEF_WAIT_MS     2000
+#define KME_E14_DEF_KEY_TTL_S   300
+#define KME_E14_DEF_MAX_CONNS   256
+#define KME_E14_DEF_IDLE_MS     30000
+#define KME_E14_DEF_LOCAL_BYTES (16u * 1024u * 1024u)
+
 struct kme_config {
     const char *address;
     uint32_t port;
@@ -82,9 +100,11 @@ struct kme_config {
     uint32_t alloc_ahead_bytes; /* bytes */
     const char *metrics_listen; /* --metrics-listen: HTTP /metrics, /healthz, / (NULL = off) */
     const char *metrics_port_file;
+    struct kme_e14_config e14;
 };
 
 struct kme_waiter;
+struct kme_rest;
 
 /* The key server's state of one ETSI 004 connection (the etsi_server client's user area). */
 struct kme_client {
@@ -107,6 +127,11 @@ struct kme {
     struct kme_pconn *pconns;      /* every peer-sync connection */
     uint64_t stats_get_ok;
     struct qkd_obs obs; /* the metrics endpoint (metrics.c) */
+    struct kme_rest *rest; /* the ETSI 014 listener (rest.c); NULL = off */
+    /* calls of another API waiting on a link (set by rest.c, so getkey.c need not know it):
+     * re-evaluate them (kme_wake), and forget their requests to the leader (new connection) */
+    void (*wake_hook)(struct kme_link *l);
+    void (*unsend_hook)(struct kme_link *l);
     bool stopping;
 };
 

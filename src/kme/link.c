@@ -408,7 +408,7 @@ static void poll_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     l->poll_timer = 0;
     bool more = kme_alloc_poll(l);
     kme_wake(l);
-    if (more || l->nwaiters) kme_link_want_poll(l);
+    if (more || l->nwaiters || l->nrest_waiting) kme_link_want_poll(l);
 }
 
 void kme_link_want_poll(struct kme_link *l)

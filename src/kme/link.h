@@ -91,6 +91,7 @@ struct kme_link {
     /* waiting GET_KEY calls on this link */
     struct kme_waiter *waiters;
     size_t nwaiters;
+    uint32_t nrest_waiting; /* ETSI 014 calls waiting on this link (rest.c) */
     /* KSIDs closed here whose peer end may live (never attached again): a hash table of
      * tomb_cap slots (a power of two), ntomb live, tomb_used live or gone */
     struct kme_tomb *tombs;

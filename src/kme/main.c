@@ -10,7 +10,9 @@
 
 #include "kme.h"
 #include "link.h"
+#include "etsi014.h"
 #include "peer.h"
+#include "rest.h"
 #include "server.h"
 #include "listener.h"
 #include "log.h"
@@ -56,6 +58,16 @@ static void config_defaults(struct kme_config *c)
     c->poll_ms = KME_DEF_POLL_MS;
     c->alloc_ahead = KME_DEF_ALLOC_AHEAD;
     c->alloc_ahead_bytes = KME_DEF_ALLOC_AHEAD_B;
+    c->e14.wait_ms = KME_E14_DEF_WAIT_MS;
+    c->e14.key_ttl_s = KME_E14_DEF_KEY_TTL_S;
+    c->e14.key_size = ETSI014_DEF_KEY_SIZE;
+    c->e14.min_key_size = ETSI014_DEF_MIN_KEY_SIZE;
+    c->e14.max_key_size = ETSI014_DEF_MAX_KEY_SIZE;
+    c->e14.max_per_request = ETSI014_DEF_MAX_PER_REQUEST;
+    c->e14.max_sae_ids = ETSI014_DEF_MAX_SAE_IDS;
+    c->e14.max_conns = KME_E14_DEF_MAX_CONNS;
+    c->e14.idle_ms = KME_E14_DEF_IDLE_MS;
+    c->e14.max_local_bytes = KME_E14_DEF_LOCAL_BYTES;
 }
 
 int main(int argc, char **argv)
@@ -144,6 +156,34 @@ int main(int argc, char **argv)
          "host:port of the HTTP metrics endpoint (/metrics, /healthz, /); off unless set", 0, 0},
         {"metrics-port-file", "METRICS_PORT_FILE", QKD_OPT_STR, &c->metrics_port_file,
          "write the metrics port here once listening", 0, 0},
+        {"etsi014-listen", "ETSI014_LISTEN", QKD_OPT_STR, &c->e14.listen,
+         "host:port of the ETSI GS QKD 014 HTTPS listener (docs/etsi014.md); off unless set", 0,
+         0},
+        {"etsi014-port-file", "ETSI014_PORT_FILE", QKD_OPT_STR, &c->e14.port_file,
+         "write the ETSI 014 port here once listening", 0, 0},
+        {"sae", "ETSI014_SAES", QKD_OPT_LIST, &c->e14.saes,
+         "SAE directory entry ID=NODE, or a comma-separated list of them (repeat)", 0, 0},
+        {"etsi014-wait-ms", "ETSI014_WAIT_MS", QKD_OPT_U32, &c->e14.wait_ms,
+         "enc_keys / dec_keys wait this long for key or the peer before 503", 1, 600000},
+        {"etsi014-key-ttl", "ETSI014_KEY_TTL", QKD_OPT_U32, &c->e14.key_ttl_s,
+         "ETSI 014 keys not fetched by every slave are wiped after this (s)", 1, 86400 * 7},
+        {"etsi014-key-size", "ETSI014_KEY_SIZE", QKD_OPT_U32, &c->e14.key_size,
+         "default key size (bits)", 8, KME_MAX_CHUNK * 8},
+        {"etsi014-min-key-size", "ETSI014_MIN_KEY_SIZE", QKD_OPT_U32, &c->e14.min_key_size,
+         "smallest key size (bits)", 8, KME_MAX_CHUNK * 8},
+        {"etsi014-max-key-size", "ETSI014_MAX_KEY_SIZE", QKD_OPT_U32, &c->e14.max_key_size,
+         "largest key size (bits)", 8, KME_MAX_CHUNK * 8},
+        {"etsi014-max-keys-per-request", "ETSI014_MAX_KEYS_PER_REQUEST", QKD_OPT_U32,
+         &c->e14.max_per_request, "most keys per enc_keys / dec_keys", 1, ETSI014_MAX_KEYS},
+        {"etsi014-max-sae-ids", "ETSI014_MAX_SAE_IDS", QKD_OPT_U32, &c->e14.max_sae_ids,
+         "most additional slaves per enc_keys", 0, ETSI014_MAX_SAE_IDS},
+        {"etsi014-max-conns", "ETSI014_MAX_CONNS", QKD_OPT_U32, &c->e14.max_conns,
+         "concurrent ETSI 014 connections", 1, 100000},
+        {"etsi014-idle-ms", "ETSI014_IDLE_MS", QKD_OPT_U32, &c->e14.idle_ms,
+         "ETSI 014 connections without a request for this long are closed", 100, 3600000},
+        {"etsi014-max-local-bytes", "ETSI014_MAX_LOCAL_BYTES", QKD_OPT_U32,
+         &c->e14.max_local_bytes, "key held for slaves at this node (CSPRNG batches)", 0,
+         1024u * 1024 * 1024},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &c->log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},
         {NULL, NULL, 0, NULL, NULL, 0, 0},
     };
@@ -206,6 +246,10 @@ int main(int argc, char **argv)
                    c->default_link);
         k.default_link = l->idx;
     }
+    {
+        char e14err[512];
+        if (kme_rest_config_check(&k, e14err, sizeof(e14err)) != 0) fatalx("qkd-kme: %s", e14err);
+    }
     if (kme_streams_init(&k.streams, 4096, c->max_streams) != 0) fatalx("qkd-kme: out of memory");
     k.streams.max_wchunks = c->max_window_chunks;
 
@@ -224,6 +268,11 @@ int main(int argc, char **argv)
     if (c->metrics_port_file && k.obs.srv &&
         qkd_write_port_file(c->metrics_port_file, qkd_http_server_port(k.obs.srv)) != 0)
         fatalx("qkd-kme: cannot write --metrics-port-file %s", c->metrics_port_file);
+    if (kme_rest_start(&k, err, sizeof(err)) != 0)
+        fatalx("qkd-kme: cannot listen on --etsi014-listen %s: %s", c->e14.listen, err);
+    if (c->e14.port_file && k.rest &&
+        qkd_write_port_file(c->e14.port_file, kme_rest_port(&k)) != 0)
+        fatalx("qkd-kme: cannot write --etsi014-port-file %s", c->e14.port_file);
     if (qkd_loop_stop_on_signals(k.loop) != 0) fatalx("qkd-kme: cannot install signal handling");
     for (int i = 0; i < k.nlinks; i++) {
         struct kme_link *l = &k.links[i];
@@ -243,6 +292,7 @@ int main(int argc, char **argv)
     log_info("shutting down (%llu keys delivered)", (unsigned long long)k.stats_get_ok);
     k.stopping = true;
     kme_metrics_stop(&k);
+    kme_rest_stop(&k);
     kme_server_stop(&k);
     kme_peer_stop_all(&k);
     for (int i = 0; i < k.nlinks; i++)

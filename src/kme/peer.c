@@ -18,6 +18,7 @@
 #include "kme.h"
 #include "link.h"
 #include "peer.h"
+#include "rest_batch.h"
 #include "listener.h"
 #include "log.h"
 #include "sock.h"
@@ -91,6 +92,11 @@ int kme_peer_send(struct kme_link *l, const struct kme_pmsg *m)
 
 void kme_peer_announce(struct kme_link *l, struct kme_stream *s)
 {
+    if (s->rest) {
+        /* an ETSI 014 batch: the master's node (re-)announces it, the slave's node never */
+        kme_rest_announce(l, s);
+        return;
+    }
     struct kme_pmsg m = {.type = KME_PM_ANNOUNCE, .ksid = s->ksid};
     m.u.announce.qos = s->qos;
     m.u.announce.attached = s->local_attached ? 1 : 0;
@@ -204,6 +210,9 @@ static void dispatch(struct kme_link *l, const struct kme_pmsg *m)
         break;
     case KME_PM_ALLOC_ACK:
         kme_on_alloc_ack(l, m);
+        break;
+    case KME_PM_REST_KEYS:
+        kme_rest_on_keys(l, m);
         break;
     case KME_PM_HEARTBEAT:
         /* the peer announced every live stream before its first heartbeat */

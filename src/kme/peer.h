@@ -18,6 +18,7 @@ void kme_peer_stop_all(struct kme *k);
 /* Queues a message to the link's peer; returns 0 if sent, -1 when the peer is down. */
 int kme_peer_send(struct kme_link *l, const struct kme_pmsg *m);
 void kme_peer_announce(struct kme_link *l, struct kme_stream *s);
+
 void kme_peer_send_ksid(struct kme_link *l, uint8_t type, const struct qkd_ksid *ksid);
 
 #endif

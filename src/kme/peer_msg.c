@@ -5,6 +5,7 @@
 
 #include "qos_codec.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 const char *kme_pmsg_name(uint8_t type)
@@ -26,6 +27,8 @@ const char *kme_pmsg_name(uint8_t type)
         return "ALLOC_ACK";
     case KME_PM_HEARTBEAT:
         return "HEARTBEAT";
+    case KME_PM_REST_KEYS:
+        return "REST_KEYS";
     default:
         return "unknown";
     }
@@ -99,6 +102,15 @@ static int encode_payload(const struct kme_pmsg *m, struct qkd_writer *w)
         qkd_write_u64(w, m->u.hb.wall_ms);
         qkd_write_u64(w, m->u.hb.mark);
         break;
+    case KME_PM_REST_KEYS: {
+        /* the payload made by kme_rest_msg_encode; checked again before it goes out */
+        struct kme_rest_msg *rm = malloc(sizeof(*rm));
+        int rc = rm && m->u.raw.p ? kme_rest_msg_decode(m->u.raw.p, m->u.raw.len, rm) : -1;
+        free(rm);
+        if (rc != 0) return -1;
+        qkd_write_bytes(w, m->u.raw.p, m->u.raw.len);
+        break;
+    }
     default:
         return -1;
     }
@@ -173,9 +185,80 @@ int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct
         qkd_read_u64(&r, &out->u.hb.wall_ms);
         qkd_read_u64(&r, &out->u.hb.mark);
         break;
+    case KME_PM_REST_KEYS: {
+        struct kme_rest_msg *rm = malloc(sizeof(*rm));
+        int rc = rm ? kme_rest_msg_decode(payload, h->payload_len, rm) : -1;
+        if (rc == 0) out->ksid = rm->ksid;
+        free(rm);
+        if (rc != 0) return -1;
+        out->u.raw.p = payload;
+        out->u.raw.len = h->payload_len;
+        return 0;
+    }
     default:
         return -1;
     }
+    if (r.failed || qkd_reader_left(&r) != 0) return -1;
+    return 0;
+}
+
+/* An SAE id: 1 .. KME_REST_SAE_MAX - 1 bytes, no NUL. */
+static void write_sae(struct qkd_writer *w, const char *id, int *bad)
+{
+    size_t n = strnlen(id, KME_REST_SAE_MAX);
+    if (n == 0 || n >= KME_REST_SAE_MAX) {
+        *bad = 1;
+        return;
+    }
+    qkd_write_u8(w, (uint8_t)n);
+    qkd_write_bytes(w, id, n);
+}
+
+static int read_sae(struct qkd_reader *r, char out[KME_REST_SAE_MAX])
+{
+    uint8_t n = 0;
+    if (qkd_read_u8(r, &n) != 0 || n == 0 || n >= KME_REST_SAE_MAX) return -1;
+    memset(out, 0, KME_REST_SAE_MAX);
+    if (qkd_read_bytes(r, out, n) != 0 || memchr(out, 0, n)) return -1;
+    return 0;
+}
+
+int kme_rest_msg_encode(const struct kme_rest_msg *m, struct qkd_writer *w)
+{
+    if (m->key_bytes == 0 || m->key_bytes > KME_PEER_MAX_CHUNK || m->number == 0 ||
+        m->number > KME_REST_MAX_KEYS || m->nslaves == 0 || m->nslaves > KME_REST_MAX_SLAVES)
+        return -1;
+    size_t start = w->len;
+    int bad = 0;
+    qkd_write_bytes(w, m->ksid.b, QKD_KSID_LEN);
+    qkd_write_u32(w, m->key_bytes);
+    qkd_write_u8(w, (uint8_t)m->number);
+    write_sae(w, m->master, &bad);
+    qkd_write_u8(w, (uint8_t)m->nslaves);
+    for (uint32_t i = 0; i < m->nslaves; i++)
+        write_sae(w, m->slaves[i], &bad);
+    if (bad || w->failed || w->len - start > KME_PEER_MAX_PAYLOAD) return -1;
+    return 0;
+}
+
+int kme_rest_msg_decode(const uint8_t *payload, size_t len, struct kme_rest_msg *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct qkd_reader r;
+    qkd_reader_init(&r, payload, len);
+    uint8_t number = 0, nslaves = 0;
+    qkd_read_bytes(&r, out->ksid.b, QKD_KSID_LEN);
+    qkd_read_u32(&r, &out->key_bytes);
+    qkd_read_u8(&r, &number);
+    if (r.failed || out->key_bytes == 0 || out->key_bytes > KME_PEER_MAX_CHUNK || number == 0)
+        return -1;
+    out->number = number;
+    if (read_sae(&r, out->master) != 0) return -1;
+    if (qkd_read_u8(&r, &nslaves) != 0 || nslaves == 0 || nslaves > KME_REST_MAX_SLAVES)
+        return -1;
+    out->nslaves = nslaves;
+    for (uint32_t i = 0; i < nslaves; i++)
+        if (read_sae(&r, out->slaves[i]) != 0) return -1;
     if (r.failed || qkd_reader_left(&r) != 0) return -1;
     return 0;
 }

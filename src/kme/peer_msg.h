@@ -13,9 +13,9 @@
 
 #define KME_PEER_V_MAJOR     'P'
 #define KME_PEER_V_MINOR     'S'
-#define KME_PEER_V_PATCH     2  /* 2: runs (count) in ALLOC_REQ / ALLOC / ALLOC_ACK */
+#define KME_PEER_V_PATCH     3  /* 2: runs (count) in ALLOC_REQ / ALLOC / ALLOC_ACK; 3: REST_KEYS */
 #define KME_PEER_NAME_MAX    64 /* node names, including NUL */
-#define KME_PEER_MAX_PAYLOAD 1024
+#define KME_PEER_MAX_PAYLOAD 2048
 #define KME_PEER_MAX_RUN     4096  /* most indices one allocation message covers */
 #define KME_PEER_MAX_CHUNK   65536 /* largest chunk (Key_chunk_size) on the link */
 
@@ -28,6 +28,23 @@ enum kme_pmsg_type {
     KME_PM_ALLOC = 0x56,     /* leader -> follower: ksid, index, count, status, offset, len */
     KME_PM_ALLOC_ACK = 0x57, /* follower -> leader: ksid, index, count, status */
     KME_PM_HEARTBEAT = 0x58, /* wall clock ms, heartbeat mark */
+    KME_PM_REST_KEYS = 0x59, /* ksid: an ETSI 014 key batch (struct kme_rest_msg) */
+};
+
+/* REST_KEYS: the master's node tells the slave's node of an ETSI 014 enc_keys batch before
+ * any of its key is allocated (docs/etsi014.md): keys are the indices 0 .. number - 1 of the
+ * stream ksid, key_bytes each; the master SAE and the slave SAEs (the slave first, then the
+ * additional slaves) that may fetch them. */
+#define KME_REST_SAE_MAX    65 /* SAE id bytes including NUL (a CN is at most 64 bytes) */
+#define KME_REST_MAX_SLAVES 17 /* the slave and at most 16 additional slaves */
+#define KME_REST_MAX_KEYS   255
+struct kme_rest_msg {
+    struct qkd_ksid ksid;
+    uint32_t key_bytes; /* 1 .. KME_PEER_MAX_CHUNK */
+    uint32_t number;    /* 1 .. KME_REST_MAX_KEYS */
+    char master[KME_REST_SAE_MAX];
+    uint32_t nslaves; /* 1 .. KME_REST_MAX_SLAVES */
+    char slaves[KME_REST_MAX_SLAVES][KME_REST_SAE_MAX];
 };
 
 /* ALLOC / ALLOC_ACK status. */
@@ -74,6 +91,11 @@ struct kme_pmsg {
              * processed). */
             uint64_t mark;
         } hb;
+        struct {
+            const uint8_t *p; /* REST_KEYS: the payload (valid while the frame is), already
+                                 checked by kme_pmsg_decode; kme_rest_msg_decode reads it */
+            uint32_t len;
+        } raw;
     } u;
 };
 
@@ -83,5 +105,10 @@ int kme_pmsg_encode(const struct kme_pmsg *m, struct qkd_writer *w);
 /* Decodes one frame whose header is h and payload exactly h->payload_len bytes. Returns 0, or
  * -1 on any malformed input (wrong version, unknown type, bad length or field value). */
 int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct kme_pmsg *out);
+/* REST_KEYS: appends the payload (0 or -1; it goes out as kme_pmsg u.raw), and decodes one (0,
+ * or -1 when malformed: empty, over-long or NUL-holding ids, counts out of range, trailing
+ * bytes). */
+int kme_rest_msg_encode(const struct kme_rest_msg *m, struct qkd_writer *w);
+int kme_rest_msg_decode(const uint8_t *payload, size_t len, struct kme_rest_msg *out);
 
 #endif

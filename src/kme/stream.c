@@ -2,6 +2,7 @@
  * driven directly by unit tests), and the streams of a running node: registration on a link,
  * TTL clean-up (docs/kme.md) and removal. See stream.h. */
 #include "stream.h"
+#include "rest_batch.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -98,6 +99,7 @@ static void stream_free(struct kme_stream *s)
     }
     free(s->allocs);
     qkd_window_free(&s->win);
+    free(s->rest);
     free(s);
 }
 
@@ -184,7 +186,7 @@ size_t kme_streams_list(const struct kme_streams *t, struct kme_stream **out, si
 
 bool kme_stream_owned_by(const struct kme_stream *s, const char *id)
 {
-    return s->local_attached && id && strncmp(s->owner, id, sizeof(s->owner)) == 0;
+    return !s->rest && s->local_attached && id && strncmp(s->owner, id, sizeof(s->owner)) == 0;
 }
 
 size_t kme_streams_owned_count(const struct kme_streams *t, const char *id)
@@ -356,6 +358,14 @@ static void ttl_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     }
     char ks[QKD_KSID_STRLEN];
     qkd_ksid_to_str(&s->ksid, ks);
+    if (s->rest) {
+        /* keys of an ETSI 014 batch no slave fetched in time; the peer's end is its own */
+        log_info("ETSI 014 batch %s: %" PRIu32 " of %" PRIu32
+                 " keys not fetched by every slave within %" PRIu32 " s (TTL); wiped",
+                 ks, s->rest->number - s->rest->complete, s->rest->number, s->qos.ttl);
+        kme_stream_drop(k, s, QKD_STATUS_PEER_APP_NOT_CONNECTED);
+        return;
+    }
     log_info("Key_stream_ID %s: no call for %" PRIu32 " s (TTL); closed and its key wiped", ks,
              s->qos.ttl);
     kme_peer_send_ksid(l, KME_PM_CLOSE, &s->ksid);

@@ -22,6 +22,7 @@
 struct kme;
 struct kme_link;
 struct kme_stream;
+struct kme_rest_batch;
 
 /* The key bytes of one allocation run in one locked secret buffer shared by its chunks (one
  * mlock per run instead of one per chunk): each chunk is wiped when its allocation goes, the
@@ -73,6 +74,8 @@ struct kme_stream {
     bool seq_seen;        /* next_seq is set */
     uint64_t ahead_limit; /* UINT64_MAX = none */
     uint32_t nwaiters;    /* pending GET_KEY calls on it */
+    struct kme_rest_batch *rest; /* an ETSI 014 key batch (rest_batch.h), not an ETSI 004
+                                    stream: no ETSI 004 call reaches it; freed with it */
     struct kme_stream *hnext;
 };
 

@@ -7,7 +7,10 @@
  * announces the stream and go when it does not (or closes its end), are bounded, and a peer
  * that closed its end is never paired again (ANNOUNCE / ATTACH answered CLOSE, no ALLOC
  * taken). Key held for streams no application attached is bounded per link, at the follower
- * (ALLOC refused) and at the leader (ALLOC_REQ refused). */
+ * (ALLOC refused) and at the leader (ALLOC_REQ refused). ETSI 014 batches (rest_batch.c): a
+ * REST_KEYS registers the batch once; the leader allocates a batch whole or not at all (ring
+ * too short: it waits; unattached bound: refused); a master at the follower asks for the whole
+ * batch and is READY once it took it, FAIL when the leader refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +28,7 @@
 #include "kme.h"
 #include "link.h"
 #include "peer.h"
+#include "rest_batch.h"
 
 /* ---- recorders standing in for peer.c, etsi_server.c and conn.c ---- */
 
@@ -401,6 +405,182 @@ static void test_unattached_key_is_bounded_at_the_leader(void **state)
     assert_int_equal(l->held_unattached, 0);
 }
 
+/* ---- ETSI 014 batches ---- */
+
+static const struct qkd_ksid KB = {.b = {7, 7, 7, 7, 7, 7, 0x47, 7, 0x87, 7, 7, 7, 7, 7, 7, 0}};
+
+static void rest_keys_msg(uint32_t number, uint32_t key_bytes)
+{
+    struct kme_rest_msg rm;
+    memset(&rm, 0, sizeof(rm));
+    rm.ksid = KB;
+    rm.key_bytes = key_bytes;
+    rm.number = number;
+    strcpy(rm.master, "bob-app");
+    rm.nslaves = 2;
+    strcpy(rm.slaves[0], "alice-app");
+    strcpy(rm.slaves[1], "alice-sae2");
+    struct qkd_writer w;
+    qkd_writer_init(&w, KME_PEER_MAX_PAYLOAD);
+    assert_int_equal(kme_rest_msg_encode(&rm, &w), 0);
+    struct kme_pmsg m = {.type = KME_PM_REST_KEYS, .ksid = KB};
+    m.u.raw.p = w.buf;
+    m.u.raw.len = (uint32_t)w.len;
+    kme_rest_on_keys(&k.links[0], &m);
+    qkd_writer_free(&w);
+}
+
+static void test_rest_keys_registers_a_batch_once(void **state)
+{
+    (void)state;
+    rest_keys_msg(4, 32);
+    struct kme_stream *s = kme_stream_find(&k.streams, &KB);
+    assert_non_null(s);
+    assert_non_null(s->rest);
+    assert_false(s->rest->master_side);
+    assert_false(s->local_attached); /* held as unattached key until the slaves fetch it */
+    assert_int_equal(s->rest->number, 4);
+    assert_int_equal(s->rest->nslaves, 2);
+    assert_string_equal(s->rest->master, "bob-app");
+    assert_int_equal(kme_stream_index_state(s, 3), KME_IDX_OPEN);
+    assert_int_equal(kme_stream_index_state(s, 4), KME_IDX_OUTSIDE); /* the window is the batch */
+    s->rest->got[0] = 1;
+    size_t before = k.streams.count;
+    rest_keys_msg(4, 32); /* again (the peer connection came back): nothing changes */
+    assert_int_equal(k.streams.count, before);
+    assert_int_equal(kme_stream_find(&k.streams, &KB)->rest->got[0], 1);
+    assert_false(kme_stream_owned_by(s, "")); /* no ETSI 004 identity reaches it */
+}
+
+static void test_rest_batch_is_allocated_whole_by_the_leader(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    l->role = KME_ROLE_LEADER;
+    rest_keys_msg(40, 32); /* 40 x 32 bytes: more than the ring's 1 KiB */
+    struct kme_pmsg m = {.type = KME_PM_ALLOC_REQ, .ksid = KB};
+    m.u.alloc.index = 0;
+    m.u.alloc.count = 40;
+    nsent = 0;
+    kme_on_alloc_req(l, &m);
+    assert_int_equal(nsent, 0); /* waits for the whole batch; nothing taken */
+    assert_int_equal(l->npreqs, 1);
+    assert_int_equal(l->held_unattached, 0);
+    assert_int_equal(kme_stream_find(&k.streams, &KB)->nallocs, 0);
+    /* a batch that fits goes in one run, even with allocation ahead off (alloc_ahead 1) */
+    l->npreqs = 0;
+    kme_stream_drop(&k, kme_stream_find(&k.streams, &KB), 0);
+    rest_keys_msg(8, 32);
+    m.u.alloc.count = 8;
+    kme_on_alloc_req(l, &m);
+    assert_int_equal(nsent, 1);
+    assert_int_equal(sent[0].type, KME_PM_ALLOC);
+    assert_int_equal(sent[0].u.alloc.status, KME_AS_OK);
+    assert_int_equal(sent[0].u.alloc.count, 8);
+    assert_int_equal(l->held_unattached, 256);
+}
+
+static void test_rest_batch_over_the_unattached_bound_is_refused_whole(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    l->role = KME_ROLE_LEADER;
+    k.cfg.max_unattached = 64; /* two chunks of 32 */
+    rest_keys_msg(3, 32);
+    struct kme_pmsg m = {.type = KME_PM_ALLOC_REQ, .ksid = KB};
+    m.u.alloc.index = 0;
+    m.u.alloc.count = 3;
+    nsent = 0;
+    kme_on_alloc_req(l, &m);
+    assert_int_equal(nsent, 1);
+    assert_int_equal(sent[0].type, KME_PM_ALLOC);
+    assert_int_equal(sent[0].u.alloc.status, KME_AS_REFUSED);
+    assert_int_equal(l->held_unattached, 0);
+    assert_int_equal(kme_stream_find(&k.streams, &KB)->nallocs, 0);
+}
+
+static void test_rest_master_at_the_follower(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    struct kme_rest_batch b;
+    memset(&b, 0, sizeof(b));
+    strcpy(b.master, "bob-app");
+    strcpy(b.slaves[0], "alice-app");
+    b.nslaves = 1;
+    b.number = 3;
+    b.key_bytes = 32;
+    nsent = 0;
+    struct kme_stream *s = kme_rest_stream_open(&k, l, &KB, &b, 1000);
+    assert_non_null(s);
+    assert_true(s->rest->master_side);
+    assert_int_equal(nsent, 1);
+    assert_int_equal(sent[0].type, KME_PM_REST_KEYS); /* announced before any allocation */
+    bool req_sent = false;
+    assert_int_equal(kme_rest_stream_eval(l, s, &req_sent), KME_REST_WAIT);
+    assert_true(req_sent);
+    assert_int_equal(nsent, 2);
+    assert_int_equal(sent[1].type, KME_PM_ALLOC_REQ);
+    assert_int_equal(sent[1].u.alloc.index, 0);
+    assert_int_equal(sent[1].u.alloc.count, 3); /* the whole batch */
+    assert_int_equal(kme_rest_stream_eval(l, s, &req_sent), KME_REST_WAIT);
+    assert_int_equal(nsent, 2); /* asked once */
+    struct kme_pmsg m = {.type = KME_PM_ALLOC, .ksid = KB};
+    m.u.alloc.index = 0;
+    m.u.alloc.count = 3;
+    m.u.alloc.status = KME_AS_OK;
+    m.u.alloc.offset = 64;
+    m.u.alloc.len = 32;
+    kme_on_alloc(l, &m);
+    assert_int_equal(last_ack(2), KME_AS_OK);
+    assert_int_equal(kme_rest_stream_eval(l, s, &req_sent), KME_REST_READY);
+    assert_int_equal(kme_stream_alloc_find(s, 1)->key[0], (uint8_t)((64 + 32) * 7 + 1));
+    /* a refusal from the leader fails the call */
+    static const struct qkd_ksid KB2 = {.b = {8, 8, 8, 8, 8, 8, 0x48, 8, 0x88, 8, 8, 8, 8, 8, 8, 0}};
+    struct kme_stream *s2 = kme_rest_stream_open(&k, l, &KB2, &b, 1000);
+    assert_non_null(s2);
+    req_sent = false;
+    assert_int_equal(kme_rest_stream_eval(l, s2, &req_sent), KME_REST_WAIT);
+    struct kme_pmsg r = {.type = KME_PM_ALLOC, .ksid = KB2};
+    r.u.alloc.index = 0;
+    r.u.alloc.count = 1;
+    r.u.alloc.status = KME_AS_REFUSED;
+    kme_on_alloc(l, &r);
+    assert_int_equal(kme_rest_stream_eval(l, s2, &req_sent), KME_REST_FAIL);
+}
+
+static void test_rest_key_ids_and_fetching(void **state)
+{
+    (void)state;
+    uint8_t id[16];
+    kme_rest_key_id(&KB, 200, id);
+    struct qkd_ksid back;
+    uint32_t index = 0;
+    kme_rest_key_batch(id, &back, &index);
+    assert_int_equal(index, 200);
+    assert_memory_equal(back.b, KB.b, 16);
+    assert_int_equal(id[6] & 0xf0, 0x40); /* still a version 4 UUID */
+    struct kme_rest_batch b;
+    memset(&b, 0, sizeof(b));
+    strcpy(b.master, "m");
+    strcpy(b.slaves[0], "s1");
+    strcpy(b.slaves[1], "s2");
+    b.nslaves = 2;
+    b.number = 2;
+    uint32_t j = 9;
+    const char *why = NULL;
+    assert_int_equal(kme_rest_batch_check(&b, "m", "s2", 1, &j, &why), 0);
+    assert_int_equal(j, 1);
+    assert_int_equal(kme_rest_batch_check(&b, "m", "s1", 2, &j, &why), 400); /* no index 2 */
+    assert_int_equal(kme_rest_batch_check(&b, "m", "s3", 0, &j, &why), 401); /* not a slave */
+    assert_int_equal(kme_rest_batch_check(&b, "x", "s1", 0, &j, &why), 401); /* other master */
+    assert_false(kme_rest_batch_fetched(&b, 0, 0));
+    assert_int_equal(kme_rest_batch_check(&b, "m", "s1", 0, &j, &why), 400); /* once per slave */
+    assert_int_equal(kme_rest_batch_check(&b, "m", "s2", 0, &j, &why), 0);
+    assert_true(kme_rest_batch_fetched(&b, 0, 1));
+    assert_int_equal(b.complete, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +593,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unattached_key_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unattached_key_is_bounded_at_the_leader, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_rest_keys_registers_a_batch_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_batch_is_allocated_whole_by_the_leader, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rest_batch_over_the_unattached_bound_is_refused_whole,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_master_at_the_follower, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rest_key_ids_and_fetching, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

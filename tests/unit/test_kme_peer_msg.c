@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,7 +92,7 @@ static void test_round_trips(void **state)
         assert_int_equal(w.buf[0], 'P');
         assert_int_equal(w.buf[1], 'S');
         assert_int_equal(w.buf[2], KME_PEER_V_PATCH);
-        assert_int_equal(w.buf[2], 2);
+        assert_int_equal(w.buf[2], 3);
         assert_int_equal(w.buf[3], samples[i].type);
         assert_int_equal(qkd_get_u32(w.buf + 4), w.len - QKD_WIRE_HDR_LEN);
         struct kme_pmsg out;
@@ -263,6 +264,98 @@ static void test_names(void **state)
     assert_string_equal(kme_pmsg_name(0), "unknown");
 }
 
+/* ETSI 014 REST_KEYS: its own payload codec, carried as u.raw through the frame codec. */
+static void rest_sample(struct kme_rest_msg *rm, uint32_t nslaves)
+{
+    memset(rm, 0, sizeof(*rm));
+    for (int i = 0; i < 16; i++)
+        rm->ksid.b[i] = (uint8_t)(0x30 + i);
+    rm->key_bytes = 1024;
+    rm->number = 255;
+    memset(rm->master, 'm', KME_REST_SAE_MAX - 1); /* the longest id */
+    rm->nslaves = nslaves;
+    for (uint32_t i = 0; i < nslaves; i++)
+        snprintf(rm->slaves[i], KME_REST_SAE_MAX, "slave-%u", i);
+}
+
+static int rest_frame(const struct kme_rest_msg *rm, struct qkd_writer *w)
+{
+    struct qkd_writer p;
+    qkd_writer_init(&p, 1u << 16);
+    int rc = kme_rest_msg_encode(rm, &p);
+    if (rc == 0) {
+        struct kme_pmsg m = {.type = KME_PM_REST_KEYS, .ksid = rm->ksid};
+        m.u.raw.p = p.buf;
+        m.u.raw.len = (uint32_t)p.len;
+        qkd_writer_init(w, 1u << 16);
+        rc = kme_pmsg_encode(&m, w);
+        if (rc != 0) qkd_writer_free(w);
+    }
+    qkd_writer_free(&p);
+    return rc;
+}
+
+static void test_rest_keys(void **state)
+{
+    (void)state;
+    struct kme_rest_msg rm, back;
+    rest_sample(&rm, KME_REST_MAX_SLAVES); /* the largest message fits the payload limit */
+    struct qkd_writer w;
+    assert_int_equal(rest_frame(&rm, &w), 0);
+    assert_true(w.len - QKD_WIRE_HDR_LEN <= KME_PEER_MAX_PAYLOAD);
+    struct kme_pmsg out;
+    assert_int_equal(decode_buf(w.buf, w.len, &out), 0);
+    assert_int_equal(out.type, KME_PM_REST_KEYS);
+    assert_memory_equal(out.ksid.b, rm.ksid.b, 16);
+    assert_int_equal(kme_rest_msg_decode(out.u.raw.p, out.u.raw.len, &back), 0);
+    assert_memory_equal(&back, &rm, sizeof(rm));
+    for (size_t len = QKD_WIRE_HDR_LEN; len < w.len; len++) { /* every truncation */
+        uint8_t *copy = malloc(len);
+        assert_non_null(copy);
+        memcpy(copy, w.buf, len);
+        qkd_put_u32(copy + 4, (uint32_t)(len - QKD_WIRE_HDR_LEN));
+        assert_int_equal(decode_buf(copy, len, &out), -1);
+        free(copy);
+    }
+    qkd_writer_free(&w);
+    /* values out of range are refused by the encoder */
+    struct qkd_writer p;
+    qkd_writer_init(&p, 1u << 16);
+    rest_sample(&rm, 0);
+    assert_int_equal(kme_rest_msg_encode(&rm, &p), -1);
+    rest_sample(&rm, KME_REST_MAX_SLAVES + 1);
+    assert_int_equal(kme_rest_msg_encode(&rm, &p), -1);
+    rest_sample(&rm, 1);
+    rm.number = 0;
+    assert_int_equal(kme_rest_msg_encode(&rm, &p), -1);
+    rest_sample(&rm, 1);
+    rm.key_bytes = KME_PEER_MAX_CHUNK + 1;
+    assert_int_equal(kme_rest_msg_encode(&rm, &p), -1);
+    rest_sample(&rm, 1);
+    rm.slaves[0][0] = 0; /* empty id */
+    assert_int_equal(kme_rest_msg_encode(&rm, &p), -1);
+    rest_sample(&rm, 1);
+    memset(rm.master, 'm', KME_REST_SAE_MAX); /* no room for the NUL: too long */
+    assert_int_equal(kme_rest_msg_encode(&rm, &p), -1);
+    /* and by the decoder: an id holding NUL, a zero count, a trailing byte */
+    qkd_writer_reset(&p);
+    rest_sample(&rm, 1);
+    assert_int_equal(kme_rest_msg_encode(&rm, &p), 0);
+    uint8_t buf[512];
+    size_t n = p.len;
+    memcpy(buf, p.buf, n);
+    assert_int_equal(kme_rest_msg_decode(buf, n, &back), 0);
+    buf[16 + 4 + 1 + 1 + 3] = 0; /* inside the master id */
+    assert_int_equal(kme_rest_msg_decode(buf, n, &back), -1);
+    memcpy(buf, p.buf, n);
+    buf[16 + 4] = 0; /* number 0 */
+    assert_int_equal(kme_rest_msg_decode(buf, n, &back), -1);
+    memcpy(buf, p.buf, n);
+    buf[n] = 0;
+    assert_int_equal(kme_rest_msg_decode(buf, n + 1, &back), -1);
+    qkd_writer_free(&p);
+}
+
 int main(void)
 {
     setup_samples();
@@ -272,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_bad_header_and_values),
         cmocka_unit_test(test_run_edges),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_rest_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
