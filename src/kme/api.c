@@ -11,6 +11,7 @@
 #include <uuid/uuid.h>
 
 #include "api.h"
+#include "rest_batch.h"
 #include "dialect.h"
 #include "getkey.h"
 #include "kme.h"

@@ -1,5 +1,5 @@
 /* peer_msg.h: the key-server peer-sync messages (docs/kme.md) and their codec. Frames use the
- * project's 8-byte header (wire.md) with the version bytes {'P','S',2}, distinct from ETSI
+ * project's 8-byte header (wire.md) with the version bytes {'P','S',3}, distinct from ETSI
  * 004, and the message type in the service byte. All integers big-endian. Allocation messages
  * cover a run of consecutive indices (count), so one message allocates ahead. */
 #ifndef KME_PEER_MSG_H

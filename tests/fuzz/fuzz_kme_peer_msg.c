@@ -44,6 +44,10 @@ static void fuzz_kpm_same(const struct kme_pmsg *a, const struct kme_pmsg *b)
     case KME_PM_HEARTBEAT:
         FUZZ_CHECK(a->u.hb.wall_ms == b->u.hb.wall_ms && a->u.hb.mark == b->u.hb.mark);
         break;
+    case KME_PM_REST_KEYS:
+        FUZZ_CHECK(a->u.raw.len == b->u.raw.len &&
+                   memcmp(a->u.raw.p, b->u.raw.p, a->u.raw.len) == 0);
+        break;
     default:
         break;
     }
@@ -73,6 +77,22 @@ static void fuzz_kpm_limits(const struct kme_pmsg *m)
         } else if (m->type == KME_PM_ALLOC) {
             FUZZ_CHECK(a->len == 0 && a->offset == 0);
         }
+    }
+    if (m->type == KME_PM_REST_KEYS) {
+        static struct kme_rest_msg r;
+        FUZZ_CHECK(kme_rest_msg_decode(m->u.raw.p, m->u.raw.len, &r) == 0);
+        FUZZ_CHECK(memcmp(r.ksid.b, m->ksid.b, QKD_KSID_LEN) == 0);
+        FUZZ_CHECK(r.number >= 1 && r.number <= KME_REST_MAX_KEYS);
+        FUZZ_CHECK(r.key_bytes >= 1 && r.key_bytes <= KME_PEER_MAX_CHUNK);
+        FUZZ_CHECK(r.nslaves >= 1 && r.nslaves <= KME_REST_MAX_SLAVES);
+        FUZZ_CHECK(strnlen(r.master, KME_REST_SAE_MAX) < KME_REST_SAE_MAX && r.master[0]);
+        for (uint32_t i = 0; i < r.nslaves; i++)
+            FUZZ_CHECK(strnlen(r.slaves[i], KME_REST_SAE_MAX) < KME_REST_SAE_MAX && r.slaves[i][0]);
+        struct qkd_writer w;
+        qkd_writer_init(&w, 0);
+        FUZZ_CHECK(kme_rest_msg_encode(&r, &w) == 0);
+        FUZZ_CHECK(w.len == m->u.raw.len && memcmp(w.buf, m->u.raw.p, w.len) == 0);
+        qkd_writer_free(&w);
     }
 }
 

@@ -167,7 +167,7 @@ static void test_bad_header_and_values(void **state)
     qkd_writer_free(&w);
 
     /* an oversized announced length is refused before reading */
-    uint8_t hdr[QKD_WIRE_HDR_LEN] = {'P', 'S', 2, KME_PM_HEARTBEAT, 0x7f, 0xff, 0xff, 0xff};
+    uint8_t hdr[QKD_WIRE_HDR_LEN] = {'P', 'S', KME_PEER_V_PATCH, KME_PM_HEARTBEAT, 0x7f, 0xff, 0xff, 0xff};
     struct qkd_wire_hdr h;
     qkd_wire_hdr_parse(hdr, &h);
     assert_int_equal(kme_pmsg_decode(&h, hdr, &out), -1);
@@ -199,7 +199,7 @@ static int run_verdict(const struct kme_pmsg *m)
     if (m->type == KME_PM_ALLOC_ACK) plen += 1;
     buf[0] = 'P';
     buf[1] = 'S';
-    buf[2] = 2;
+    buf[2] = KME_PEER_V_PATCH;
     buf[3] = m->type;
     qkd_put_u32(buf + 4, (uint32_t)plen);
     uint8_t *p = buf + QKD_WIRE_HDR_LEN;
