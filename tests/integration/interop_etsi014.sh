@@ -31,7 +31,7 @@ cleanup() {
     if [ "$FAILS" -ne 0 ] || [ "${KEEP_T:-0}" = 1 ]; then
         echo "logs kept in $T" >&2
         for f in "$T"/logs/*.log "$NET"/logs/kme-*.log; do
-            [ -f "$f" ] && [ "${f##*/}" != driver.log ] || continue
+            [ -s "$f" ] && [ "${f##*/}" != driver.log ] || continue
             echo "----- $f (tail)" >&2
             tail -n 30 "$f" >&2
         done
