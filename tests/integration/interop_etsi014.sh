@@ -28,6 +28,11 @@ NET_UP=0
 cleanup() {
     local rc=$?
     [ "$NET_UP" = 1 ] && QKD_BIN=$QKD_BIN bash "$LN" down "$NET" >/dev/null 2>&1
+    # sanitizer builds (scripts/test.sh): a report in any daemon's log fails the test
+    if grep -lE "AddressSanitizer|LeakSanitizer|runtime error:" "$NET"/logs/*.log 2>/dev/null; then
+        echo "FAIL: sanitizer report in the logs above" >&2
+        FAILS=$((FAILS + 1))
+    fi
     if [ "$FAILS" -ne 0 ] || [ "${KEEP_T:-0}" = 1 ]; then
         echo "logs kept in $T" >&2
         for f in "$T"/logs/*.log "$NET"/logs/kme-*.log; do
