@@ -13,12 +13,15 @@ usage: generate_certs.sh [--out DIR] [--algo ecdsa|mldsa65] [--nodes alice,bob[,
   --algo ALGO      ecdsa (P-256, default) or mldsa65 (ML-DSA-65, needs OpenSSL >= 3.5)
   --nodes LIST     comma-separated node names (default: alice,bob,charlie)
   --client NAME    an extra client identity DIR/clients/NAME.pem|.key (CN=NAME); repeatable;
-                   never a node's name (of --nodes or of a node already in DIR)
+                   never a node's name (of --nodes or of a node already in DIR) nor a
+                   node's SAE name (<node>-app, <node>-sae2, <node>-sae3)
   --ca-name NAME   the CA's common name (default: "QKD Network CA")
   -h, --help       this text
 
 Writes DIR/ca.pem, DIR/ca.key, DIR/<node>/node.pem|node.key (CN=<node>, serverAuth+clientAuth),
-DIR/<node>/client.pem|client.key (CN=<node>-app, clientAuth), DIR/clients/<name>.pem|.key.
+DIR/<node>/client.pem|client.key (CN=<node>-app, clientAuth), the node's two more ETSI 014
+SAEs DIR/<node>/sae2.pem|sae2.key (CN=<node>-sae2) and sae3.pem|sae3.key (CN=<node>-sae3),
+clientAuth, and DIR/clients/<name>.pem|.key.
 Existing files are never overwritten. Private keys are mode 0600. Certificates are valid for
 10 years. The openssl binary is $OPENSSL, else $QKD_DEPS_ROOT/openssl/bin/openssl (default /opt/qkd), else openssl.
 EOF
@@ -85,10 +88,22 @@ for cl in ${clients[@]+"${clients[@]}"}; do
     check_name "$cl" client
     for n in "${node_list[@]}"; do
         [ "$cl" != "$n" ] || die "client name '$cl' is a node name; choose another"
+        # the node's SAE identities (docs/certificates.md): a second certificate with one of
+        # those CNs would be that SAE for the ETSI 014 key servers
+        for sfx in app sae2 sae3; do
+            [ "$cl" != "$n-$sfx" ] || die "client name '$cl' is an SAE of node $n; choose another"
+        done
     done
     if [ -e "$out/$cl/node.pem" ] && [ ! -e "$out/clients/$cl.pem" ]; then
         die "client name '$cl' is the name of node $out/$cl; choose another"
     fi
+    case "$cl" in
+    *-app | *-sae2 | *-sae3)
+        if [ -e "$out/${cl%-*}/node.pem" ] && [ ! -e "$out/clients/$cl.pem" ]; then
+            die "client name '$cl' is an SAE of node $out/${cl%-*}; choose another"
+        fi
+        ;;
+    esac
 done
 
 # The openssl binary.
@@ -231,6 +246,9 @@ for n in "${node_list[@]}"; do
     issue "$out/$n/node.pem" "$out/$n/node.key" "$n" node \
         "DNS:$n,DNS:kme_$n,DNS:keygen_$n,DNS:hybrid_$n,DNS:localhost,IP:127.0.0.1"
     issue "$out/$n/client.pem" "$out/$n/client.key" "$n-app" client
+    # two more SAEs of the node for ETSI 014 (docs/certificates.md "Layout")
+    issue "$out/$n/sae2.pem" "$out/$n/sae2.key" "$n-sae2" client
+    issue "$out/$n/sae3.pem" "$out/$n/sae3.key" "$n-sae3" client
 done
 if [ ${#clients[@]} -gt 0 ]; then
     mkdir -p "$out/clients"

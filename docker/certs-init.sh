@@ -2,8 +2,10 @@
 # certs-init.sh: entrypoint of the compose `certs` service. Creates the CA and every node's
 # certificates with certs/generate_certs.sh inside the CA volume (the only place the CA private
 # key ever lives), then copies to each node's certificate volume only what that node needs:
-# ca.pem and <node>/ (node and application certificates and keys). Idempotent: existing files
-# are kept by generate_certs.sh and copied again. Exits non-zero when anything is missing or
+# ca.pem and <node>/ (node and application certificates and keys: client = SAE <node>-app,
+# and the node's two more ETSI 014 SAEs sae2 = <node>-sae2, sae3 = <node>-sae3). Idempotent:
+# existing files are kept by generate_certs.sh (an older tree gets the missing SAEs from the
+# same CA) and copied again. Exits non-zero when anything is missing or
 # does not verify against the CA, so depends_on: service_completed_successfully holds the rest.
 # Also writes each node's qkd-hybrid config and identity key (see the end of this file).
 set -euo pipefail
@@ -31,6 +33,8 @@ for c in "${extra[@]}"; do [ -n "$c" ] && args+=(--client "$c"); done
 [ -s "$tree/ca.pem" ] || die "no $tree/ca.pem"
 
 IFS=',' read -r -a nodes <<<"$NODES"
+# what each node volume gets from <node>/ (docs/certificates.md "Layout")
+NODE_FILES="node.pem node.key client.pem client.key sae2.pem sae2.key sae3.pem sae3.key"
 copied=0
 for node in "${nodes[@]}"; do
   dest="$OUT_ROOT/$node"
@@ -38,14 +42,15 @@ for node in "${nodes[@]}"; do
     log "no volume mounted at $dest: $node skipped"
     continue
   fi
-  for f in node.pem node.key client.pem client.key; do
+  for f in $NODE_FILES; do
     [ -s "$tree/$node/$f" ] || die "missing $tree/$node/$f"
   done
-  openssl verify -CAfile "$tree/ca.pem" "$tree/$node/node.pem" "$tree/$node/client.pem" >/dev/null ||
+  openssl verify -CAfile "$tree/ca.pem" "$tree/$node/node.pem" "$tree/$node/client.pem" \
+    "$tree/$node/sae2.pem" "$tree/$node/sae3.pem" >/dev/null ||
     die "$node certificates do not verify against the CA"
   mkdir -p "$dest/$node"
   cp -f "$tree/ca.pem" "$dest/ca.pem.tmp" && mv -f "$dest/ca.pem.tmp" "$dest/ca.pem"
-  for f in node.pem node.key client.pem client.key; do
+  for f in $NODE_FILES; do
     cp -f "$tree/$node/$f" "$dest/$node/$f.tmp" && mv -f "$dest/$node/$f.tmp" "$dest/$node/$f"
   done
   if [ -d "$tree/clients" ]; then
@@ -54,7 +59,7 @@ for node in "${nodes[@]}"; do
   chmod 0644 "$dest/ca.pem" "$dest/$node/"*.pem
   chmod 0600 "$dest/$node/"*.key
   copied=$((copied + 1))
-  log "$node: ca.pem and $node/{node,client}.{pem,key} in place"
+  log "$node: ca.pem and $node/{node,client,sae2,sae3}.{pem,key} in place"
 done
 [ "$copied" -gt 0 ] || die "no node volume mounted under $OUT_ROOT"
 

@@ -18,6 +18,9 @@ PKGS=(build-essential cmake pkg-config libcjson-dev uuid-dev libcmocka-dev
       iproute2 xxd libexplain51 python3-pip)
 # --- issue 13 (observability): the status page's screenshot test (docs/observability.md) ---
 PKGS+=(chromium)
+# --- ETSI 014: the one dependency of PyPI's etsi-qkd-014-client (tests/integration/
+# interop_etsi014.sh installs that wheel itself, --no-deps, into its cache) ---
+PKGS+=(python3-requests)
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 

@@ -2,10 +2,12 @@
 # local-net.sh: a QKD network on 127.0.0.1 without Docker (docs/architecture.md,
 # README.md "A local network without Docker"): certificates, keygen pairs, key servers,
 # free ports from --port-file, a ring prefix unique to DIR, logs in DIR/logs, pids in DIR/pids,
-# and DIR/env for clients and tests.
+# and DIR/env for clients and tests. Every key server also serves ETSI 014 (HTTPS) with the
+# SAE directory of all nodes (<node>-app, <node>-sae2, <node>-sae3; docs/certificates.md).
 #
-#   local-net.sh up DIR       start (returns when every link is up and every key server
-#                             serves key: readiness is probed, so any LOG_LEVEL works)
+#   local-net.sh up DIR       start (returns when every link is up, every key server
+#                             serves key and accepts ETSI 014 connections: readiness is
+#                             probed, so any LOG_LEVEL works)
 #   local-net.sh down DIR     stop exactly the processes in DIR/pids, unlink the rings
 #   local-net.sh status DIR   show them
 # Env: NODES (alice,bob or alice,bob,charlie), SKR_BPS (bits/s, default 1000000), RING_BYTES
@@ -141,6 +143,16 @@ wait_link_served() {
 
 ring_name() { echo "/${RING_PREFIX}$1-$2"; }
 
+# sae_args: the ETSI 014 SAE directory of the whole network as --sae ID=NODE options, the same
+# for every key server: each node's application (<node>-app) and its SAEs <node>-sae2,
+# <node>-sae3 (the certificates of generate_certs.sh, docs/certificates.md).
+sae_args() {
+    local n sfx
+    for n in ${NODES//,/ }; do
+        for sfx in app sae2 sae3; do printf -- '--sae\n%s=%s\n' "$n-$sfx" "$n"; done
+    done
+}
+
 start_keygen() { # MODE NODE PEER [PORT]
     local mode=$1 node=$2 peer=$3 port=${4:-0} log="$DIR/logs/keygen-$2-$3.log"
     local args=(--mode "$mode" --ring "$(ring_name "$node" "$peer")" --ring-bytes "$RING_BYTES"
@@ -272,7 +284,7 @@ cmd_up() {
     done <<<"$links"
 
     # Key servers: leaders before their followers (alice, bob, charlie order does that).
-    declare -A kme_addr peer_port
+    declare -A kme_addr peer_port e14_port
     local node
     if [ -x "$QKD_BIN/qkd-kme" ]; then
         [ -x "$QKD_BIN/qkd-client" ] || die "no $QKD_BIN/qkd-client (needed to probe the key servers)"
@@ -280,8 +292,11 @@ cmd_up() {
             local args=(--address 127.0.0.1 --port 0 --port-file "$DIR/run/kme-$node.port"
                 --cert "$DIR/certs/$node/node.pem" --key "$DIR/certs/$node/node.key"
                 --ca "$DIR/certs/ca.pem" --node "$node" --log-level "$LOG_LEVEL"
-                --metrics-listen 127.0.0.1:0 --metrics-port-file "$DIR/run/kme-$node.mport")
-            rm -f "$DIR/run/kme-$node.mport"
+                --metrics-listen 127.0.0.1:0 --metrics-port-file "$DIR/run/kme-$node.mport"
+                --etsi014-listen 127.0.0.1:0 --etsi014-port-file "$DIR/run/kme-$node.e14port")
+            local sae
+            while read -r sae; do args+=("$sae"); done < <(sae_args)
+            rm -f "$DIR/run/kme-$node.mport" "$DIR/run/kme-$node.e14port"
             local leader=0
             while read -r p s; do
                 if [ "$p" = "$node" ]; then
@@ -300,6 +315,8 @@ cmd_up() {
             local pid=$!
             record_pid "$pid" "kme-$node"
             kme_addr[$node]=127.0.0.1:$(wait_port "$DIR/run/kme-$node.port" "kme $node" \
+                "$DIR/logs/kme-$node.log" "$pid")
+            e14_port[$node]=$(wait_port "$DIR/run/kme-$node.e14port" "kme $node ETSI 014 listener" \
                 "$DIR/logs/kme-$node.log" "$pid")
             if [ "$leader" = 1 ]; then
                 peer_port[$node]=$(wait_port "$DIR/run/kme-$node.peer-port" \
@@ -342,6 +359,16 @@ cmd_up() {
             N=$(upper "$node")
             echo "${N}_CLIENT_CERT_PEM=$DIR/certs/$node/client.pem"
             echo "${N}_CLIENT_KEY_PEM=$DIR/certs/$node/client.key"
+            # ETSI 014: the key server's URL (no path) and the node's SAEs: <node>-app (the
+            # application certificate above), <node>-sae2, <node>-sae3
+            [ -z "${e14_port[$node]:-}" ] || echo "${N}_ETSI014_URL=https://127.0.0.1:${e14_port[$node]}"
+            echo "${N}_APP_CERT_PEM=$DIR/certs/$node/client.pem"
+            echo "${N}_APP_KEY_PEM=$DIR/certs/$node/client.key"
+            local sae
+            for sae in sae2 sae3; do
+                echo "${N}_$(upper "$sae")_CERT_PEM=$DIR/certs/$node/$sae.pem"
+                echo "${N}_$(upper "$sae")_KEY_PEM=$DIR/certs/$node/$sae.key"
+            done
         done
         echo "SKR_BPS=$SKR_BPS"
         echo "RING_BYTES=$RING_BYTES"
@@ -413,7 +440,7 @@ cmd_status() {
             fi
         done <"$DIR/rings"
     fi
-    [ -f "$DIR/env" ] && grep -E '_ADDR=|_METRICS_URL=' "$DIR/env"
+    [ -f "$DIR/env" ] && grep -E '_ADDR=|_METRICS_URL=|_ETSI014_URL=' "$DIR/env"
     echo "$up of $total processes running"
     [ "$up" = "$total" ] && [ "$total" -gt 0 ]
 }

@@ -2,12 +2,16 @@
 # tests/compose/e2e.sh: end-to-end test of the container setup (run by CI). From nothing, under a
 # compose project name of its own (so it never touches a user's `qkd` network) and with its own
 # host ports:
-#   1. build the image (runtime < 150 MB), `up --build -d`, wait until every service is healthy
-#      (bounded), print the time from `up` to healthy;
+#   1. build the image (runtime < 150 MB) and the test image, `up --build -d`, wait until every
+#      service is healthy (bounded), print the time from `up` to healthy;
 #   2. a client in alice's network opens a stream, a client in bob's network joins it with the
 #      KSID, 100 keys are equal at both ends; the same on the links alice-charlie and bob-charlie
 #      (opened at the leader with a destination naming charlie, joined at kme_charlie), and the
-#      three links' keys differ; the same through the hybrid daemons (alice-bob, alice-charlie
+#      three links' keys differ; ETSI 014 (HTTPS REST): a key made at kme_alice (enc_keys for
+#      slave bob-app, as alice-app) is fetched identical at kme_bob (dec_keys as bob-app), once
+#      only, with PyPI's etsi-qkd-014-client (a third-party 014 client, in the test image) from
+#      containers in alice's and bob's networks (`qkd-client rest` when the test image lacks
+#      it); the same through the hybrid daemons (alice-bob, alice-charlie
 #      and bob-charlie with QKD + ML-KEM-768, keys differ between pairs; alice-charlie with
 #      ML-KEM + X25519); the Python-module-style JSON requests of docs/hybrid.md (OPEN_CONNECT,
 #      GET_KEY, CLOSE) at alice's and bob's JSON listeners give the same 32-int key_buffers; after
@@ -41,6 +45,10 @@ SERVICES="keygen_bob keygen_alice keygen_charlie_alice keygen_alice_charlie keyg
 CLI_A="$PROJECT-client-alice"
 CLI_B="$PROJECT-client-bob"
 CLI_C="$PROJECT-client-charlie"
+E14_C="$PROJECT-etsi014"           # the third-party ETSI 014 client's one-shot container
+TEST_IMAGE=${QKD_TEST_IMAGE:-qkd-node-test:latest}
+# where the test image has PyPI's etsi-qkd-014-client (docker/Dockerfile, test stage)
+E14_PKG=/var/cache/qkd/pip/etsi-qkd-014-client-0.9.0
 WORK=$(mktemp -d "/tmp/qkd-e2e.XXXXXX")
 passed=0
 failed=0
@@ -74,7 +82,7 @@ cleanup() {
     if [ "${E2E_KEEP:-0}" = 1 ]; then
         say "E2E_KEEP=1: project $PROJECT left up (docker compose -p $PROJECT down -v)"
     else
-        docker rm -f "$CLI_A" "$CLI_B" "$CLI_C" >/dev/null 2>&1
+        docker rm -f "$CLI_A" "$CLI_B" "$CLI_C" "$E14_C" >/dev/null 2>&1
         timeout 120 "${DC[@]}" --profile tools down -v --remove-orphans --timeout 5 >/dev/null 2>&1
     fi
     rm -rf "$WORK"
@@ -105,7 +113,7 @@ trap 'say "interrupted (signal or deadline)"; [ -n "$CHILD" ] && kill "$CHILD" 2
 ) >/dev/null 2>&1 &
 WATCHDOG=$!
 
-# Host ports: 6 distinct free ports below the kernel's ephemeral range (a port picked there can
+# Host ports: 9 distinct free ports below the kernel's ephemeral range (a port picked there can
 # be taken as the source port of any outgoing connection before docker binds it).
 pick_ports() {
     local ports
@@ -114,7 +122,7 @@ import random, socket
 lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
 hi = max(lo - 1, 20100)
 got = []
-while len(got) < 6:
+while len(got) < 9:
     p = random.randint(20000, hi)
     if p in got:
         continue
@@ -129,13 +137,17 @@ while len(got) < 6:
 print(*got)
 PY
 ) || return 1
-    read -r ALICE_PORT BOB_PORT CHARLIE_PORT HA_PORT HB_PORT HC_PORT <<<"$ports"
+    read -r ALICE_PORT BOB_PORT CHARLIE_PORT HA_PORT HB_PORT HC_PORT E14A_PORT E14B_PORT E14C_PORT \
+        <<<"$ports"
     export KME_ALICE_PUBLISH="127.0.0.1:$ALICE_PORT"
     export KME_BOB_PUBLISH="127.0.0.1:$BOB_PORT"
     export KME_CHARLIE_PUBLISH="127.0.0.1:$CHARLIE_PORT"
     export HYBRID_ALICE_PUBLISH="127.0.0.1:$HA_PORT"
     export HYBRID_BOB_PUBLISH="127.0.0.1:$HB_PORT"
     export HYBRID_CHARLIE_PUBLISH="127.0.0.1:$HC_PORT"
+    export ETSI014_ALICE_PUBLISH="127.0.0.1:$E14A_PORT"
+    export ETSI014_BOB_PUBLISH="127.0.0.1:$E14B_PORT"
+    export ETSI014_CHARLIE_PUBLISH="127.0.0.1:$E14C_PORT"
 }
 pick_ports || { echo "e2e: cannot pick host ports" >&2; exit 1; }
 
@@ -219,7 +231,7 @@ timed_status6() { # timed_status6 A|B KSID INDEX: GET_KEY answers 6 (exit 16) af
 
 # ------------------------------------------------------------------------------------------------
 docker compose version >/dev/null 2>&1 || { say "docker compose (v2) missing: run scripts/compose-setup.sh"; exit 1; }
-say "project $PROJECT, host ports: kme alice $ALICE_PORT bob $BOB_PORT charlie $CHARLIE_PORT, hybrid $HA_PORT $HB_PORT $HC_PORT; ring $RING bytes"
+say "project $PROJECT, host ports: kme alice $ALICE_PORT bob $BOB_PORT charlie $CHARLIE_PORT, hybrid $HA_PORT $HB_PORT $HC_PORT, ETSI 014 $E14A_PORT $E14B_PORT $E14C_PORT; ring $RING bytes"
 
 say "building the images (docker compose build)"
 tb=$(date +%s)
@@ -232,6 +244,25 @@ pass "image build ($(($(date +%s) - tb)) s)"
 size=$(docker image inspect -f '{{.Size}}' "${QKD_IMAGE:-qkd-node:latest}")
 say "runtime image ${QKD_IMAGE:-qkd-node:latest}: $((size / 1000000)) MB ($size bytes)"
 check "runtime image under 150 MB" test "$size" -lt 150000000
+# The test image (step 6 runs it; built here so that its third-party ETSI 014 client can be used
+# in step 2; step 6's --build then finds it cached).
+say "building the test image (docker compose --profile tools build tests)"
+tb=$(date +%s)
+E14_CLIENT=rest
+if bounded timeout 900 "${DC[@]}" --profile tools build tests >"$WORK/build-test.log" 2>&1; then
+    pass "test image build ($(($(date +%s) - tb)) s)"
+    if docker run --rm --network none --entrypoint python3 "$TEST_IMAGE" -c \
+        "import sys; sys.path.insert(0, '$E14_PKG'); import requests, etsi_qkd_014_client" \
+        >"$WORK/e14-probe.log" 2>&1; then
+        E14_CLIENT=etsi-qkd-014-client
+    else
+        say "  the test image has no etsi-qkd-014-client (no registry when it was built?): $(tail -n 1 "$WORK/e14-probe.log")"
+    fi
+else
+    tail -n 40 "$WORK/build-test.log" >&2
+    fail "test image build"
+fi
+say "ETSI 014 checks use: $E14_CLIENT"
 
 say "docker compose up --build -d"
 tu=$(date +%s%3N)
@@ -272,6 +303,10 @@ check "published port of kme_bob accepts TCP" \
     timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$BOB_PORT"
 check "published port of kme_charlie accepts TCP" \
     timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$CHARLIE_PORT"
+for n in alice:$E14A_PORT bob:$E14B_PORT charlie:$E14C_PORT; do
+    check "published ETSI 014 port of kme_${n%%:*} (container 8443) accepts TCP" \
+        timeout 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/${n#*:}"
+done
 check "JSON listeners not published on the host (hybrid_alice publishes only 25577)" \
     test "$("${DC[@]}" port hybrid_alice 25585 2>/dev/null)" = "" -a \
     -n "$("${DC[@]}" port hybrid_alice 25577 2>/dev/null)"
@@ -291,6 +326,79 @@ check "link alice-charlie: opened at kme_alice (destination charlie), joined at 
 check "link bob-charlie: opened at kme_bob (destination charlie), joined at kme_charlie: 100 keys equal" \
     pair_matches qkd_bc 100 B C --qos-timeout 20000
 check "the three links' keys differ" keys_disjoint "$WORK/first.a" "$WORK/qkd_ac.a" "$WORK/qkd_bc.a"
+
+# ETSI 014 (HTTPS REST, docs/kme.md) at kme_<node>:8443 from the node's own network, as one of
+# its SAEs (client = <node>-app, sae2, sae3). e14 NODE CERT enc SLAVE [NUMBER SIZE] |
+# e14 NODE CERT dec MASTER KEY_ID...: prints '<key_ID> <key hex>' per key; on an answer other
+# than 200 prints 'HTTP <code>: <message>' on stderr and fails.
+e14() {
+    local node=$1 who=$2 op=$3
+    shift 3
+    if [ "$E14_CLIENT" = rest ]; then
+        local c=$CLI_A
+        [ "$node" = bob ] && c=$CLI_B
+        [ "$node" = charlie ] && c=$CLI_C
+        local a=(--url "https://kme_$node:8443" --cert "/certs/$node/$who.pem"
+            --key "/certs/$node/$who.key" --ca /certs/ca.pem rest)
+        if [ "$op" = enc ]; then
+            [ $# = 1 ] || { say "  qkd-client rest: enc with number and size not used here"; return 1; }
+            timeout 60 docker exec "$c" qkd-client "${a[@]}" enc --slave "$1"
+        else
+            [ $# = 2 ] || { say "  qkd-client rest: one key_ID per dec here"; return 1; }
+            timeout 60 docker exec "$c" qkd-client "${a[@]}" dec --master "$1" --key-id "$2"
+        fi
+        return
+    fi
+    docker rm -f "$E14_C" >/dev/null 2>&1
+    timeout 90 docker run --rm -i --name "$E14_C" --network "${PROJECT}_net_$node" \
+        -v "${PROJECT}_certs_$node:/certs:ro" --entrypoint python3 "$TEST_IMAGE" - "$E14_PKG" \
+        "kme_$node:8443" "/certs/$node/$who.pem" "/certs/$node/$who.key" /certs/ca.pem "$op" "$@" <<'PY'
+import base64, sys
+pkg, host, cert, key, ca, op, sae = sys.argv[1:8]
+rest = sys.argv[8:]
+sys.path.insert(0, pkg)
+from etsi_qkd_014_client import QKD014Client
+c = QKD014Client(host, cert, key, ca)  # host:port; verifies the server's name (kme_<node>)
+if op == "enc":
+    code, d = c.get_key(sae, number=int(rest[0]), size=int(rest[1])) if rest else c.get_key(sae)
+else:
+    code, d = c.get_key_with_key_IDs(sae, rest)
+if code != 200:
+    print(f"HTTP {code}: {getattr(d, 'message', '')}", file=sys.stderr)
+    sys.exit(3)
+for k in d.keys:
+    print(k.key_id, base64.b64decode(k.key).hex())
+PY
+}
+e14_matches() { # e14_matches LABEL N BITS [NUMBER SIZE]: made at alice for bob-app, fetched at bob
+    local label=$1 n=$2 bits=$3 ids
+    shift 3
+    e14 alice client enc bob-app "$@" >"$WORK/$label.a" 2>"$WORK/$label.err" ||
+        { say "  enc_keys at kme_alice: $(tr -d '\n' <"$WORK/$label.err")"; return 1; }
+    [ "$(wc -l <"$WORK/$label.a")" -eq "$n" ] || { say "  $(wc -l <"$WORK/$label.a") keys, want $n"; return 1; }
+    grep -Eqv "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12} [0-9a-f]{$((bits / 4))}\$" \
+        "$WORK/$label.a" && { say "  not '<UUID> <$bits-bit hex>' lines"; return 1; }
+    ids=$(cut -d' ' -f1 "$WORK/$label.a")
+    # shellcheck disable=SC2086
+    e14 bob client dec alice-app $ids >"$WORK/$label.b" 2>"$WORK/$label.err" ||
+        { say "  dec_keys at kme_bob: $(tr -d '\n' <"$WORK/$label.err")"; return 1; }
+    cmp -s <(sort "$WORK/$label.a") <(sort "$WORK/$label.b") ||
+        { say "  alice's and bob's keys differ"; return 1; }
+    # once only: the same key_IDs again are refused (400: unknown once every slave has them)
+    # shellcheck disable=SC2086
+    if e14 bob client dec alice-app $ids >/dev/null 2>"$WORK/$label.err"; then
+        say "  the same key_IDs again at kme_bob were delivered twice"
+        return 1
+    fi
+    say "  again at kme_bob: $(tr -d '\n' <"$WORK/$label.err")"
+    [ "$E14_CLIENT" = rest ] || grep -q '^HTTP 400' "$WORK/$label.err"
+}
+check "ETSI 014 ($E14_CLIENT): a key made at kme_alice (GET enc_keys, slave bob-app, as alice-app) is fetched identical at kme_bob (dec_keys as bob-app), once only" \
+    e14_matches e14_get 1 256
+if [ "$E14_CLIENT" != rest ]; then
+    check "ETSI 014 ($E14_CLIENT): 3 keys of 512 bits (POST enc_keys) identical at kme_bob, once only" \
+        e14_matches e14_post 3 512 3 512
+fi
 
 # Hybrid daemons: the two applications get the same keys (both ends run the exchange, so the
 # two GET_KEY calls go concurrently).

@@ -36,7 +36,23 @@ if [ -x "$QKD_BIN/qkd-kme" ]; then
         [ -n "$a" ] || fail "kme address empty although qkd-kme exists"
         (exec 3<>"/dev/tcp/${a%:*}/${a#*:}") 2>/dev/null || fail "kme $a does not accept TCP"
     done
+    # ETSI 014 (README "A local network without Docker"): each key server's URL, no path
+    for n in ALICE BOB CHARLIE; do
+        v=${n}_ETSI014_URL
+        [[ "${!v:-}" =~ ^https://127\.0\.0\.1:([0-9]+)$ ]] || fail "$v is '${!v:-}', not https://127.0.0.1:PORT"
+        (exec 3<>"/dev/tcp/127.0.0.1/${BASH_REMATCH[1]}") 2>/dev/null || fail "$v does not accept TCP"
+    done
 fi
+# the SAE certificates of every node: <node>-app, <node>-sae2, <node>-sae3
+for n in alice bob charlie; do
+    N=$(echo "$n" | tr '[:lower:]' '[:upper:]')
+    for s in APP:app SAE2:sae2 SAE3:sae3; do
+        c=${N}_${s%%:*}_CERT_PEM k=${N}_${s%%:*}_KEY_PEM
+        [ -s "${!c:-}" ] && [ -s "${!k:-}" ] || fail "env lacks $c/$k or the files are missing"
+        subj=$("${QKD_OPENSSL_BIN:-openssl}" x509 -in "${!c}" -noout -subject -nameopt RFC2253 2>/dev/null)
+        [ "$subj" = "subject=CN=$n-${s#*:}" ] || fail "$c is '$subj', not CN=$n-${s#*:}"
+    done
+done
 sleep 1
 for pair in "$RING_ALICE_BOB $RING_BOB_ALICE" "$RING_ALICE_CHARLIE $RING_CHARLIE_ALICE" \
     "$RING_BOB_CHARLIE $RING_CHARLIE_BOB"; do
