@@ -3,6 +3,7 @@
 #include "http.h"
 
 #include <llhttp.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,8 +245,11 @@ const char *qkd_http_header(const struct qkd_http_parser *p, const char *name)
     return NULL;
 }
 
+/* Responses carry base64 key bytes (docs/etsi014.md): a buffer is wiped over its whole capacity
+ * when freed, and the old buffer is wiped when growth moves the contents. */
 void qkd_sbuf_free(struct qkd_sbuf *b)
 {
+    if (b->p) OPENSSL_cleanse(b->p, b->cap);
     free(b->p);
     memset(b, 0, sizeof *b);
 }
@@ -257,10 +261,15 @@ void qkd_sbuf_add(struct qkd_sbuf *b, const void *data, size_t n)
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *np = realloc(b->p, cap);
+        char *np = malloc(cap);
         if (!np) {
             b->failed = 1;
             return;
+        }
+        if (b->p) {
+            memcpy(np, b->p, b->len + 1);
+            OPENSSL_cleanse(b->p, b->cap);
+            free(b->p);
         }
         b->p = np;
         b->cap = cap;
