@@ -124,7 +124,9 @@ struct etsi014_status {
 };
 void etsi014_status_json(struct qkd_sbuf *out, const struct etsi014_status *st);
 /* {"keys":[{"key_ID":"..","key":"<base64>"},..]}: written by hand (not cJSON) so every
- * temporary holding key bytes or their base64 is wiped; keys[i] is key_bytes long. */
+ * temporary holding key bytes or their base64 is wiped; keys[i] is key_bytes long. C does not
+ * add const through these pointer types by itself: pass (const uint8_t(*)[16])ids and
+ * (const uint8_t *const *)keys. */
 void etsi014_keys_json(struct qkd_sbuf *out, uint32_t n, const uint8_t (*ids)[16],
                        const uint8_t *const *keys, uint32_t key_bytes);
 void etsi014_error_json(struct qkd_sbuf *out, const char *message); /* {"message":"..."} */
