@@ -357,7 +357,7 @@ static bool serve_req(struct kme_link *l, const struct qkd_ksid *ksid, uint32_t 
         return true;
     }
     uint32_t cap = ahead_cap(l->kme, s); /* count comes from the follower's sequence detection */
-    if (s->rest) cap = s->rest->number; /* an ETSI 014 batch: all of it at once, or nothing */
+    if (s->rest) cap = s->rest->number;  /* an ETSI 014 batch: all of it at once, or nothing */
     if (count > cap) count = cap;
     if (!s->local_attached) {
         /* no application here has the stream: hold at most --max-unattached-bytes of key per

@@ -52,11 +52,11 @@
 
 /* ETSI 014 settings (rest.c, docs/etsi014.md). */
 struct kme_e14_config {
-    const char *listen;    /* --etsi014-listen H:P (NULL = off) */
-    const char *port_file; /* --etsi014-port-file */
+    const char *listen;      /* --etsi014-listen H:P (NULL = off) */
+    const char *port_file;   /* --etsi014-port-file */
     struct qkd_strlist saes; /* --sae ID=NODE (or comma-separated lists) */
-    uint32_t wait_ms;      /* how long enc_keys / dec_keys wait for key or the peer */
-    uint32_t key_ttl_s;    /* keys not fetched by every slave are wiped after this */
+    uint32_t wait_ms;        /* how long enc_keys / dec_keys wait for key or the peer */
+    uint32_t key_ttl_s;      /* keys not fetched by every slave are wiped after this */
     uint32_t key_size, min_key_size, max_key_size; /* bits */
     uint32_t max_per_request, max_sae_ids;
     uint32_t max_conns, idle_ms;
@@ -126,7 +126,7 @@ struct kme {
     struct qkd_listener *peer_lst; /* peer-sync listener; NULL = none */
     struct kme_pconn *pconns;      /* every peer-sync connection */
     uint64_t stats_get_ok;
-    struct qkd_obs obs; /* the metrics endpoint (metrics.c) */
+    struct qkd_obs obs;    /* the metrics endpoint (metrics.c) */
     struct kme_rest *rest; /* the ETSI 014 listener (rest.c); NULL = off */
     /* calls of another API waiting on a link (set by rest.c, so getkey.c need not know it):
      * re-evaluate them (kme_wake), and forget their requests to the leader (new connection) */

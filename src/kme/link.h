@@ -99,6 +99,8 @@ struct kme_link {
     uint64_t tomb_seq;
     uint64_t m_keys_delivered; /* metrics: keys delivered by GET_KEY (getkey.c) */
     uint64_t m_bits_delivered; /* ... and their bits */
+    uint64_t m_keys_014;       /* metrics: ETSI 014 keys delivered at this node (rest.c) */
+    uint64_t m_bits_014;       /* ... and their bits */
     bool tomb_sweep; /* peer up: tombs the peer does not announce before its first heartbeat go */
 };
 

@@ -157,8 +157,7 @@ int main(int argc, char **argv)
         {"metrics-port-file", "METRICS_PORT_FILE", QKD_OPT_STR, &c->metrics_port_file,
          "write the metrics port here once listening", 0, 0},
         {"etsi014-listen", "ETSI014_LISTEN", QKD_OPT_STR, &c->e14.listen,
-         "host:port of the ETSI GS QKD 014 HTTPS listener (docs/etsi014.md); off unless set", 0,
-         0},
+         "host:port of the ETSI GS QKD 014 HTTPS listener (docs/etsi014.md); off unless set", 0, 0},
         {"etsi014-port-file", "ETSI014_PORT_FILE", QKD_OPT_STR, &c->e14.port_file,
          "write the ETSI 014 port here once listening", 0, 0},
         {"sae", "ETSI014_SAES", QKD_OPT_LIST, &c->e14.saes,
@@ -181,9 +180,8 @@ int main(int argc, char **argv)
          "concurrent ETSI 014 connections", 1, 100000},
         {"etsi014-idle-ms", "ETSI014_IDLE_MS", QKD_OPT_U32, &c->e14.idle_ms,
          "ETSI 014 connections without a request for this long are closed", 100, 3600000},
-        {"etsi014-max-local-bytes", "ETSI014_MAX_LOCAL_BYTES", QKD_OPT_U32,
-         &c->e14.max_local_bytes, "key held for slaves at this node (CSPRNG batches)", 0,
-         1024u * 1024 * 1024},
+        {"etsi014-max-local-bytes", "ETSI014_MAX_LOCAL_BYTES", QKD_OPT_U32, &c->e14.max_local_bytes,
+         "key held for slaves at this node (CSPRNG batches)", 0, 1024u * 1024 * 1024},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &c->log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},
         {NULL, NULL, 0, NULL, NULL, 0, 0},
     };
@@ -270,8 +268,7 @@ int main(int argc, char **argv)
         fatalx("qkd-kme: cannot write --metrics-port-file %s", c->metrics_port_file);
     if (kme_rest_start(&k, err, sizeof(err)) != 0)
         fatalx("qkd-kme: cannot listen on --etsi014-listen %s: %s", c->e14.listen, err);
-    if (c->e14.port_file && k.rest &&
-        qkd_write_port_file(c->e14.port_file, kme_rest_port(&k)) != 0)
+    if (c->e14.port_file && k.rest && qkd_write_port_file(c->e14.port_file, kme_rest_port(&k)) != 0)
         fatalx("qkd-kme: cannot write --etsi014-port-file %s", c->e14.port_file);
     if (qkd_loop_stop_on_signals(k.loop) != 0) fatalx("qkd-kme: cannot install signal handling");
     for (int i = 0; i < k.nlinks; i++) {

@@ -11,6 +11,7 @@
 #include "listener.h"
 #include "log.h"
 #include "obs.h"
+#include "rest.h"
 #include "ring.h"
 
 static void count_stream(struct kme_stream *s, void *arg)
@@ -32,7 +33,7 @@ static void kme_metrics(struct qkd_sbuf *b, void *arg)
 {
     struct kme *k = arg;
     struct qkd_ring_stats st[KME_MAX_LINKS];
-    struct qkd_prom_label ll[KME_MAX_LINKS][2];
+    struct qkd_prom_label ll[KME_MAX_LINKS][2], l14[KME_MAX_LINKS][2];
     uint64_t streams[KME_MAX_LINKS] = {0};
     kme_streams_foreach(&k->streams, count_stream, streams);
     for (int i = 0; i < k->nlinks; i++) {
@@ -40,6 +41,8 @@ static void kme_metrics(struct qkd_sbuf *b, void *arg)
         if (k->links[i].ring) qkd_ring_get_stats(k->links[i].ring, &st[i]);
         ll[i][0] = (struct qkd_prom_label){"link", k->links[i].peer};
         ll[i][1] = (struct qkd_prom_label){"api", "004"};
+        l14[i][0] = ll[i][0];
+        l14[i][1] = (struct qkd_prom_label){"api", "014"};
     }
 #define PER_LINK(name, type, help, expr)                                                           \
     do {                                                                                           \
@@ -62,7 +65,7 @@ static void kme_metrics(struct qkd_sbuf *b, void *arg)
     PER_LINK("qkd_dropped_bits_total", "counter", "Key bits dropped by the keygen (ring full).",
              st[i].bytes_dropped * 8);
     PER_LINK("qkd_delivered_bits_total", "counter", "Key bits delivered to applications.",
-             l->m_bits_delivered);
+             l->m_bits_delivered + l->m_bits_014);
     PER_LINK("qkd_skr_configured_bits_per_second", "gauge", "Configured secret key rate.",
              kme_link_skr(l));
     PER_LINK("qkd_skr_measured_bits_per_second", "gauge",
@@ -72,9 +75,13 @@ static void kme_metrics(struct qkd_sbuf *b, void *arg)
              "1 when the QKD link is up (keygen says so, heartbeat recent).",
              ring_link_up(l, &st[i]));
     FAM("qkd_keys_delivered_total", "counter", "Keys delivered per link and API.");
-    for (int i = 0; i < k->nlinks; i++)
+    for (int i = 0; i < k->nlinks; i++) {
         qkd_prom_sample(b, "qkd_keys_delivered_total", ll[i], 2,
                         (double)k->links[i].m_keys_delivered);
+        if (k->rest)
+            qkd_prom_sample(b, "qkd_keys_delivered_total", l14[i], 2,
+                            (double)k->links[i].m_keys_014);
+    }
     PER_LINK("qkd_streams_open", "gauge", "Key streams open on the link.", streams[i]);
     PER_LINK("qkd_waiting_calls", "gauge", "GET_KEY calls waiting for key.", l->nwaiters);
     FAM("qkd_peer_sync_up", "gauge", "1 when peer sync with the link's peer key server is up.");
@@ -93,6 +100,10 @@ static void kme_metrics(struct qkd_sbuf *b, void *arg)
             struct qkd_prom_label lb = {"listener", ls[i].name};
             qkd_prom_sample(b, "qkd_connections", &lb, 1, qkd_listener_count(ls[i].l));
         }
+    if (k->rest) {
+        struct qkd_prom_label lb = {"listener", "etsi014"};
+        qkd_prom_sample(b, "qkd_connections", &lb, 1, kme_rest_conns(k));
+    }
     FAM("qkd_tls_handshake_failures_total", "counter", "Failed TLS handshakes per listener.");
     for (int i = 0; i < 2; i++)
         if (ls[i].l) {
@@ -100,6 +111,12 @@ static void kme_metrics(struct qkd_sbuf *b, void *arg)
             struct qkd_conn_hs_group *g = qkd_listener_hs_group(ls[i].l);
             qkd_prom_sample(b, "qkd_tls_handshake_failures_total", &lb, 1, g ? g->failed : 0);
         }
+    if (k->rest) {
+        struct qkd_prom_label lb = {"listener", "etsi014"};
+        qkd_prom_sample(b, "qkd_tls_handshake_failures_total", &lb, 1,
+                        (double)kme_rest_handshake_failures(k));
+    }
+    kme_rest_metrics(b, k);
 }
 
 static void kme_health(struct qkd_obs_health *h, void *arg)

@@ -254,8 +254,7 @@ int kme_rest_msg_decode(const uint8_t *payload, size_t len, struct kme_rest_msg 
         return -1;
     out->number = number;
     if (read_sae(&r, out->master) != 0) return -1;
-    if (qkd_read_u8(&r, &nslaves) != 0 || nslaves == 0 || nslaves > KME_REST_MAX_SLAVES)
-        return -1;
+    if (qkd_read_u8(&r, &nslaves) != 0 || nslaves == 0 || nslaves > KME_REST_MAX_SLAVES) return -1;
     out->nslaves = nslaves;
     for (uint32_t i = 0; i < nslaves; i++)
         if (read_sae(&r, out->slaves[i]) != 0) return -1;

@@ -16,6 +16,7 @@
 #include "kme.h"
 #include "link.h"
 #include "log.h"
+#include "prom.h"
 #include "rest.h"
 #include "rest_batch.h"
 #include "rest_local.h"
@@ -39,8 +40,14 @@ struct rest_call {
     struct rest_call *prev, *next;
 };
 
+/* Answers counted per call and status (metrics). */
+static const int rest_codes[] = {200, 400, 401, 404, 405, 413, 431, 503};
+#define REST_NCODES ((int)(sizeof(rest_codes) / sizeof(rest_codes[0])) + 1) /* + other */
+
 struct kme_rest {
     struct kme *k;
+    uint64_t m_answers[4][REST_NCODES]; /* [op (0: no route)][code] */
+    uint64_t m_local_keys;              /* CSPRNG keys made for slaves at this node */
     struct qkd_https_server *srv;
     struct etsi014_saedir dir;
     struct etsi014_limits lim;
@@ -87,8 +94,8 @@ static void finish(struct rest_call *rc, int status, struct qkd_sbuf *body, cons
         log_info("ETSI 014 %s from %s (slave %s): %d%s%s", op_name(rc->op), rc->caller,
                  rc->sae[0] ? rc->sae : "-", status, why ? ": " : "", why ? why : "");
     else if (rc->op == ETSI014_OP_ENC_KEYS)
-        log_info("ETSI 014 enc_keys from %s (master %s, slave %s, +%" PRIu32
-                 " slaves): %" PRIu32 " keys of %" PRIu32 " bits: %d%s%s",
+        log_info("ETSI 014 enc_keys from %s (master %s, slave %s, +%" PRIu32 " slaves): %" PRIu32
+                 " keys of %" PRIu32 " bits: %d%s%s",
                  rc->caller, rc->caller, rc->sae[0] ? rc->sae : "-", rc->extra, rc->number,
                  rc->size_bits, status, why ? ": " : "", why ? why : "");
     else
@@ -96,6 +103,10 @@ static void finish(struct rest_call *rc, int status, struct qkd_sbuf *body, cons
                  " bits: %d%s%s",
                  rc->caller, rc->sae[0] ? rc->sae : "-", rc->caller, rc->number, rc->size_bits,
                  status, why ? ": " : "", why ? why : "");
+    int ci = 0;
+    while (ci < REST_NCODES - 1 && rest_codes[ci] != status)
+        ci++;
+    rc->r->m_answers[rc->op >= 1 && rc->op <= 3 ? rc->op : 0][ci]++;
     struct qkd_http_resp resp;
     memset(&resp, 0, sizeof(resp));
     resp.status = status;
@@ -188,8 +199,8 @@ static bool enc_eval(struct rest_call *rc, bool final)
 /* ---- dec_keys ---- */
 
 struct dec_key {
-    struct kme_stream *s;              /* a batch stream ... */
-    struct kme_rest_local_batch *lb;   /* ... or a batch of this node */
+    struct kme_stream *s;            /* a batch stream ... */
+    struct kme_rest_local_batch *lb; /* ... or a batch of this node */
     uint32_t index, slave;
 };
 
@@ -219,6 +230,7 @@ static bool dec_eval(struct rest_call *rc, bool final)
         } else if ((dk[i].lb = kme_rest_local_find(&r->local, &batch)) != NULL) {
             b = &dk[i].lb->b;
         }
+        if (b) rc->size_bits = b->key_bytes * 8;
         char uu[37], msg[120];
         etsi014_uuid_str(rc->ids.ids[i], uu);
         const char *why = "unknown key_ID";
@@ -435,6 +447,7 @@ static void enc_local(struct rest_call *rc, const struct kme_rest_batch *b)
         fail(rc, 503, "out of memory");
         return;
     }
+    rc->r->m_local_keys += b->number;
     finish(rc, 200, &body, NULL);
 }
 
@@ -562,8 +575,7 @@ static void on_cancel(struct qkd_https_call *call, void *arg)
         struct kme_stream *s = enc_stream(rc);
         if (s) kme_rest_stream_drop(r->k, s, true);
     }
-    log_info("ETSI 014 %s from %s: the client left before the answer", op_name(rc->op),
-             rc->caller);
+    log_info("ETSI 014 %s from %s: the client left before the answer", op_name(rc->op), rc->caller);
     free(rc);
 }
 
@@ -650,6 +662,36 @@ int kme_rest_start(struct kme *k, char *err, size_t n)
     log_info("ETSI 014 key delivery listening on %s (port %d, %" PRIu32 " SAEs in the directory)",
              c->listen, qkd_https_server_port(r->srv), r->dir.n);
     return 0;
+}
+
+void kme_rest_metrics(struct qkd_sbuf *b, const struct kme *k)
+{
+    const struct kme_rest *r = k->rest;
+    if (!r) return;
+    qkd_prom_family(b, "qkd_etsi014_responses_total", "counter",
+                    "ETSI 014 answers per call and HTTP status.");
+    for (int op = 0; op < 4; op++)
+        for (int ci = 0; ci < REST_NCODES; ci++) {
+            if (!r->m_answers[op][ci] && (op == 0 || ci != 0)) continue;
+            char code[8];
+            snprintf(code, sizeof(code), "%d", ci < REST_NCODES - 1 ? rest_codes[ci] : 0);
+            struct qkd_prom_label lb[2] = {{"call", op ? op_name((enum etsi014_op)op) : "none"},
+                                           {"code", ci < REST_NCODES - 1 ? code : "other"}};
+            qkd_prom_sample(b, "qkd_etsi014_responses_total", lb, 2, (double)r->m_answers[op][ci]);
+        }
+    qkd_prom_one(b, "qkd_etsi014_local_keys_total", "counter",
+                 "ETSI 014 keys made from the CSPRNG for slaves at this node.",
+                 (double)r->m_local_keys);
+}
+
+uint32_t kme_rest_conns(const struct kme *k)
+{
+    return k->rest ? qkd_https_server_conns(k->rest->srv) : 0;
+}
+
+uint64_t kme_rest_handshake_failures(const struct kme *k)
+{
+    return k->rest ? qkd_https_server_handshake_failures(k->rest->srv) : 0;
 }
 
 int kme_rest_port(const struct kme *k)

@@ -17,6 +17,11 @@ int kme_rest_start(struct kme *k, char *err, size_t n);
 /* Answers nothing more: closes the listener and every connection, wipes held keys. */
 void kme_rest_stop(struct kme *k);
 int kme_rest_port(const struct kme *k);
+/* Metrics (metrics.c): answers per call and status, connections, failed handshakes. */
+struct qkd_sbuf;
+void kme_rest_metrics(struct qkd_sbuf *b, const struct kme *k);
+uint32_t kme_rest_conns(const struct kme *k);
+uint64_t kme_rest_handshake_failures(const struct kme *k);
 /* Re-evaluates the calls waiting on link l (key, allocation or peer state changed). */
 void kme_rest_wake(struct kme_link *l);
 /* Follower: the peer connection changed; waiting calls ask the leader again. */

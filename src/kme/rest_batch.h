@@ -25,9 +25,9 @@ struct kme_rest_batch {
     char master[KME_REST_SAE_MAX];
     uint32_t nslaves; /* the slave first, then the additional slaves */
     char slaves[KME_REST_MAX_SLAVES][KME_REST_SAE_MAX];
-    uint32_t number;    /* keys */
-    uint32_t key_bytes; /* bytes per key */
-    uint32_t complete;  /* keys every slave has fetched */
+    uint32_t number;                 /* keys */
+    uint32_t key_bytes;              /* bytes per key */
+    uint32_t complete;               /* keys every slave has fetched */
     uint32_t got[KME_REST_MAX_KEYS]; /* bit j: slave j fetched the key */
 };
 

@@ -75,8 +75,7 @@ static void ttl_cb(struct qkd_loop *loop, uint64_t id, void *arg)
 }
 
 struct kme_rest_local_batch *kme_rest_local_make(struct kme_rest_local *t,
-                                                 const struct kme_rest_batch *b,
-                                                 const char **why)
+                                                 const struct kme_rest_batch *b, const char **why)
 {
     size_t bytes = (size_t)b->number * b->key_bytes;
     if (t->held + bytes > t->max_held) {

@@ -38,8 +38,7 @@ void kme_rest_local_free(struct kme_rest_local *t);
 /* A new batch of b->number CSPRNG keys of b->key_bytes. Returns it, or NULL when the byte
  * budget is spent (*why says so) or the CSPRNG or memory failed. */
 struct kme_rest_local_batch *kme_rest_local_make(struct kme_rest_local *t,
-                                                 const struct kme_rest_batch *b,
-                                                 const char **why);
+                                                 const struct kme_rest_batch *b, const char **why);
 struct kme_rest_local_batch *kme_rest_local_find(const struct kme_rest_local *t,
                                                  const struct qkd_ksid *id);
 const uint8_t *kme_rest_local_key(const struct kme_rest_local_batch *lb, uint32_t index);

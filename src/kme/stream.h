@@ -69,11 +69,11 @@ struct kme_stream {
     uint64_t ttl_timer;
     /* allocation ahead (alloc.c): sequential GET_KEYs at this node, and the first index the
      * follower refused as outside its window (allocations ahead stay below it) */
-    uint32_t next_seq;    /* last GET_KEY index + 1 */
-    uint32_t seq_run;     /* GET_KEYs in a row that asked for next_seq */
-    bool seq_seen;        /* next_seq is set */
-    uint64_t ahead_limit; /* UINT64_MAX = none */
-    uint32_t nwaiters;    /* pending GET_KEY calls on it */
+    uint32_t next_seq;           /* last GET_KEY index + 1 */
+    uint32_t seq_run;            /* GET_KEYs in a row that asked for next_seq */
+    bool seq_seen;               /* next_seq is set */
+    uint64_t ahead_limit;        /* UINT64_MAX = none */
+    uint32_t nwaiters;           /* pending GET_KEY calls on it */
     struct kme_rest_batch *rest; /* an ETSI 014 key batch (rest_batch.h), not an ETSI 004
                                     stream: no ETSI 004 call reaches it; freed with it */
     struct kme_stream *hnext;

@@ -536,7 +536,8 @@ static void test_rest_master_at_the_follower(void **state)
     assert_int_equal(kme_rest_stream_eval(l, s, &req_sent), KME_REST_READY);
     assert_int_equal(kme_stream_alloc_find(s, 1)->key[0], (uint8_t)((64 + 32) * 7 + 1));
     /* a refusal from the leader fails the call */
-    static const struct qkd_ksid KB2 = {.b = {8, 8, 8, 8, 8, 8, 0x48, 8, 0x88, 8, 8, 8, 8, 8, 8, 0}};
+    static const struct qkd_ksid KB2 = {
+        .b = {8, 8, 8, 8, 8, 8, 0x48, 8, 0x88, 8, 8, 8, 8, 8, 8, 0}};
     struct kme_stream *s2 = kme_rest_stream_open(&k, l, &KB2, &b, 1000);
     assert_non_null(s2);
     req_sent = false;

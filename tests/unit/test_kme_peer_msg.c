@@ -167,7 +167,8 @@ static void test_bad_header_and_values(void **state)
     qkd_writer_free(&w);
 
     /* an oversized announced length is refused before reading */
-    uint8_t hdr[QKD_WIRE_HDR_LEN] = {'P', 'S', KME_PEER_V_PATCH, KME_PM_HEARTBEAT, 0x7f, 0xff, 0xff, 0xff};
+    uint8_t hdr[QKD_WIRE_HDR_LEN] = {'P',  'S', KME_PEER_V_PATCH, KME_PM_HEARTBEAT, 0x7f, 0xff,
+                                     0xff, 0xff};
     struct qkd_wire_hdr h;
     qkd_wire_hdr_parse(hdr, &h);
     assert_int_equal(kme_pmsg_decode(&h, hdr, &out), -1);
