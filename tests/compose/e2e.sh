@@ -327,7 +327,7 @@ check "link bob-charlie: opened at kme_bob (destination charlie), joined at kme_
     pair_matches qkd_bc 100 B C --qos-timeout 20000
 check "the three links' keys differ" keys_disjoint "$WORK/first.a" "$WORK/qkd_ac.a" "$WORK/qkd_bc.a"
 
-# ETSI 014 (HTTPS REST, docs/kme.md) at kme_<node>:8443 from the node's own network, as one of
+# ETSI 014 (HTTPS REST, docs/etsi014.md) at kme_<node>:8443 from the node's own network, as one of
 # its SAEs (client = <node>-app, sae2, sae3). e14 NODE CERT enc SLAVE [NUMBER SIZE] |
 # e14 NODE CERT dec MASTER KEY_ID...: prints '<key_ID> <key hex>' per key; on an answer other
 # than 200 prints 'HTTP <code>: <message>' on stderr and fails.

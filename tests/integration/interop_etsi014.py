@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """interop_etsi014.py: drives PyPI's etsi-qkd-014-client (a third-party ETSI GS QKD 014 client)
-against two running key servers, alice and bob (docs/kme.md, ETSI 014): status, keys made at
+against two running key servers, alice and bob (docs/etsi014.md): status, keys made at
 alice (GET with defaults, POST with number and size) fetched identical at bob, once only,
 additional slaves, and 401 for an SAE that is not a slave of the key. Prints one 'ok:' or
 'FAIL:' line per check; exit 0 only when every check passed. Keys are never printed: with
