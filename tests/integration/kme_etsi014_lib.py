@@ -111,9 +111,11 @@ class Net:
 
     def _read_port(self, what, who):
         f = self._port_file(what)
-        if not wait_for(lambda: os.path.exists(f) and os.path.getsize(f) > 0, IO_TIMEOUT):
-            fatal("%s wrote no port file %s within %.0f s; log %s" % (who, f, IO_TIMEOUT,
-                                                                     self.tail(who)))
+        have = lambda: os.path.exists(f) and os.path.getsize(f) > 0  # noqa: E731
+        if not wait_for(lambda: have() or not self.alive(who), IO_TIMEOUT) or not have():
+            fatal("%s wrote no port file %s within %.0f s (%s); log:\n%s"
+                  % (who, f, IO_TIMEOUT, "running" if self.alive(who) else "exited",
+                     self.tail(who)))
         with open(f) as fh:
             self.port[what] = int(fh.read().strip())
 
