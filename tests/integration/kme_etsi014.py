@@ -328,6 +328,8 @@ def all_or_nothing(cl):
         return
     expect("all-or-nothing: one good + one unknown key_ID -> 400",
            cl.dec_post("bob", "bob-app", "alice-app", [ks[0][0], str(uuid.uuid4())]), 400)
+    expect("dec with one key_ID twice -> 400",
+           cl.dec_post("bob", "bob-app", "alice-app", [ks[0][0], ks[0][0]]), 400)
     dec_match(cl, "all-or-nothing: the good one still delivers", ks, KEY_SIZE)
     expect("once: a delivered key's second GET dec -> 400",
            cl.dec_get("bob", "bob-app", "alice-app", ks[0][0]), 400)

@@ -238,13 +238,18 @@ class Net:
 # HTTP
 
 def ctx_for(ident):
-    """TLS client context presenting IDENT's certificate: "alice-app" and "bob-app" are the
-    nodes' application certificates, every other name one of DIR/clients/."""
+    """TLS client context presenting IDENT's certificate: <node>-app is the node's application
+    certificate DIR/<node>/client.pem, <node>-saeN DIR/<node>/saeN.pem where generate_certs.sh
+    issues the SAEs itself, else (like every other name) DIR/clients/IDENT.pem (certs_sae.sh)."""
     c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     c.minimum_version = ssl.TLSVersion.TLSv1_3
     c.load_verify_locations(CERTS + "/ca.pem")
-    m = re.fullmatch(r"(alice|bob|charlie)-app", ident)
-    base = "%s/%s/client" % (CERTS, m.group(1)) if m else "%s/clients/%s" % (CERTS, ident)
+    base = "%s/clients/%s" % (CERTS, ident)
+    m = re.fullmatch(r"(alice|bob|charlie)-(app|sae2|sae3)", ident)
+    if m:
+        own = "%s/%s/%s" % (CERTS, m.group(1), "client" if m.group(2) == "app" else m.group(2))
+        if m.group(2) == "app" or os.path.exists(own + ".pem"):
+            base = own
     c.load_cert_chain(base + ".pem", base + ".key")
     c.check_hostname = False  # the node certificates name the node, not 127.0.0.1
     return c
