@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kme_etsi014_lib import (BIN, CERTS, FAILURES, IO_TIMEOUT, Client, Net, RawConn,  # noqa: E402
                              check, check_eq, container_problems, keys_of, request_bytes,
