@@ -4,10 +4,11 @@ alice-bob link (alice leads) with both key servers serving 014 on free ports and
 directory; SAE identities from the qkd_certs fixture (tests/integration/certs.cmake). Named
 checks: every validation rule at its edge (400/401/405/413), enc at alice and dec at bob
 identical (GET and POST, 64..8192 bits), additional slaves, once-only and all-or-nothing dec, a
-slave at the same node, 503 with bob's key server down and success after its restart, 004 and
-014 keys from one link never overlapping, status and its key count, the key TTL, keep-alive and
-pipelining, one INFO line per call and no key bytes in either log. Each check prints what it
-expected and what came; every wait is bounded.
+slave at the same node (CSPRNG: the ring untouched), 503 with bob's key server down (nothing
+consumed) and success after its restart, 004 and 014 keys from one link never overlapping,
+status and its key count, the key TTL, keep-alive and pipelining, one INFO line per call and no
+key bytes in either log. Ring consumption is read from alice's metrics endpoint. Each check
+prints what it expected and what came; every wait is bounded.
 
 usage: kme_etsi014.py   (QKD_BIN, QKD_TEST_CERTS from ctest; KEEP_T=1 keeps the logs)
 """
@@ -336,14 +337,19 @@ def all_or_nothing(cl):
            cl.dec_get("bob", "bob-app", "alice-app", ks[0][0]), 400)
 
 
-def same_node(cl):
+def same_node(cl, net):
+    """A slave at the same node: CSPRNG keys, the link's ring untouched."""
     r = cl.status("alice", "alice-app", "alice-sae2")
     j = r.json if isinstance(r.json, dict) else {}
     check("same node: status target_KME_ID alice", r.status == 200 and
           j.get("target_KME_ID") == "alice", "200 with target_KME_ID 'alice'", r)
+    c0 = net.consumed("alice", "bob")
     ks = enc_dec(cl, "same node: alice-app enc for alice-sae2",
                  cl.enc_get("alice", "alice-app", "alice-sae2", "?number=4&size=512"), 4, 512,
                  node="alice", slave="alice-sae2")
+    c1 = net.consumed("alice", "bob")
+    check("same node: the link's ring untouched", c0 is not None and c0 == c1,
+          "qkd_ring_consumed_bytes_total unchanged (%s)" % c0, c1)
     if ks:
         expect("same node: second dec -> 400",
                cl.dec_get("alice", "alice-sae2", "alice-app", ks[0][0]), 400)
@@ -404,7 +410,7 @@ def overlaps():
     return out
 
 
-def status(cl):
+def status(cl, net):
     r = cl.status("alice", "alice-app", "bob-app")
     expect("status alice-app -> bob-app 200", r, 200)
     j = r.json if isinstance(r.json, dict) else {}
@@ -421,11 +427,18 @@ def status(cl):
           isint(m) and isint(n) and m >= n, ">= %r" % n, m)
     # the count drops by the keys an enc takes, give or take what the link refills meanwhile
     t0 = time.monotonic()
+    c0 = net.consumed("alice", "bob")
     before = cl.status("alice", "alice-app", "bob-app").json or {}
     r = cl.enc_get("alice", "alice-app", "bob-app", "?number=%d&size=%d" % (MAX_N, MAX_SIZE))
     after = cl.status("alice", "alice-app", "bob-app").json or {}
     dt = time.monotonic() - t0
+    c1 = net.consumed("alice", "bob")
     ks = enc_ok("status: enc %d x %d bits" % (MAX_N, MAX_SIZE), r, MAX_N, MAX_SIZE)
+    # the keys are the link's: alice's ring gave at least their bytes
+    check("enc for a slave at bob: alice's ring consumed >= %d bytes" % (MAX_N * MAX_SIZE // 8),
+          None not in (c0, c1) and c1 - c0 >= MAX_N * MAX_SIZE // 8,
+          ">= %d (qkd_ring_consumed_bytes_total)" % (MAX_N * MAX_SIZE // 8),
+          "before %s, after %s" % (c0, c1))
     b, a = before.get("stored_key_count"), after.get("stored_key_count")
     taken = MAX_N * MAX_SIZE // KEY_SIZE
     margin = int(SKR_BPS / KEY_SIZE * dt) + 64
@@ -475,6 +488,7 @@ def outage(cl, net):
     ups = net.log_count("kme-alice", r"peer sync with bob .* up")
     net.kill9("kme-bob")
     check("bob's key server killed", not net.alive("kme-bob"), "not running", "running")
+    c0 = net.consumed("alice", "bob")
     for how, r in (("GET", lambda: cl.enc_get("alice", "alice-app", "bob-app", "?number=1")),
                    ("POST", lambda: cl.enc_post("alice", "alice-app", "bob-app",
                                                 {"number": 4, "size": 1024}))):
@@ -482,6 +496,9 @@ def outage(cl, net):
         expect("bob down: %s enc -> 503" % how, resp, 503)
         check("bob down: %s 503 within wait + 1 s" % how, resp.elapsed <= WAIT_S + 1.0,
               "<= %.1f s" % (WAIT_S + 1.0), "%.2f s" % resp.elapsed)
+    c1 = net.consumed("alice", "bob")
+    check("bob down: the 503s consumed nothing from alice's ring", c0 is not None and c0 == c1,
+          "qkd_ring_consumed_bytes_total unchanged (%s)" % c0, c1)
     enc_dec(cl, "bob down: a slave at alice still served (no link crossed)",
             cl.enc_get("alice", "alice-app", "alice-sae3", "?number=1"), 1, KEY_SIZE,
             node="alice", slave="alice-sae3")
@@ -566,10 +583,10 @@ def main():
     body_limit(cl, net)
     additional_slaves(cl)
     all_or_nothing(cl)
-    same_node(cl)
+    same_node(cl, net)
     log_calls(cl)
     overlap_004(cl, net)
-    status(cl)
+    status(cl, net)
     keepalive(net)
     outage(cl, net)
     ttl(cl)

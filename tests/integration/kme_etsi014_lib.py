@@ -161,14 +161,15 @@ class Net:
         """Starts NODE's key server (again: same ETSI 004 port, new 014 port) and waits until
         its 014 port file exists, its ring is attached and its peer sync is up."""
         name = "kme-" + node
-        for what in ("004-" + node, "014-" + node, "peer-" + node):
+        for what in ("004-" + node, "014-" + node, "peer-" + node, "metrics-" + node):
             if os.path.exists(self._port_file(what)):
                 os.unlink(self._port_file(what))
         args = [BIN + "/qkd-kme", "--node", node, "--address", "127.0.0.1", "--port",
                 str(self.port.get("004-" + node, 0)), "--port-file",
                 self._port_file("004-" + node), "--heartbeat-ms", "200", "--peer-timeout-ms",
                 "1500", "--log-level", "INFO", "--etsi014-listen", "127.0.0.1:0",
-                "--etsi014-port-file", self._port_file("014-" + node), "--sae",
+                "--etsi014-port-file", self._port_file("014-" + node), "--metrics-listen",
+                "127.0.0.1:0", "--metrics-port-file", self._port_file("metrics-" + node), "--sae",
                 ",".join("%s=%s" % kv for kv in self.saes)] + self.tls(node)
         if node == "alice":
             args += ["--peer-listen", "127.0.0.1:%d" % self.port.get("peer-alice", 0),
@@ -180,6 +181,7 @@ class Net:
         self._spawn(name, args + list(extra))
         self._read_port("004-" + node, name)
         self._read_port("014-" + node, name)
+        self._read_port("metrics-" + node, name)
         if node == "alice":
             self._read_port("peer-alice", name)
         peer = "bob" if node == "alice" else "alice"
@@ -194,6 +196,22 @@ class Net:
                         IO_TIMEOUT):
             fatal("%s: peer sync with %s not up (%d times) within %.0f s:\n%s"
                   % (name, peer, count, IO_TIMEOUT, self.tail(name)))
+
+    def consumed(self, node, peer):
+        """NODE's ring consume offset for the link to PEER (its metrics endpoint,
+        qkd_ring_consumed_bytes_total, docs/observability.md), or None."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port["metrics-" + node],
+                                       timeout=IO_TIMEOUT)
+        try:
+            c.request("GET", "/metrics")
+            text = c.getresponse().read().decode(errors="replace")
+        except (OSError, http.client.HTTPException):
+            return None
+        finally:
+            c.close()
+        m = re.search(r'^qkd_ring_consumed_bytes_total\{[^}]*link="%s"[^}]*\} ([0-9.e+]+)$' % peer,
+                      text, re.M)
+        return int(float(m.group(1))) if m else None
 
     def kill9(self, name):
         p = self.procs.get(name)
