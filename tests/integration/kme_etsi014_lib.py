@@ -82,7 +82,7 @@ class Net:
         self.procs = {}       # name -> Popen (the live one)
         self.all_procs = []   # every process started, for the final stop
         self.log_of = {}      # name -> current log file
-        self.port = {}        # "004-alice", "014-alice", "peer-alice" -> port
+        self.port = {}        # "004-alice", "014-alice", "metrics-alice", "peer-alice", ...
         self.starts = {}      # name -> how many times started
         atexit.register(self.stop_all)
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
@@ -143,9 +143,6 @@ class Net:
     # -- the link
     def start_keygens(self):
         common = ["--block-bytes", "256", "--heartbeat-ms", "200", "--link-timeout-ms", "1500"]
-        for f in ("keygen-bob",):
-            if os.path.exists(self._port_file(f)):
-                os.unlink(self._port_file(f))
         self._spawn("keygen-bob", [BIN + "/qkd-keygen", "--mode", "receiver", "--host",
                                    "127.0.0.1", "--port", "0", "--port-file",
                                    self._port_file("keygen-bob"), "--ring",
