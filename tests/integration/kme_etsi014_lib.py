@@ -84,6 +84,7 @@ class Net:
         self.log_of = {}      # name -> current log file
         self.port = {}        # "004-alice", "014-alice", "metrics-alice", "peer-alice", ...
         self.starts = {}      # name -> how many times started
+        self.stopped = False
         atexit.register(self.stop_all)
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
 
@@ -221,6 +222,9 @@ class Net:
         return p is not None and p.poll() is None
 
     def stop_all(self):
+        if self.stopped:
+            return
+        self.stopped = True
         for p in self.all_procs:
             if p.poll() is None:
                 p.terminate()
