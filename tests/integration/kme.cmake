@@ -16,3 +16,8 @@ if(NOT QKD_SANITIZE)
   set_tests_properties(kme_fault_soak PROPERTIES FIXTURES_REQUIRED qkd_certs
                        LABELS "integration;kme")
 endif()
+# ETSI 014 listener end to end (python3 stdlib: ssl + http.client with client certificates; the
+# SAE identities come from the qkd_certs fixture, tests/integration/certs.cmake).
+qkd_integration_test(kme_etsi014 TIMEOUT 240
+  COMMAND python3 ${CMAKE_CURRENT_SOURCE_DIR}/integration/kme_etsi014.py)
+set_tests_properties(kme_etsi014 PROPERTIES FIXTURES_REQUIRED qkd_certs LABELS "integration;kme")
