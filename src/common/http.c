@@ -86,11 +86,19 @@ static int on_value_done(llhttp_t *ll)
 {
     return hdr_end(P(ll));
 }
+/* Body bytes the request may still carry in all: what the request limit leaves after the
+ * headers, and at most the body limit. */
+static size_t body_room(const struct qkd_http_parser *p)
+{
+    size_t room = p->lim.max_request_bytes - p->hdr_len;
+    if (p->lim.max_body_bytes && room > p->lim.max_body_bytes) room = p->lim.max_body_bytes;
+    return room;
+}
 static int on_headers_done(llhttp_t *ll)
 {
     struct qkd_http_parser *p = P(ll);
     uint64_t cl = ll->content_length;
-    if ((ll->flags & F_CONTENT_LENGTH) && cl > p->lim.max_request_bytes - p->hdr_len) {
+    if ((ll->flags & F_CONTENT_LENGTH) && cl > body_room(p)) {
         p->err_status = 413;
         return HPE_USER;
     }
@@ -99,7 +107,7 @@ static int on_headers_done(llhttp_t *ll)
 static int on_body(llhttp_t *ll, const char *at, size_t n)
 {
     struct qkd_http_parser *p = P(ll);
-    size_t room = p->lim.max_request_bytes - p->hdr_len;
+    size_t room = body_room(p);
     if (n > room - p->body_len) {
         p->err_status = 413;
         return HPE_USER;
@@ -136,6 +144,7 @@ struct qkd_http_parser *qkd_http_parser_new(const struct qkd_http_limits *lim)
     p->lim.max_request_bytes =
         lim && lim->max_request_bytes ? lim->max_request_bytes : QKD_HTTP_DEFAULT_MAX_REQUEST_BYTES;
     p->lim.max_headers = lim && lim->max_headers ? lim->max_headers : QKD_HTTP_DEFAULT_MAX_HEADERS;
+    p->lim.max_body_bytes = lim ? lim->max_body_bytes : 0;
     if (p->lim.max_request_bytes < p->lim.max_header_bytes)
         p->lim.max_request_bytes = p->lim.max_header_bytes;
     p->hdr = malloc((size_t)p->lim.max_header_bytes + 1);

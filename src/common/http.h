@@ -22,6 +22,7 @@ struct qkd_http_limits {
     uint32_t max_header_bytes;  /* 0 = default */
     uint32_t max_request_bytes; /* 0 = default */
     uint32_t max_headers;       /* 0 = default */
+    uint32_t max_body_bytes;    /* the body alone, within max_request_bytes; 0 = no own limit */
 };
 
 enum qkd_http_method { QKD_HTTP_OTHER = 0, QKD_HTTP_GET, QKD_HTTP_HEAD, QKD_HTTP_POST };

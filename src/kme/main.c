@@ -11,6 +11,7 @@
 #include "kme.h"
 #include "link.h"
 #include "etsi014.h"
+#include "https_server.h"
 #include "peer.h"
 #include "rest.h"
 #include "server.h"
@@ -68,6 +69,9 @@ static void config_defaults(struct kme_config *c)
     c->e14.max_conns = KME_E14_DEF_MAX_CONNS;
     c->e14.idle_ms = KME_E14_DEF_IDLE_MS;
     c->e14.max_local_bytes = KME_E14_DEF_LOCAL_BYTES;
+    c->e14.max_header_bytes = QKD_HTTP_DEFAULT_MAX_HEADER_BYTES;
+    c->e14.max_body_bytes = 65536;
+    c->e14.max_requests_per_conn = QKD_HTTPS_DEFAULT_MAX_REQUESTS;
 }
 
 int main(int argc, char **argv)
@@ -180,6 +184,15 @@ int main(int argc, char **argv)
          "concurrent ETSI 014 connections", 1, 100000},
         {"etsi014-idle-ms", "ETSI014_IDLE_MS", QKD_OPT_U32, &c->e14.idle_ms,
          "ETSI 014 connections without a request for this long are closed", 100, 3600000},
+        {"etsi014-max-header-bytes", "ETSI014_MAX_HEADER_BYTES", QKD_OPT_U32,
+         &c->e14.max_header_bytes, "request line and headers of one request (over: 431)", 256,
+         1024u * 1024},
+        {"etsi014-max-body-bytes", "ETSI014_MAX_BODY_BYTES", QKD_OPT_U32, &c->e14.max_body_bytes,
+         "body of one request (over: 413)", 1024, 16u * 1024 * 1024},
+        {"etsi014-max-requests-per-conn", "ETSI014_MAX_REQUESTS_PER_CONN", QKD_OPT_U32,
+         &c->e14.max_requests_per_conn,
+         "requests one connection may make (the last is answered with Connection: close)", 1,
+         0xffffffffu},
         {"etsi014-max-local-bytes", "ETSI014_MAX_LOCAL_BYTES", QKD_OPT_U32, &c->e14.max_local_bytes,
          "key held for slaves at this node (CSPRNG batches)", 0, 1024u * 1024 * 1024},
         {"log-level", "LOG_LEVEL", QKD_OPT_STR, &c->log_level, "DEBUG, INFO, WARN or ERROR", 0, 0},

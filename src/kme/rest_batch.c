@@ -177,10 +177,10 @@ void kme_rest_on_keys(struct kme_link *l, const struct kme_pmsg *m)
     } else {
         s->peer_attached = true;
         s->peer_opened = true;
-        log_info("peer %s announced ETSI 014 batch %s: %" PRIu32 " keys of %" PRIu32
-                 " bits for master %s, slave %s (+%" PRIu32 ")",
-                 l->peer, ks, rm->number, rm->key_bytes * 8, rm->master, rm->slaves[0],
-                 rm->nslaves - 1);
+        log_debug("peer %s announced ETSI 014 batch %s: %" PRIu32 " keys of %" PRIu32
+                  " bits for master %s, slave %s (+%" PRIu32 ")",
+                  l->peer, ks, rm->number, rm->key_bytes * 8, rm->master, rm->slaves[0],
+                  rm->nslaves - 1);
     }
     free(rm);
 }

@@ -162,6 +162,35 @@ static void test_body_limit_edge(void **state)
     qkd_http_parser_free(p);
 }
 
+/* The body's own limit: exactly max_body_bytes passes however small the headers, one more is
+ * 413, announced (Content-Length) or counted (chunked). */
+static void test_body_own_limit_edge(void **state)
+{
+    (void)state;
+    struct qkd_http_limits lim = {
+        .max_header_bytes = 1000, .max_request_bytes = 1000 + 64, .max_body_bytes = 64};
+    char rq[512], paths[2][64];
+    for (int over = 0; over <= 1; over++) {
+        size_t n = 64 + (size_t)over;
+        int k = sprintf(rq, "POST / HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", n);
+        memset(rq + k, 'b', n);
+        rq[k + (int)n] = '\0';
+        struct qkd_http_parser *p = qkd_http_parser_new(&lim);
+        assert_int_equal(feed(p, rq, 9, paths, 2), over ? -413 : 1);
+        qkd_http_parser_free(p);
+    }
+    for (int over = 0; over <= 1; over++) {
+        char big[400];
+        int k =
+            sprintf(big, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n", 64 + over);
+        memset(big + k, 'c', (size_t)(64 + over));
+        strcpy(big + k + 64 + over, "\r\n0\r\n\r\n");
+        struct qkd_http_parser *p = qkd_http_parser_new(&lim);
+        assert_int_equal(feed(p, big, 50, paths, 2), over ? -413 : 1);
+        qkd_http_parser_free(p);
+    }
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -339,6 +368,7 @@ int main(void)
         cmocka_unit_test(test_header_limit_edge),
         cmocka_unit_test(test_header_count_edge),
         cmocka_unit_test(test_body_limit_edge),
+        cmocka_unit_test(test_body_own_limit_edge),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_resp_write),
         cmocka_unit_test(test_server_pipelined_in_order),
