@@ -79,7 +79,9 @@ static struct kme_stream *register_batch(struct kme *k, struct kme_link *l,
     memset(&q, 0, sizeof(q));
     q.key_chunk_size = b->key_bytes;
     q.timeout = wait_ms ? wait_ms : 1;
-    q.ttl = k->cfg.e14.key_ttl_s;
+    /* the slaves' node keeps the keys for the key TTL; the master's node holds its end only
+     * while the enc_keys call waits, which its TTL must outlast */
+    q.ttl = k->cfg.e14.key_ttl_s + (b->master_side ? wait_ms / 1000 + 2 : 0);
     struct kme_rest_batch *copy = malloc(sizeof(*copy));
     if (!copy) return NULL;
     struct kme_stream *s = kme_stream_register(k, l, id, &q);
@@ -98,9 +100,10 @@ struct kme_stream *kme_rest_stream_open(struct kme *k, struct kme_link *l,
                                         const struct qkd_ksid *id, const struct kme_rest_batch *b,
                                         uint32_t wait_ms)
 {
-    struct kme_stream *s = register_batch(k, l, id, b, wait_ms);
+    struct kme_rest_batch mb = *b;
+    mb.master_side = true;
+    struct kme_stream *s = register_batch(k, l, id, &mb, wait_ms);
     if (!s) return NULL;
-    s->rest->master_side = true;
     /* attached to no ETSI 004 identity (those are "sha256:..."): 004 calls never match it */
     char owner[KME_OWNER_LEN];
     snprintf(owner, sizeof(owner), "etsi014 %s", b->master);
