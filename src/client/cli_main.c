@@ -258,6 +258,23 @@ static int cli_opts(const struct qkd_prog *prog, const struct qkd_opt *t, int ar
     return pos;
 }
 
+/* The index of the command word when it is "rest", else 0: the first argument that is neither
+ * an option nor the value of one (every option takes a value but the booleans). */
+static int cli_rest_word(const struct qkd_opt *t, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--") == 0) return 0;
+        if (strncmp(s, "--", 2) != 0) return strcmp(s, "rest") == 0 ? i : 0;
+        if (strchr(s, '=')) continue;
+        bool takes_value = false;
+        for (const struct qkd_opt *o = t; o->name; o++)
+            if (strcmp(o->name, s + 2) == 0) takes_value = o->type != QKD_OPT_BOOL;
+        if (takes_value) i++;
+    }
+    return 0;
+}
+
 /* Options before the command are read with the environment (which sets the defaults they
  * override) and the whole table, and the parser stops at the command word. Then both sides of
  * the command are read without the environment in the command's view of the table, where an
@@ -330,7 +347,9 @@ static void cli_parse(struct cli_args *a, int argc, char **argv)
         .description = description,
         .examples = cli_examples,
     };
-    int pos = cli_opts(&prog, t, argc, argv, true);
+    /* before the word "rest" only: what follows it (--help too) is cli_rest.c's */
+    int rest_at = cli_rest_word(t, argc, argv);
+    int pos = cli_opts(&prog, t, rest_at ? rest_at + 1 : argc, argv, true);
     if (pos >= argc) {
         cli_cmd_names(names, sizeof names, ", ", " or ");
         cli_usage_error("missing command: %s", names);

@@ -52,8 +52,9 @@ int cli_rest_exit_http(int status)
     return status == 200 ? CLI_REST_EXIT_OK : CLI_REST_EXIT_TRANSPORT;
 }
 
-/* The environment under the rest options: only ETSI014_* names other than the URL (which,
- * like the certificates, was read before the word "rest" and must not override a flag). */
+/* The environment under the rest options: only ETSI014_* names other than the URL. The
+ * connection options' variables (named in the table for --help) were read before the word
+ * "rest", under the flags there, and must not override them. */
 static qkd_opts_getenv_fn cli_rest_env_fn;
 static const char *cli_rest_env(const char *name)
 {
@@ -67,15 +68,18 @@ int cli_rest_parse(int argc, char **argv, const struct cli_rest_conn *conn, stru
     memset(a, 0, sizeof *a);
     a->conn = *conn;
     const struct qkd_opt t[] = {
-        {"url", NULL, QKD_OPT_STR, &a->conn.url, "key server's 014 URL https://HOST:PORT", 0, 0},
-        {"cert", NULL, QKD_OPT_STR, &a->conn.cert, "the SAE's certificate (PEM)", 0, 0},
-        {"key", NULL, QKD_OPT_STR, &a->conn.key, "the SAE's private key (PEM)", 0, 0},
-        {"ca", NULL, QKD_OPT_STR, &a->conn.ca, "CA of the server certificate (PEM)", 0, 0},
-        {"server-name", NULL, QKD_OPT_STR, &a->conn.server_name,
+        {"url", "ETSI014_URL", QKD_OPT_STR, &a->conn.url, "key server's 014 URL https://HOST:PORT",
+         0, 0},
+        {"cert", "CLIENT_CERT_PEM", QKD_OPT_STR, &a->conn.cert, "the SAE's certificate (PEM)", 0,
+         0},
+        {"key", "CLIENT_CERT_KEY", QKD_OPT_STR, &a->conn.key, "the SAE's private key (PEM)", 0, 0},
+        {"ca", "SERVER_CERT_PEM", QKD_OPT_STR, &a->conn.ca, "CA of the server certificate (PEM)", 0,
+         0},
+        {"server-name", "SERVER_NAME", QKD_OPT_STR, &a->conn.server_name,
          "name the server certificate must carry (default: the URL's host)", 0, 0},
-        {"timeout", NULL, QKD_OPT_U32, &a->conn.timeout_ms, "ms bounding the connect and the call",
-         1, 86400000},
-        {"json", NULL, QKD_OPT_BOOL, &a->conn.json, "print one JSON object", 0, 0},
+        {"timeout", "CLIENT_TIMEOUT_MS", QKD_OPT_U32, &a->conn.timeout_ms,
+         "ms bounding the connect and the call", 1, 86400000},
+        {"json", "OUTPUT_JSON", QKD_OPT_BOOL, &a->conn.json, "print one JSON object", 0, 0},
         {"slave", "ETSI014_SLAVE", QKD_OPT_STR, &a->slave, "status/enc: the slave SAE_ID", 0, 0},
         {"master", "ETSI014_MASTER", QKD_OPT_STR, &a->master, "dec: the master SAE_ID", 0, 0},
         {"number", "ETSI014_NUMBER", QKD_OPT_U32, &a->number,
