@@ -324,9 +324,9 @@ static int rest_write_all(struct rest_client *c, const char *p, size_t len, uint
 }
 
 /* Reads one response. 0 with *resp, or -1 with res->message; *got_any says whether any byte
- * of a response arrived. */
+ * of a response arrived, *surplus whether more than the response did. */
 static int rest_read_resp(struct rest_client *c, uint64_t deadline, const struct qkd_hresp **resp,
-                          bool *got_any, struct rest_result *res)
+                          bool *got_any, bool *surplus, struct rest_result *res)
 {
     uint8_t buf[REST_READ_CHUNK];
     int ret = -1;
@@ -344,6 +344,8 @@ static int rest_read_resp(struct rest_client *c, uint64_t deadline, const struct
                 break;
             }
             if (pr == 1) {
+                /* bytes after the response nobody asked for: this connection is not reused */
+                if (used < n) *surplus = true;
                 ret = 0;
                 break;
             }
@@ -387,10 +389,10 @@ static int rest_exchange(struct rest_client *c, const struct qkd_sbuf *req,
         if (!c->ssl && rest_connect(c, res) != REST_OK) return REST_ERR_TRANSPORT;
         qkd_hresp_reset(c->rp);
         uint64_t deadline = qkd_now_ms() + c->timeout_ms;
-        bool got_any = false;
+        bool got_any = false, surplus = false;
         if (rest_write_all(c, req->p, req->len, deadline, res) == 0 &&
-            rest_read_resp(c, deadline, resp, &got_any, res) == 0) {
-            if (!(*resp)->keep_alive) rest_disconnect(c);
+            rest_read_resp(c, deadline, resp, &got_any, &surplus, res) == 0) {
+            if (!(*resp)->keep_alive || surplus) rest_disconnect(c);
             return REST_OK;
         }
         rest_disconnect(c);

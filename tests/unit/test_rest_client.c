@@ -364,6 +364,29 @@ static void test_retry_once_on_reused_connection_only(void **state)
     fk_stop(&s);
 }
 
+static void test_surplus_bytes_drop_the_connection(void **state)
+{
+    (void)state;
+    /* a response followed by bytes nobody asked for: answered, then a new connection */
+    static char resp[1200];
+    snprintf(resp, sizeof resp, "%sHTTP/1.1 200 OK\r\n", keys_response());
+    struct fk_step steps[] = {{FK_REPLY, resp}, {FK_REPLY, keys_response()}};
+    struct fk s;
+    fk_start(&s, steps, 2);
+    struct rest_client *c = cl_new(&s, NULL, 5000);
+    struct etsi014_keys k;
+    struct rest_result res;
+    assert_int_equal(rest_enc_keys(c, "bob-app", 2, 0, NULL, 0, false, &k, &res), REST_OK);
+    check_keys(&k);
+    etsi014_keys_free(&k);
+    assert_int_equal(rest_enc_keys(c, "bob-app", 2, 0, NULL, 0, false, &k, &res), REST_OK);
+    check_keys(&k);
+    etsi014_keys_free(&k);
+    assert_int_equal(rest_connects(c), 2);
+    rest_free(c);
+    fk_stop(&s);
+}
+
 static void test_malformed_body_and_response(void **state)
 {
     (void)state;
@@ -466,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_error_status_and_message),
         cmocka_unit_test(test_reconnect_after_idle_close),
         cmocka_unit_test(test_retry_once_on_reused_connection_only),
+        cmocka_unit_test(test_surplus_bytes_drop_the_connection),
         cmocka_unit_test(test_malformed_body_and_response),
         cmocka_unit_test(test_silent_server_times_out),
         cmocka_unit_test(test_server_name_checked),
