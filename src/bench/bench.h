@@ -63,5 +63,7 @@ int bench_open_close(const struct bench_load_cfg *cfg);
 int bench_idle(const struct bench_idle_cfg *cfg);
 /* Watches a ring for seconds without consuming; prints delivered bits/s vs the SKR. */
 int bench_ring(const char *name, uint32_t seconds);
+/* qkd-bench rest (bench_rest.c): parses its own options, runs, prints. Returns an exit status. */
+int bench_cmd_rest(int argc, char **argv);
 
 #endif

@@ -1,5 +1,5 @@
-/* bench_main.c: qkd-bench's command line: `qkd-bench getkey|open-close|ring [options]`, options
- * from flags or environment (flags win) through the shared option parser. */
+/* bench_main.c: qkd-bench's command line: `qkd-bench getkey|open-close|ring|idle|rest [options]`,
+ * options from flags or environment (flags win) through the shared option parser. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +17,9 @@ static const char bench_usage_text[] =
     "       qkd-bench ring       --ring NAME [--seconds S]\n"
     "       qkd-bench idle       [connection options] [--connections N] [--server-pid PID]\n"
     "                            [--hold S] [--probes N]\n"
+    "       qkd-bench rest       --master-url URL --slave-url URL --master-cert F --master-key F\n"
+    "                            --slave-cert F --slave-key F --ca F --master SAE --slave SAE\n"
+    "                            [--conns C] [--pairs N] [--number N] [--size BITS] [--seconds S]\n"
     "       qkd-bench COMMAND --help   (every option of COMMAND)\n"
     "\n"
     "getkey: one stream per connection (N threads, one TLS connection each), GET_KEY on\n"
@@ -27,7 +30,11 @@ static const char bench_usage_text[] =
     "  (and consumed, dropped) against the configured SKR, every second and as a summary.\n"
     "idle: holds N idle TLS connections to a key server; prints the server's RSS before and\n"
     "  with them (--server-pid) and a new client's connect+OPEN+CLOSE latency before and with.\n"
-    "Exit status: 0 done, 1 usage or local error, 2 a connection could not be set up.\n";
+    "rest: ETSI 014 enc_keys at the master's key server + dec_keys of the same key_IDs at the\n"
+    "  slave's over C keep-alive HTTPS connections to each; pairs/s, keys/s, enc and dec latency\n"
+    "  p50/p99; every dec key compared with its enc key (exit 3 on a mismatch).\n"
+    "Exit status: 0 done, 1 usage or local error, 2 a connection could not be set up (rest: or\n"
+    "  a worker gave up after repeated errors, or no pair completed), 3 rest: key mismatch.\n";
 
 static void bench_top_usage(FILE *f)
 {
@@ -209,8 +216,9 @@ int main(int argc, char **argv)
         return bench_cmd_load(argc - 1, argv + 1, BENCH_CMD_OPEN_CLOSE);
     if (strcmp(argv[1], "idle") == 0) return bench_cmd_load(argc - 1, argv + 1, BENCH_CMD_IDLE);
     if (strcmp(argv[1], "ring") == 0) return bench_cmd_ring(argc - 1, argv + 1);
+    if (strcmp(argv[1], "rest") == 0) return bench_cmd_rest(argc - 1, argv + 1);
     fprintf(stderr,
-            "qkd-bench: unknown command '%s' (getkey, open-close, ring, idle; see --help)\n",
+            "qkd-bench: unknown command '%s' (getkey, open-close, ring, idle, rest; see --help)\n",
             argv[1]);
     return 1;
 }

@@ -4,7 +4,9 @@
  * win) is read by the shared option parser, which also finds the command word; every message
  * is one line "qkd-client: ..." (cli_err). Exit status: 0 success, 1 usage or local error,
  * 2 connection/TLS/transport failure, 10+N for ETSI status N (1 and 7 are successes), 130
- * when interrupted. */
+ * when interrupted. The table's "rest" entry (no handler) hands the command line after the
+ * connection options to the ETSI GS QKD 014 commands (cli_rest.c; exit 40+/50+ for HTTP
+ * 4xx/5xx). */
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_rest.h"
 #include "opts.h"
 #include "qkd/qkd004.h"
 #include "secbuf.h"
@@ -32,6 +35,8 @@ struct cli_cmd;
 struct cli_args {
     const struct cli_cmd *cmd;
     const char *server, *cert, *key, *ca, *server_name, *framing, *format, *out;
+    const char *url; /* rest: the ETSI 014 URL */
+    int rest_pos;    /* rest: index of the word "rest" in argv */
     uint32_t timeout_ms;
     bool json;
     const char *source, *destination, *ksid;
@@ -45,7 +50,7 @@ typedef int (*cli_handler)(struct qkd004_conn *c, struct cli_out *o, const struc
 
 struct cli_cmd {
     const char *name;
-    cli_handler run;
+    cli_handler run;  /* NULL: the ETSI 014 commands (cli_rest_main) */
     const char *args; /* its options as --help shows them */
     const char *help;
     /* The options it takes besides those no command lists (connection and output options),
@@ -75,6 +80,9 @@ static const struct cli_cmd cli_cmds[] = {
      (const char *const[]){"source", "destination", "ksid", "index", "count", "metadata-size",
                            CLI_QOS_OPTIONS, NULL},
      false},
+    {"rest", NULL, "status|enc|dec [options] (see rest --help)",
+     "ETSI GS QKD 014 over HTTPS (--url): status, enc_keys, dec_keys",
+     (const char *const[]){"url", NULL}, false},
 };
 #define CLI_NCMDS (sizeof cli_cmds / sizeof cli_cmds[0])
 
@@ -201,7 +209,8 @@ static const char cli_more[] =
     "answered ETSI status N (12 insufficient key, 13 peer application not connected or KSID\n"
     "unknown, 14 no QKD connection, 15 KSID in use, 16 timeout, 18 metadata buffer too small);\n"
     "130 interrupted. Errors are one line: 'qkd-client: GET_KEY failed: status 2 (insufficient\n"
-    "key available)'.";
+    "key available)'. rest (ETSI 014): 40+(status-400) for HTTP 4xx (max 49), 50+(status-500)\n"
+    "for HTTP 5xx (max 59); see qkd-client rest --help.";
 
 static const char cli_examples[] =
     "  qkd-client --server 127.0.0.1:25575 --cert app.pem --key app.key --ca ca.pem open\n"
@@ -249,6 +258,23 @@ static int cli_opts(const struct qkd_prog *prog, const struct qkd_opt *t, int ar
     return pos;
 }
 
+/* The index of the command word when it is "rest", else 0: the first argument that is neither
+ * an option nor the value of one (every option takes a value but the booleans). */
+static int cli_rest_word(const struct qkd_opt *t, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--") == 0) return 0;
+        if (strncmp(s, "--", 2) != 0) return strcmp(s, "rest") == 0 ? i : 0;
+        if (strchr(s, '=')) continue;
+        bool takes_value = false;
+        for (const struct qkd_opt *o = t; o->name; o++)
+            if (strcmp(o->name, s + 2) == 0) takes_value = o->type != QKD_OPT_BOOL;
+        if (takes_value) i++;
+    }
+    return 0;
+}
+
 /* Options before the command are read with the environment (which sets the defaults they
  * override) and the whole table, and the parser stops at the command word. Then both sides of
  * the command are read without the environment in the command's view of the table, where an
@@ -268,6 +294,8 @@ static void cli_parse(struct cli_args *a, int argc, char **argv)
     const struct qkd_opt t[] = {
         {"server", NULL, QKD_OPT_STR, &a->server,
          "key server HOST:PORT (env SERVER_ADDRESS + SERVER_PORT)", 0, 0},
+        {"url", "ETSI014_URL", QKD_OPT_STR, &a->url,
+         "rest: the key server's ETSI 014 URL https://HOST:PORT", 0, 0},
         {"cert", "CLIENT_CERT_PEM", QKD_OPT_STR, &a->cert, "client certificate (PEM)", 0, 0},
         {"key", "CLIENT_CERT_KEY", QKD_OPT_STR, &a->key, "client private key (PEM)", 0, 0},
         {"ca", "SERVER_CERT_PEM", QKD_OPT_STR, &a->ca,
@@ -319,7 +347,9 @@ static void cli_parse(struct cli_args *a, int argc, char **argv)
         .description = description,
         .examples = cli_examples,
     };
-    int pos = cli_opts(&prog, t, argc, argv, true);
+    /* before the word "rest" only: what follows it (--help too) is cli_rest.c's */
+    int rest_at = cli_rest_word(t, argc, argv);
+    int pos = cli_opts(&prog, t, rest_at ? rest_at + 1 : argc, argv, true);
     if (pos >= argc) {
         cli_cmd_names(names, sizeof names, ", ", " or ");
         cli_usage_error("missing command: %s", names);
@@ -327,6 +357,10 @@ static void cli_parse(struct cli_args *a, int argc, char **argv)
     if (strcmp(argv[pos - 1], "--") == 0) cli_usage_error("unexpected argument '%s'", argv[pos]);
     a->cmd = cli_cmd_find(argv[pos]);
     if (!a->cmd) cli_usage_error("unknown command '%s'", argv[pos]);
+    if (!a->cmd->run) { /* rest: cli_rest.c reads the rest of the line */
+        a->rest_pos = pos;
+        return;
+    }
     enum { N = sizeof t / sizeof t[0] };
     struct qkd_opt view[N];
     const char *stray[N] = {NULL};
@@ -556,6 +590,19 @@ int main(int argc, char **argv)
 {
     struct cli_args a;
     cli_parse(&a, argc, argv);
+    if (!a.cmd->run) {
+        const struct cli_rest_conn rc = {
+            .url = a.url,
+            .cert = a.cert,
+            .key = a.key,
+            .ca = a.ca,
+            .server_name = a.server_name,
+            .timeout_ms = a.timeout_ms,
+            .json = a.json,
+        };
+        signal(SIGPIPE, SIG_IGN);
+        return cli_rest_main(&rc, argc - a.rest_pos, argv + a.rest_pos);
+    }
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

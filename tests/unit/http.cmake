@@ -6,3 +6,5 @@ qkd_unit_test(test_prom SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_prom.c LIB
 qkd_unit_test(test_https_server SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_https_server.c
               ${CMAKE_CURRENT_SOURCE_DIR}/unit/conn_env.c LIBS qkdhttp)
 set_tests_properties(test_https_server PROPERTIES FIXTURES_REQUIRED qkd_certs)
+qkd_unit_test(test_http_resp SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_http_resp.c
+              LIBS qkdhttp)
