@@ -316,6 +316,57 @@ void kme_alloc_resend(struct kme_link *l)
     }
 }
 
+/* Leader, on every (re)connect: what this end holds or has delivered, for a follower that may
+ * have restarted and lost it (it would otherwise ask a later leader, one restarted too, for
+ * those indices and get other key): GONE(base) per stream, a LOST run per stretch of indices
+ * delivered above base, and each allocation the follower acknowledged (a new follower process
+ * answers lost for bytes below its ring's consume offset and marks the index delivered; the
+ * same process answers OK, or lost for one it delivered, which the leader ignores). */
+static void sync_stream(struct kme_stream *s, void *arg)
+{
+    struct kme_link *l = arg;
+    if (s->link != l || s->peer_ended) return;
+    uint64_t base = s->win.base;
+    if (base > 0) {
+        struct kme_pmsg m = {.type = KME_PM_GONE, .ksid = s->ksid};
+        m.u.alloc.index = base > UINT32_MAX ? UINT32_MAX : (uint32_t)base;
+        kme_peer_send(l, &m);
+    }
+    uint32_t run0 = 0, run = 0;
+    for (uint64_t i = base; i < base + s->win.size && i <= UINT32_MAX; i++) {
+        bool gone = kme_stream_index_state(s, (uint32_t)i) == KME_IDX_DELIVERED &&
+                    !kme_stream_alloc_find(s, (uint32_t)i);
+        if (gone && run && run < KME_PEER_MAX_RUN) {
+            run++;
+            continue;
+        }
+        if (run) send_alloc(l, &s->ksid, run0, run, KME_AS_LOST, 0, 0);
+        run = gone ? 1 : 0;
+        run0 = (uint32_t)i;
+    }
+    if (run) send_alloc(l, &s->ksid, run0, run, KME_AS_LOST, 0, 0);
+    for (size_t i = 0; i < s->nallocs; i++) {
+        const struct kme_alloc *a = s->allocs[i];
+        if (a->acked && !a->in_ackq)
+            send_alloc(l, &s->ksid, a->index, 1, KME_AS_OK, a->offset, a->len);
+    }
+}
+
+void kme_alloc_sync(struct kme_link *l)
+{
+    if (l->role != KME_ROLE_LEADER) return;
+    kme_streams_foreach(&l->kme->streams, sync_stream, l);
+}
+
+void kme_on_gone(struct kme_link *l, const struct kme_pmsg *m)
+{
+    if (l->role != KME_ROLE_FOLLOWER) return;
+    struct kme_stream *s = kme_stream_find(&l->kme->streams, &m->ksid);
+    if (!s || s->link != l) return;
+    if (m->u.alloc.index > s->gone_below) s->gone_below = m->u.alloc.index;
+    kme_wake(l);
+}
+
 void kme_alloc_rerequest(struct kme_link *l)
 {
     kme_waiters_unsend(l);
@@ -473,6 +524,12 @@ static int take_one(struct kme_link *l, const struct qkd_ksid *ksid, struct kme_
     }
     struct kme_alloc *a = kme_stream_alloc_find(s, index);
     if (a) return a->offset == off && a->len == len ? KME_AS_OK : KME_AS_LOST;
+    if (index < s->gone_below) {
+        /* delivered or withdrawn at the leader before (GONE), and not held here: a mapping of
+         * it now can only come from a leader that lost its state */
+        kme_stream_mark_delivered(s, index);
+        return KME_AS_LOST;
+    }
     enum kme_idx_state st = kme_stream_index_state(s, index);
     if (st == KME_IDX_OUTSIDE) return KME_AS_REFUSED; /* not now; the index stays open */
     if (st != KME_IDX_OPEN || len != s->qos.key_chunk_size) return KME_AS_LOST;

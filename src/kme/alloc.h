@@ -36,6 +36,11 @@ void kme_alloc_delivered(struct kme_link *l, const struct kme_stream *s, struct 
 void kme_aq_remove(struct kme_link *l, struct kme_alloc *a);
 /* Leader: the peer came up: re-send unacked allocations in order. */
 void kme_alloc_resend(struct kme_link *l);
+/* Leader: the peer came up: tell it what this end holds or delivered (GONE, LOST runs, the
+ * acknowledged allocations), for a follower that restarted. */
+void kme_alloc_sync(struct kme_link *l);
+/* Follower: a GONE from the leader. */
+void kme_on_gone(struct kme_link *l, const struct kme_pmsg *m);
 /* Follower: the peer came up: re-send the ALLOC_REQs of waiting calls. */
 void kme_alloc_rerequest(struct kme_link *l);
 void kme_alloc_peer_down(struct kme_link *l);

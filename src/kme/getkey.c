@@ -92,6 +92,12 @@ static enum get_outcome get_eval(struct kme *k, struct kme_client *cl, const str
     if (fresh) kme_stream_note_get(s, index);
     struct kme_link *l = s->link;
     struct kme_alloc *a = kme_stream_alloc_find(s, index);
+    if (!a && index < s->gone_below) {
+        /* the leader delivered or withdrew it and this end does not hold it (GONE, alloc.c) */
+        kme_stream_mark_delivered(s, index);
+        respond_get_status(cl, QKD_STATUS_INSUFFICIENT_KEY, index, 0);
+        return GET_DONE;
+    }
     if (!a) {
         if (s->peer_closed) {
             respond_get_status(cl, QKD_STATUS_PEER_APP_NOT_CONNECTED, index, 0);

@@ -131,9 +131,10 @@ static void peer_up(struct kme_link *l, struct kme_pconn *pc)
         if (l->tombs[i].state == KME_TOMB_LIVE)
             kme_peer_send_ksid(l, KME_PM_CLOSE, &l->tombs[i].ksid);
     kme_streams_foreach(&l->kme->streams, announce_one, l);
-    if (l->role == KME_ROLE_LEADER)
+    if (l->role == KME_ROLE_LEADER) {
         kme_alloc_resend(l);
-    else
+        kme_alloc_sync(l);
+    } else
         kme_alloc_rerequest(l);
     kme_wake(l);
 }
@@ -213,6 +214,9 @@ static void dispatch(struct kme_link *l, const struct kme_pmsg *m)
         break;
     case KME_PM_REST_KEYS:
         kme_rest_on_keys(l, m);
+        break;
+    case KME_PM_GONE:
+        kme_on_gone(l, m);
         break;
     case KME_PM_HEARTBEAT:
         /* the peer announced every live stream before its first heartbeat */

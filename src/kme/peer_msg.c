@@ -29,6 +29,8 @@ const char *kme_pmsg_name(uint8_t type)
         return "HEARTBEAT";
     case KME_PM_REST_KEYS:
         return "REST_KEYS";
+    case KME_PM_GONE:
+        return "GONE";
     default:
         return "unknown";
     }
@@ -36,7 +38,7 @@ const char *kme_pmsg_name(uint8_t type)
 
 static bool has_ksid(uint8_t t)
 {
-    return t >= KME_PM_ANNOUNCE && t <= KME_PM_ALLOC_ACK;
+    return (t >= KME_PM_ANNOUNCE && t <= KME_PM_ALLOC_ACK) || t == KME_PM_GONE;
 }
 
 /* A run: 1..KME_PEER_MAX_RUN indices without u32 wrap; for a successful ALLOC, chunks of
@@ -101,6 +103,9 @@ static int encode_payload(const struct kme_pmsg *m, struct qkd_writer *w)
     case KME_PM_HEARTBEAT:
         qkd_write_u64(w, m->u.hb.wall_ms);
         qkd_write_u64(w, m->u.hb.mark);
+        break;
+    case KME_PM_GONE:
+        qkd_write_u32(w, m->u.alloc.index);
         break;
     case KME_PM_REST_KEYS: {
         /* the payload made by kme_rest_msg_encode; checked again before it goes out */
@@ -184,6 +189,9 @@ int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct
     case KME_PM_HEARTBEAT:
         qkd_read_u64(&r, &out->u.hb.wall_ms);
         qkd_read_u64(&r, &out->u.hb.mark);
+        break;
+    case KME_PM_GONE:
+        qkd_read_u32(&r, &out->u.alloc.index);
         break;
     case KME_PM_REST_KEYS: {
         struct kme_rest_msg *rm = malloc(sizeof(*rm));

@@ -11,9 +11,10 @@
 #include "qkd/types.h"
 #include "wire.h"
 
-#define KME_PEER_V_MAJOR     'P'
-#define KME_PEER_V_MINOR     'S'
-#define KME_PEER_V_PATCH     3  /* 2: runs (count) in ALLOC_REQ / ALLOC / ALLOC_ACK; 3: REST_KEYS */
+#define KME_PEER_V_MAJOR 'P'
+#define KME_PEER_V_MINOR 'S'
+#define KME_PEER_V_PATCH                                                                           \
+    3 /* 2: runs (count) in ALLOC_REQ / ALLOC / ALLOC_ACK; 3: REST_KEYS, GONE */
 #define KME_PEER_NAME_MAX    64 /* node names, including NUL */
 #define KME_PEER_MAX_PAYLOAD 2048
 #define KME_PEER_MAX_RUN     4096  /* most indices one allocation message covers */
@@ -29,6 +30,8 @@ enum kme_pmsg_type {
     KME_PM_ALLOC_ACK = 0x57, /* follower -> leader: ksid, index, count, status */
     KME_PM_HEARTBEAT = 0x58, /* wall clock ms, heartbeat mark */
     KME_PM_REST_KEYS = 0x59, /* ksid: an ETSI 014 key batch (struct kme_rest_msg) */
+    KME_PM_GONE = 0x5a,      /* leader -> follower: ksid, index: every index below it is
+                                delivered or withdrawn at the leader (u.alloc.index) */
 };
 
 /* REST_KEYS: the master's node tells the slave's node of an ETSI 014 enc_keys batch before

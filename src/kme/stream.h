@@ -74,6 +74,9 @@ struct kme_stream {
     bool seq_seen;               /* next_seq is set */
     uint64_t ahead_limit;        /* UINT64_MAX = none */
     uint32_t nwaiters;           /* pending GET_KEY calls on it */
+    uint64_t gone_below;         /* follower: the leader said every index below this is delivered or
+                                    withdrawn there (GONE): one without an allocation here is never
+                                    delivered here (alloc.c) */
     struct kme_rest_batch *rest; /* an ETSI 014 key batch (rest_batch.h), not an ETSI 004
                                     stream: no ETSI 004 call reaches it; freed with it */
     struct kme_stream *hnext;

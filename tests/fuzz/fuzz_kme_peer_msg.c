@@ -44,6 +44,9 @@ static void fuzz_kpm_same(const struct kme_pmsg *a, const struct kme_pmsg *b)
     case KME_PM_HEARTBEAT:
         FUZZ_CHECK(a->u.hb.wall_ms == b->u.hb.wall_ms && a->u.hb.mark == b->u.hb.mark);
         break;
+    case KME_PM_GONE:
+        FUZZ_CHECK(a->u.alloc.index == b->u.alloc.index);
+        break;
     case KME_PM_REST_KEYS:
         FUZZ_CHECK(a->u.raw.len == b->u.raw.len &&
                    memcmp(a->u.raw.p, b->u.raw.p, a->u.raw.len) == 0);

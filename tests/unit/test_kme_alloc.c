@@ -10,7 +10,10 @@
  * (ALLOC refused) and at the leader (ALLOC_REQ refused). ETSI 014 batches (rest_batch.c): a
  * REST_KEYS registers the batch once; the leader allocates a batch whole or not at all (ring
  * too short: it waits; unattached bound: refused); a master at the follower asks for the whole
- * batch and is READY once it took it, FAIL when the leader refused. */
+ * batch and is READY once it took it, FAIL when the leader refused. GONE: a follower holding an
+ * allocation below the leader's GONE index still delivers it; any other index below it is
+ * refused (GET_KEY 2, ALLOC lost) without touching the ring; on reconnect the leader sends GONE,
+ * LOST runs for indices delivered above its base, and its acknowledged allocations. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -405,6 +408,69 @@ static void test_unattached_key_is_bounded_at_the_leader(void **state)
     assert_int_equal(l->held_unattached, 0);
 }
 
+/* ---- GONE: a follower that restarted never gets other key for an index the leader used ---- */
+
+static void test_gone_refuses_what_the_follower_does_not_hold(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    leader_alloc_msg(1, 0); /* held here before the GONE */
+    assert_int_equal(last_ack(1), KME_AS_OK);
+    struct kme_pmsg g = {.type = KME_PM_GONE, .ksid = KS};
+    g.u.alloc.index = 5;
+    kme_on_gone(l, &g);
+    app_get(1); /* held: still delivered */
+    assert_int_equal(nanswers, 1);
+    assert_int_equal(answers[0].status, QKD_STATUS_SUCCESS);
+    uint64_t c = qkd_ring_consume_offset(l->ring);
+    leader_alloc_msg(2, 32); /* a new mapping below GONE: refused, ring untouched */
+    assert_int_equal(last_ack(2), KME_AS_LOST);
+    assert_int_equal(qkd_ring_consume_offset(l->ring), c);
+    app_get(3); /* not held: refused at once, never asked of the leader */
+    assert_int_equal(nanswers, 2);
+    assert_int_equal(answers[1].status, QKD_STATUS_INSUFFICIENT_KEY);
+    size_t before = nsent;
+    app_get(3);
+    assert_int_equal(answers[2].status, QKD_STATUS_INSUFFICIENT_KEY);
+    assert_int_equal(nsent, before);
+    leader_alloc_msg(5, 32); /* at the GONE index: taken */
+    assert_int_equal(last_ack(5), KME_AS_OK);
+}
+
+static void test_leader_sync_after_reconnect(void **state)
+{
+    (void)state;
+    struct kme_link *l = &k.links[0];
+    l->role = KME_ROLE_LEADER;
+    struct kme_stream *s = kme_stream_find(&k.streams, &KS);
+    assert_non_null(kme_alloc_leader(l, s, 0, 4));
+    struct kme_pmsg ack = {.type = KME_PM_ALLOC_ACK, .ksid = KS};
+    ack.u.alloc.index = 0;
+    ack.u.alloc.count = 4;
+    ack.u.alloc.status = KME_AS_OK;
+    kme_on_alloc_ack(l, &ack);
+    app_get(0);
+    app_get(2);
+    assert_int_equal(nanswers, 2);
+    assert_int_equal(answers[1].status, QKD_STATUS_SUCCESS);
+    /* one more allocation not yet acknowledged: kme_alloc_resend's, not the sync's */
+    assert_non_null(kme_alloc_leader(l, s, 4, 1));
+    nsent = 0;
+    kme_alloc_sync(l);
+    assert_int_equal(nsent, 4);
+    assert_int_equal(sent[0].type, KME_PM_GONE);
+    assert_int_equal(sent[0].u.alloc.index, 1); /* 0 delivered */
+    assert_int_equal(sent[1].type, KME_PM_ALLOC);
+    assert_int_equal(sent[1].u.alloc.status, KME_AS_LOST); /* 2 delivered above base */
+    assert_int_equal(sent[1].u.alloc.index, 2);
+    assert_int_equal(sent[1].u.alloc.count, 1);
+    assert_int_equal(sent[2].u.alloc.status, KME_AS_OK); /* 1 and 3 held, acknowledged */
+    assert_int_equal(sent[2].u.alloc.index, 1);
+    assert_int_equal(sent[2].u.alloc.offset, 32);
+    assert_int_equal(sent[3].u.alloc.index, 3);
+    assert_int_equal(sent[3].u.alloc.offset, 96);
+}
+
 /* ---- ETSI 014 batches ---- */
 
 static const struct qkd_ksid KB = {.b = {7, 7, 7, 7, 7, 7, 0x47, 7, 0x87, 7, 7, 7, 7, 7, 7, 0}};
@@ -594,6 +660,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unattached_key_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unattached_key_is_bounded_at_the_leader, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_gone_refuses_what_the_follower_does_not_hold, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_leader_sync_after_reconnect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_keys_registers_a_batch_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rest_batch_is_allocated_whole_by_the_leader, setup,
                                         teardown),

@@ -13,7 +13,7 @@
 
 #include "peer_msg.h"
 
-static struct kme_pmsg samples[8];
+static struct kme_pmsg samples[9];
 
 static int setup_samples(void)
 {
@@ -65,6 +65,10 @@ static int setup_samples(void)
     m++;
     m->type = KME_PM_HEARTBEAT;
     m->u.hb.wall_ms = 1234567890123ull;
+    m++;
+    m->type = KME_PM_GONE;
+    m->ksid = k;
+    m->u.alloc.index = 9194;
     return 0;
 }
 
