@@ -55,7 +55,7 @@ el=$(($(date +%s%3N) - t0))
 
 start_kme bob --link \
     "peer=alice,role=follower,ring=$(ring_name bob alice),addr=127.0.0.1:$PEER_PORT_ALICE"
-wait_peer_up bob alice 10 || fail "peer sync did not come back"
+wait_peer_upn bob alice 2 10 || fail "peer sync did not come back"
 wait_peer_upn alice bob 2 10 || fail "alice did not see the peer come back"
 out=$(client bob "" --json open --ksid "$K" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
 check "bob re-opens the KSID after his key server's restart" 0 "$out"
