@@ -279,7 +279,7 @@ static void rest_sample(struct kme_rest_msg *rm, uint32_t nslaves)
     rm->number = 255;
     memset(rm->master, 'm', KME_REST_SAE_MAX - 1); /* the longest id */
     rm->nslaves = nslaves;
-    for (uint32_t i = 0; i < nslaves; i++)
+    for (uint32_t i = 0; i < nslaves && i < KME_REST_MAX_SLAVES; i++) /* the count may be over */
         snprintf(rm->slaves[i], KME_REST_SAE_MAX, "slave-%u", i);
 }
 
