@@ -129,6 +129,10 @@ void etsi014_status_json(struct qkd_sbuf *out, const struct etsi014_status *st);
  * (const uint8_t *const *)keys. */
 void etsi014_keys_json(struct qkd_sbuf *out, uint32_t n, const uint8_t (*ids)[16],
                        const uint8_t *const *keys, uint32_t key_bytes);
+/* The same with a length per key (lens[i] bytes; key_bytes is used when lens is NULL): a
+ * dec_keys answer may hold keys of several enc_keys calls of different sizes. */
+void etsi014_keys_json_each(struct qkd_sbuf *out, uint32_t n, const uint8_t (*ids)[16],
+                            const uint8_t *const *keys, const uint32_t *lens, uint32_t key_bytes);
 void etsi014_error_json(struct qkd_sbuf *out, const char *message); /* {"message":"..."} */
 
 /* Client-side decoders (responses from a server; untrusted). Each returns 0, or -1 with a

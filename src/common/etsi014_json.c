@@ -175,6 +175,12 @@ void etsi014_status_json(struct qkd_sbuf *out, const struct etsi014_status *st)
 void etsi014_keys_json(struct qkd_sbuf *out, uint32_t n, const uint8_t (*ids)[16],
                        const uint8_t *const *keys, uint32_t key_bytes)
 {
+    etsi014_keys_json_each(out, n, ids, keys, NULL, key_bytes);
+}
+
+void etsi014_keys_json_each(struct qkd_sbuf *out, uint32_t n, const uint8_t (*ids)[16],
+                            const uint8_t *const *keys, const uint32_t *lens, uint32_t key_bytes)
+{
     enum { CHUNK = 48 }; /* bytes per piece: a multiple of 3, so pieces concatenate */
     char b64[ETSI014_B64_LEN(CHUNK) + 1]; /* the only copy of base64 outside out: wiped */
     qkd_sbuf_puts(out, "{\"keys\":[");
@@ -182,8 +188,9 @@ void etsi014_keys_json(struct qkd_sbuf *out, uint32_t n, const uint8_t (*ids)[16
         char id[37];
         etsi014_uuid_str(ids[i], id);
         qkd_sbuf_printf(out, "%s{\"key_ID\":\"%s\",\"key\":\"", i ? "," : "", id);
-        for (uint32_t off = 0; off < key_bytes; off += CHUNK) {
-            uint32_t m = key_bytes - off < CHUNK ? key_bytes - off : CHUNK;
+        uint32_t kb = lens ? lens[i] : key_bytes;
+        for (uint32_t off = 0; off < kb; off += CHUNK) {
+            uint32_t m = kb - off < CHUNK ? kb - off : CHUNK;
             size_t c = etsi014_b64_encode(keys[i] + off, m, b64);
             qkd_sbuf_add(out, b64, c);
         }

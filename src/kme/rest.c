@@ -201,7 +201,7 @@ static bool enc_eval(struct rest_call *rc, bool final)
 struct dec_key {
     struct kme_stream *s;            /* a batch stream ... */
     struct kme_rest_local_batch *lb; /* ... or a batch of this node */
-    uint32_t index, slave;
+    uint32_t index, slave, len;
 };
 
 /* Evaluates a dec_keys call: answers it (returns true) or finds it must wait for key that is
@@ -252,12 +252,8 @@ static bool dec_eval(struct rest_call *rc, bool final)
             return true;
         }
         dk[i].index = index;
-        if (key_bytes == 0) key_bytes = b->key_bytes;
-        if (b->key_bytes != key_bytes) {
-            free(dk);
-            fail(rc, 400, "key_IDs of keys of different sizes in one request");
-            return true;
-        }
+        dk[i].len = b->key_bytes;
+        if (key_bytes < b->key_bytes) key_bytes = b->key_bytes; /* the largest, for the log */
     }
     if (wait) {
         free(dk);
@@ -267,18 +263,24 @@ static bool dec_eval(struct rest_call *rc, bool final)
     }
     rc->size_bits = key_bytes * 8;
     const uint8_t **keys = calloc(n, sizeof(*keys));
-    if (!keys) {
+    uint32_t *lens = calloc(n, sizeof(*lens));
+    if (!keys || !lens) {
+        free(keys);
+        free(lens);
         free(dk);
         fail(rc, 503, "out of memory");
         return true;
     }
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
         keys[i] = dk[i].s ? kme_stream_alloc_find(dk[i].s, dk[i].index)->key
                           : kme_rest_local_key(dk[i].lb, dk[i].index);
+        lens[i] = dk[i].len;
+    }
     struct qkd_sbuf body;
     memset(&body, 0, sizeof(body));
-    etsi014_keys_json(&body, n, (const uint8_t(*)[16])rc->ids.ids, keys, key_bytes);
+    etsi014_keys_json_each(&body, n, (const uint8_t(*)[16])rc->ids.ids, keys, lens, 0);
     free(keys);
+    free(lens);
     if (body.failed) {
         qkd_sbuf_free(&body);
         free(dk);

@@ -337,6 +337,25 @@ def all_or_nothing(cl):
            cl.dec_get("bob", "bob-app", "alice-app", ks[0][0]), 400)
 
 
+def mixed_sizes(cl):
+    """One dec_keys call fetches keys of two enc_keys calls of different sizes."""
+    a = enc_ok("mixed sizes: enc 2 x 128 bits", cl.enc_get("alice", "alice-app", "bob-app",
+                                                          "?number=2&size=128"), 2, 128)
+    b = enc_ok("mixed sizes: enc 1 x 1024 bits", cl.enc_get("alice", "alice-app", "bob-app",
+                                                           "?number=1&size=1024"), 1, 1024)
+    if not a or not b:
+        return
+    keys = a + b
+    r = cl.dec_post("bob", "bob-app", "alice-app", [k for k, _ in keys])
+    check("mixed sizes: one dec of 128- and 1024-bit keys -> 200", r.status == 200, 200, r.status)
+    if r.status != 200:
+        return
+    got = dict(keys_of(r))
+    check("mixed sizes: every key identical, each of its own size",
+          got == dict(keys) and sorted(len(v or b"") for v in got.values()) == [16, 16, 128],
+          "2 x 16 + 1 x 128 bytes as enc gave them", sorted(len(v or b"") for v in got.values()))
+
+
 def same_node(cl, net):
     """A slave at the same node: CSPRNG keys, the link's ring untouched."""
     r = cl.status("alice", "alice-app", "alice-sae2")
@@ -583,6 +602,7 @@ def main():
     body_limit(cl, net)
     additional_slaves(cl)
     all_or_nothing(cl)
+    mixed_sizes(cl)
     same_node(cl, net)
     log_calls(cl)
     overlap_004(cl, net)

@@ -227,6 +227,31 @@ static void test_keys_json_exact(void **state)
     assert_int_equal(b.cap, 0);
 }
 
+/* A length per key (a dec_keys answer over enc_keys calls of different sizes). */
+static void test_keys_json_each_length(void **state)
+{
+    (void)state;
+    uint8_t ids[2][16];
+    assert_int_equal(etsi014_uuid_parse(U1, ids[0]), 0);
+    assert_int_equal(etsi014_uuid_parse(U2, ids[1]), 0);
+    const uint8_t *keys[2] = {(const uint8_t *)"foo", (const uint8_t *)"barbaz"};
+    const uint32_t lens[2] = {3, 6};
+    struct qkd_sbuf b = {0};
+    etsi014_keys_json_each(&b, 2, (const uint8_t(*)[16])ids, keys, lens, 0);
+    assert_string_equal(b.p, "{\"keys\":[{\"key_ID\":\"3c4e5f60-1234-4abc-8def-001122334455\","
+                             "\"key\":\"Zm9v\"},{\"key_ID\":\"7a0d3f1e-9b2c-4d5e-8f60-"
+                             "718293a4b5c6\",\"key\":\"YmFyYmF6\"}]}");
+    struct etsi014_keys k;
+    char msg[200];
+    assert_int_equal(etsi014_keys_parse((const uint8_t *)b.p, b.len, &k, msg, sizeof(msg)), 0);
+    assert_int_equal(k.n, 2);
+    assert_int_equal(k.key_bytes[0], 3);
+    assert_int_equal(k.key_bytes[1], 6);
+    assert_memory_equal(k.buf->data + k.off[1], "barbaz", 6);
+    etsi014_keys_free(&k);
+    qkd_sbuf_free(&b);
+}
+
 static void test_keys_parse_malformed(void **state)
 {
     (void)state;
@@ -400,10 +425,11 @@ static void test_b64_decode_refuses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_round_trip),    cmocka_unit_test(test_status_parse_malformed),
-        cmocka_unit_test(test_keys_round_trip),      cmocka_unit_test(test_keys_json_exact),
-        cmocka_unit_test(test_keys_parse_malformed), cmocka_unit_test(test_error_round_trip),
-        cmocka_unit_test(test_b64_vectors),          cmocka_unit_test(test_b64_decode_refuses),
+        cmocka_unit_test(test_status_round_trip),     cmocka_unit_test(test_status_parse_malformed),
+        cmocka_unit_test(test_keys_round_trip),       cmocka_unit_test(test_keys_json_exact),
+        cmocka_unit_test(test_keys_json_each_length), cmocka_unit_test(test_keys_parse_malformed),
+        cmocka_unit_test(test_error_round_trip),      cmocka_unit_test(test_b64_vectors),
+        cmocka_unit_test(test_b64_decode_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
