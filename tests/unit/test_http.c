@@ -271,8 +271,8 @@ static void test_expect_continue(void **state)
     /* any other expectation: 417 */
     const char *bad[] = {"POST /e HTTP/1.1\r\nExpect: 100-continued\r\nContent-Length: 3\r\n\r\n",
                          "GET /e HTTP/1.1\r\nExpect: something\r\n\r\n",
-                         "POST /e HTTP/1.1\r\nExpect: 100-continue\r\nExpect: x\r\n"
-                         "Content-Length: 3\r\n\r\n"};
+                         ("POST /e HTTP/1.1\r\nExpect: 100-continue\r\nExpect: x\r\n"
+                          "Content-Length: 3\r\n\r\n")};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         p = qkd_http_parser_new(NULL);
         assert_int_equal(parse_all(p, bad[i], &st), -1);
