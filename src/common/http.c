@@ -22,6 +22,8 @@ struct qkd_http_parser {
     size_t body_len, body_cap;
     int err_status; /* set by a callback that refused the request */
     int paused;     /* a complete request was returned; resume before the next */
+    int in_request; /* a request's first byte was parsed, the request is not complete yet */
+    int expect_100; /* headers said Expect: 100-continue, a body is to come, no 100 sent yet */
     struct qkd_http_req req;
 };
 
@@ -52,6 +54,8 @@ static int on_begin(llhttp_t *ll)
     p->nhdr = 0;
     p->names_off = 0;
     p->body_len = 0;
+    p->in_request = 1;
+    p->expect_100 = 0;
     return 0;
 }
 static int on_url(llhttp_t *ll, const char *at, size_t n)
@@ -94,14 +98,50 @@ static size_t body_room(const struct qkd_http_parser *p)
     if (p->lim.max_body_bytes && room > p->lim.max_body_bytes) room = p->lim.max_body_bytes;
     return room;
 }
+/* Whether the header value v (leading blanks already gone) is "100-continue", any case,
+ * trailing blanks allowed. */
+static int is_100_continue(const char *v)
+{
+    static const char want[] = "100-continue";
+    if (strncasecmp(v, want, sizeof(want) - 1) != 0) return 0;
+    for (v += sizeof(want) - 1; *v == ' ' || *v == '\t'; v++)
+        ;
+    return *v == '\0';
+}
+/* Expect headers (docs/architecture.md, "HTTPS"): 100-continue is the only expectation known;
+ * any other value is refused with 417. Returns 1 when 100-continue was asked for, 0 when no
+ * Expect header came, -1 (417 set) otherwise. */
+static int expect_check(struct qkd_http_parser *p)
+{
+    const char *s = p->hdr + p->names_off, *end = p->hdr + p->hdr_len;
+    int cont = 0;
+    while (s < end) {
+        const char *n = s;
+        s += strnlen(s, (size_t)(end - s)) + 1;
+        if (s >= end) break;
+        const char *v = s;
+        s += strnlen(s, (size_t)(end - s)) + 1;
+        if (strcasecmp(n, "expect") != 0) continue;
+        if (!is_100_continue(v)) {
+            p->err_status = 417;
+            return -1;
+        }
+        cont = 1;
+    }
+    return cont;
+}
 static int on_headers_done(llhttp_t *ll)
 {
     struct qkd_http_parser *p = P(ll);
     uint64_t cl = ll->content_length;
     if ((ll->flags & F_CONTENT_LENGTH) && cl > body_room(p)) {
-        p->err_status = 413;
+        p->err_status = 413; /* before any 100 Continue: the client need not send the body */
         return HPE_USER;
     }
+    int ex = expect_check(p);
+    if (ex < 0) return HPE_USER;
+    int body_to_come = ((ll->flags & F_CONTENT_LENGTH) && cl > 0) || (ll->flags & F_CHUNKED);
+    p->expect_100 = ex && body_to_come;
     return 0;
 }
 static int on_body(llhttp_t *ll, const char *at, size_t n)
@@ -131,7 +171,9 @@ static int on_body(llhttp_t *ll, const char *at, size_t n)
 }
 static int on_complete(llhttp_t *ll)
 {
-    (void)ll;
+    struct qkd_http_parser *p = P(ll);
+    p->in_request = 0;
+    p->expect_100 = 0;
     return HPE_PAUSED; /* one request at a time: the caller answers it before the next */
 }
 
@@ -234,8 +276,25 @@ int qkd_http_parse(struct qkd_http_parser *p, const uint8_t *data, size_t len, s
         *req = &p->req;
         return 1;
     }
+    p->in_request = 0;
+    p->expect_100 = 0;
     *status = p->err_status ? p->err_status : 400;
     return -1;
+}
+
+int qkd_http_parser_expects_continue(const struct qkd_http_parser *p)
+{
+    return p->expect_100;
+}
+
+void qkd_http_parser_continue_sent(struct qkd_http_parser *p)
+{
+    p->expect_100 = 0;
+}
+
+int qkd_http_parser_in_request(const struct qkd_http_parser *p)
+{
+    return p->in_request;
 }
 
 const char *qkd_http_header(const struct qkd_http_parser *p, const char *name)
@@ -331,8 +390,12 @@ const char *qkd_http_reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
     case 413:
         return "Content Too Large";
+    case 417:
+        return "Expectation Failed";
     case 431:
         return "Request Header Fields Too Large";
     case 500:

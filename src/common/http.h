@@ -43,9 +43,20 @@ void qkd_http_parser_free(struct qkd_http_parser *p);
 /* Feeds len bytes. Returns 1 when a request is complete (*used bytes were consumed; the rest
  * belongs to the next, pipelined request: call again after handling *req, which stays valid
  * until then), 0 when all bytes were consumed and more are needed, or -1 on an error, with the
- * HTTP status to answer in *status (400 malformed, 413 body too large, 431 headers too large). */
+ * HTTP status to answer in *status (400 malformed, 413 body too large, 417 an Expect header
+ * other than 100-continue, 431 headers too large). */
 int qkd_http_parse(struct qkd_http_parser *p, const uint8_t *data, size_t len, size_t *used,
                    const struct qkd_http_req **req, int *status);
+/* After qkd_http_parse returned 0: 1 when the request being parsed has complete headers with
+ * "Expect: 100-continue" (any case) and a body still to come (Content-Length > 0 or chunked),
+ * and qkd_http_parser_continue_sent was not called for it yet. The transport then answers
+ * "HTTP/1.1 100 Continue" if it is about to read that body (docs/architecture.md, "HTTPS").
+ * A Content-Length over the limits is refused (413) before, so it never asks for a 100. */
+int qkd_http_parser_expects_continue(const struct qkd_http_parser *p);
+/* The 100 Continue of the request being parsed was sent (or is not wanted): clears the flag. */
+void qkd_http_parser_continue_sent(struct qkd_http_parser *p);
+/* 1 from a request's first parsed byte until that request is complete (or refused), else 0. */
+int qkd_http_parser_in_request(const struct qkd_http_parser *p);
 /* The value of a request header (case-insensitive name) of the last complete request, or NULL. */
 const char *qkd_http_header(const struct qkd_http_parser *p, const char *name);
 

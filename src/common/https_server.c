@@ -2,7 +2,9 @@
  * accepts, conn.c in byte-stream mode carries the bytes, http.c parses them one request at a
  * time. A connection has at most one call waiting for its answer; while it waits the conn is
  * paused, so later (pipelined) requests stay unparsed in the conn's bounded input buffer and
- * run in order once the answer is queued. */
+ * run in order once the answer is queued. The request being read has a deadline (request_ms,
+ * a loop timer); "Expect: 100-continue" is answered when its headers are parsed, which happens
+ * only for the request being read (docs/architecture.md, "HTTPS"). */
 #include "https_server.h"
 
 #include <stdio.h>
@@ -35,6 +37,7 @@ struct https_conn {
     struct qkd_http_parser *parser;
     struct qkd_https_call *call; /* the unanswered call, or NULL */
     uint32_t nreq;               /* requests dispatched on this connection */
+    uint64_t req_timer;          /* request_ms timer of the request being read, or 0 */
     int have_caller;             /* the handshake verified a client certificate */
     int closing;                 /* closing: no more requests are parsed */
     char caller[HTTPS_CALLER_LEN];
@@ -94,6 +97,8 @@ static void https_refuse(struct https_conn *hc, int status)
     struct qkd_https_server *s = hc->s;
     const char *why = status == 413   ? "request too large"
                       : status == 431 ? "request header fields too large"
+                      : status == 408 ? "request timeout"
+                      : status == 417 ? "expectation failed"
                       : status == 503 ? "out of memory"
                                       : "malformed request";
     char reason[96];
@@ -145,6 +150,54 @@ static void https_on_open(struct qkd_conn *c, void *arg)
     log_debug("%s: connection %s: client '%s'", hc->s->name, hc->addr, hc->caller);
 }
 
+/* request_ms ran out for the request being read: 408, then the conn closes. From the loop
+ * (outside the conn's callbacks): on_close, and so the free of hc, may run inside. */
+static void https_request_timeout(struct qkd_loop *loop, uint64_t id, void *arg)
+{
+    (void)loop;
+    (void)id;
+    struct https_conn *hc = arg;
+    hc->req_timer = 0;
+    if (hc->closing || hc->call != NULL) return; /* not reading (cannot happen: disarmed) */
+    https_refuse(hc, 408);
+}
+
+static void https_timer_stop(struct https_conn *hc)
+{
+    if (hc->req_timer != 0) qkd_loop_del_timer(hc->s->loop, hc->req_timer);
+    hc->req_timer = 0;
+}
+
+/* After parsing: the request being read (some bytes parsed, not complete) runs against
+ * request_ms from the moment its first byte was parsed; none (or a call waits) stops it. Then
+ * an "Expect: 100-continue" whose headers are complete gets its interim answer. Returns -1 if
+ * the conn is closing. */
+static int https_after_parse(struct https_conn *hc)
+{
+    struct qkd_https_server *s = hc->s;
+    if (hc->closing || hc->call != NULL || !qkd_http_parser_in_request(hc->parser)) {
+        https_timer_stop(hc);
+        return hc->closing ? -1 : 0;
+    }
+    if (hc->req_timer == 0) {
+        hc->req_timer = qkd_loop_add_timer(s->loop, s->cfg.request_ms, https_request_timeout, hc);
+        if (hc->req_timer == 0) {
+            https_refuse(hc, 503);
+            return -1;
+        }
+    }
+    if (qkd_http_parser_expects_continue(hc->parser)) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        qkd_http_parser_continue_sent(hc->parser);
+        if (qkd_conn_send_parts(hc->conn, (const uint8_t *)cont, sizeof(cont) - 1, NULL, 0) != 0) {
+            hc->closing = 1;
+            qkd_conn_close(hc->conn, "answer not queued");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void https_dispatch(struct https_conn *hc, const struct qkd_http_req *req)
 {
     struct qkd_https_server *s = hc->s;
@@ -180,10 +233,11 @@ static size_t https_on_data(struct qkd_conn *c, const uint8_t *data, size_t len,
         if (r < 0) {
             https_refuse(hc, status);
         } else if (r > 0) {
+            https_timer_stop(hc); /* the request is read: a waiting call does not count */
             https_dispatch(hc, req);
         }
     }
-    if (hc->closing) return len; /* what follows is dropped (wiped) */
+    if (https_after_parse(hc) != 0 || hc->closing) return len; /* what follows is dropped (wiped) */
     if (hc->call != NULL) qkd_conn_pause(c);
     return off;
 }
@@ -192,6 +246,7 @@ static void https_on_close(struct qkd_conn *c, const char *reason, void *arg)
 {
     struct https_conn *hc = arg;
     struct qkd_https_server *s = hc->s;
+    https_timer_stop(hc);
     if (hc->call != NULL) {
         struct qkd_https_call *call = hc->call;
         hc->call = NULL;
@@ -271,6 +326,7 @@ struct qkd_https_server *qkd_https_server_new(struct qkd_loop *loop,
     if (s->cfg.max_conns == 0) s->cfg.max_conns = QKD_HTTPS_DEFAULT_MAX_CONNS;
     if (s->cfg.max_handshakes == 0) s->cfg.max_handshakes = QKD_HTTPS_DEFAULT_MAX_HANDSHAKES;
     if (s->cfg.idle_ms == 0) s->cfg.idle_ms = QKD_HTTPS_DEFAULT_IDLE_MS;
+    if (s->cfg.request_ms == 0) s->cfg.request_ms = QKD_HTTPS_DEFAULT_REQUEST_MS;
     if (s->cfg.max_requests_per_conn == 0)
         s->cfg.max_requests_per_conn = QKD_HTTPS_DEFAULT_MAX_REQUESTS;
     if (s->cfg.max_out_bytes == 0) s->cfg.max_out_bytes = QKD_HTTPS_DEFAULT_MAX_OUT_BYTES;

@@ -4,9 +4,11 @@
  * request of a connection whose client certificate verified goes to on_request; the handler
  * answers it once with qkd_https_reply, at once or later (asynchronously). Keep-alive,
  * pipelined requests answered in order (a later request is not parsed while an earlier one
- * waits), named limits (header bytes and count -> 431, body -> 413, malformed -> 400, each
- * answered with a JSON {"message"} and Connection: close), requests per connection, idle time,
- * back-pressure. */
+ * waits), named limits (header bytes and count -> 431, body -> 413, malformed -> 400, an
+ * Expect other than 100-continue -> 417, a request not complete within request_ms -> 408, each
+ * answered with a JSON {"message"} and Connection: close), "Expect: 100-continue" answered with
+ * an interim 100 Continue when the server is about to read that body, requests per connection,
+ * idle time, back-pressure. */
 #ifndef QKD_HTTPS_SERVER_H
 #define QKD_HTTPS_SERVER_H
 
@@ -22,6 +24,7 @@
 #define QKD_HTTPS_DEFAULT_MAX_CONNS      256u
 #define QKD_HTTPS_DEFAULT_MAX_HANDSHAKES 64u            /* connections in their TLS handshake */
 #define QKD_HTTPS_DEFAULT_IDLE_MS        30000u         /* no byte from the client this long */
+#define QKD_HTTPS_DEFAULT_REQUEST_MS     10000u         /* one whole request, headers and body */
 #define QKD_HTTPS_DEFAULT_MAX_REQUESTS   10000u         /* per connection */
 #define QKD_HTTPS_DEFAULT_MAX_OUT_BYTES  (256u * 1024u) /* back-pressure threshold */
 
@@ -35,6 +38,11 @@ struct qkd_https_cfg {
                                      * 0 = QKD_HTTPS_DEFAULT_MAX_HANDSHAKES */
     uint32_t idle_ms;               /* no byte received for this long closes, except while a call of
                                      * the connection waits for its answer; 0 = default */
+    uint32_t request_ms;            /* from the first byte of a request that the server reads,
+                                     * the whole request (headers and body) must arrive within
+                                     * this, else 408 and close (slow clients); a pipelined
+                                     * request's time starts once the call before it is answered;
+                                     * 0 = QKD_HTTPS_DEFAULT_REQUEST_MS */
     uint32_t max_requests_per_conn; /* 0 = QKD_HTTPS_DEFAULT_MAX_REQUESTS */
     size_t max_out_bytes;          /* more answers than this unread by the client: the connection is
                                     * not read until they drain to half; 0 = default */
@@ -71,7 +79,7 @@ void qkd_https_server_free(struct qkd_https_server *s);
 int qkd_https_server_port(const struct qkd_https_server *s);
 
 /* Metrics: live connections (handshakes included), requests handed to on_request, requests
- * refused by the parser (400/413/431), TLS handshakes that failed (e.g. no client
+ * refused (400/408/413/417/431), TLS handshakes that failed (e.g. no client
  * certificate), since start. */
 uint32_t qkd_https_server_conns(const struct qkd_https_server *s);
 uint64_t qkd_https_server_requests(const struct qkd_https_server *s);

@@ -60,6 +60,7 @@ struct kme_e14_config {
     uint32_t key_size, min_key_size, max_key_size; /* bits */
     uint32_t max_per_request, max_sae_ids;
     uint32_t max_conns, idle_ms;
+    uint32_t request_ms; /* one whole request must arrive within this from its first byte (408) */
     uint32_t max_header_bytes, max_body_bytes, max_requests_per_conn;
     uint32_t max_local_bytes; /* CSPRNG key held for slaves at this node */
 };

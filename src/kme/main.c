@@ -68,6 +68,7 @@ static void config_defaults(struct kme_config *c)
     c->e14.max_sae_ids = ETSI014_DEF_MAX_SAE_IDS;
     c->e14.max_conns = KME_E14_DEF_MAX_CONNS;
     c->e14.idle_ms = KME_E14_DEF_IDLE_MS;
+    c->e14.request_ms = QKD_HTTPS_DEFAULT_REQUEST_MS;
     c->e14.max_local_bytes = KME_E14_DEF_LOCAL_BYTES;
     c->e14.max_header_bytes = QKD_HTTP_DEFAULT_MAX_HEADER_BYTES;
     c->e14.max_body_bytes = 65536;
@@ -184,6 +185,10 @@ int main(int argc, char **argv)
          "concurrent ETSI 014 connections", 1, 100000},
         {"etsi014-idle-ms", "ETSI014_IDLE_MS", QKD_OPT_U32, &c->e14.idle_ms,
          "ETSI 014 connections without a request for this long are closed", 100, 3600000},
+        {"etsi014-request-ms", "ETSI014_REQUEST_MS", QKD_OPT_U32, &c->e14.request_ms,
+         "one ETSI 014 request (headers and body) must arrive within this from its first byte, "
+         "else 408 and close",
+         100, 3600000},
         {"etsi014-max-header-bytes", "ETSI014_MAX_HEADER_BYTES", QKD_OPT_U32,
          &c->e14.max_header_bytes, "request line and headers of one request (over: 431)", 256,
          1024u * 1024},

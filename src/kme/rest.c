@@ -652,6 +652,7 @@ int kme_rest_start(struct kme *k, char *err, size_t n)
         .max_conns = c->max_conns,
         .max_handshakes = k->cfg.max_handshakes,
         .idle_ms = c->idle_ms,
+        .request_ms = c->request_ms,
         .max_requests_per_conn = c->max_requests_per_conn,
         .limits = {.max_header_bytes = c->max_header_bytes,
                    .max_request_bytes = c->max_header_bytes + c->max_body_bytes,

@@ -1,6 +1,8 @@
 /* test_http.c: unit tests of the HTTP layer (src/common/http.c, http_server.c;
  * docs/observability.md): requests whole, byte by byte and pipelined; every limit at its edge
- * (header bytes, header count, request bytes); errors with their status; the response writer;
+ * (header bytes, header count, request bytes); errors with their status; Expect: 100-continue
+ * (flag only with a body to come, 413 first, other values 417); the in-request flag (the
+ * request timeout's start); the response writer;
  * and the server over loopback: keep-alive, pipelined answers in order, Connection: close, the
  * connection cap and the idle timeout. */
 #include <setjmp.h>
@@ -206,6 +208,82 @@ static void test_errors(void **state)
     }
 }
 
+/* Parses s whole; returns qkd_http_parse's result (status in *st). */
+static int parse_all(struct qkd_http_parser *p, const char *s, int *st)
+{
+    size_t used;
+    const struct qkd_http_req *req;
+    return qkd_http_parse(p, (const uint8_t *)s, strlen(s), &used, &req, st);
+}
+
+static void test_expect_continue(void **state)
+{
+    (void)state;
+    struct qkd_http_limits lim = {.max_body_bytes = 2000};
+    struct qkd_http_parser *p = qkd_http_parser_new(&lim);
+    int st;
+    assert_int_equal(qkd_http_parser_in_request(p), 0);
+    assert_int_equal(parse_all(p, "P", &st), 0);
+    assert_int_equal(qkd_http_parser_in_request(p), 1); /* from the first byte */
+    assert_int_equal(parse_all(p, "OST /e HTTP/1.1\r\nExpect: 100-continue\r\n", &st), 0);
+    assert_int_equal(qkd_http_parser_expects_continue(p), 0); /* headers not complete yet */
+    assert_int_equal(parse_all(p, "Content-Length: 2000\r\n\r\n", &st), 0);
+    assert_int_equal(qkd_http_parser_expects_continue(p), 1);
+    qkd_http_parser_continue_sent(p);
+    assert_int_equal(qkd_http_parser_expects_continue(p), 0);
+    char body[2001];
+    memset(body, 'x', 2000);
+    body[2000] = '\0';
+    assert_int_equal(parse_all(p, body, &st), 1);
+    assert_int_equal(qkd_http_parser_in_request(p), 0);
+    /* the next request: any case, chunked, trailing blanks; the 100 not acknowledged is
+     * dropped once the body came anyway */
+    assert_int_equal(parse_all(p,
+                               "POST /c HTTP/1.1\r\nExpect: 100-CONTINUE \r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n",
+                               &st),
+                     0);
+    assert_int_equal(qkd_http_parser_expects_continue(p), 1);
+    assert_int_equal(parse_all(p, "3\r\nabc\r\n0\r\n\r\n", &st), 1);
+    assert_int_equal(qkd_http_parser_expects_continue(p), 0);
+    /* no body to come: nothing to continue */
+    assert_int_equal(parse_all(p,
+                               "POST /z HTTP/1.1\r\nExpect: 100-continue\r\n"
+                               "Content-Length: 0\r\n\r\n",
+                               &st),
+                     1);
+    assert_int_equal(qkd_http_parser_expects_continue(p), 0);
+    assert_int_equal(parse_all(p, "GET /g HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", &st), 1);
+    assert_int_equal(qkd_http_parser_expects_continue(p), 0);
+    qkd_http_parser_free(p);
+    /* the body limit + 1 announced: 413 at once, no 100 asked for; the limit itself passes */
+    for (int over = 0; over <= 1; over++) {
+        p = qkd_http_parser_new(&lim);
+        char rq[128];
+        snprintf(rq, sizeof(rq),
+                 "POST /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n",
+                 2000 + over);
+        assert_int_equal(parse_all(p, rq, &st), over ? -1 : 0);
+        assert_int_equal(qkd_http_parser_expects_continue(p), !over);
+        if (over) assert_int_equal(st, 413);
+        qkd_http_parser_free(p);
+    }
+    /* any other expectation: 417 */
+    const char *bad[] = {"POST /e HTTP/1.1\r\nExpect: 100-continued\r\nContent-Length: 3\r\n\r\n",
+                         "GET /e HTTP/1.1\r\nExpect: something\r\n\r\n",
+                         ("POST /e HTTP/1.1\r\nExpect: 100-continue\r\nExpect: x\r\n"
+                          "Content-Length: 3\r\n\r\n")};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        p = qkd_http_parser_new(NULL);
+        assert_int_equal(parse_all(p, bad[i], &st), -1);
+        assert_int_equal(st, 417);
+        assert_int_equal(qkd_http_parser_expects_continue(p), 0);
+        qkd_http_parser_free(p);
+    }
+    assert_string_equal(qkd_http_reason(417), "Expectation Failed");
+    assert_string_equal(qkd_http_reason(408), "Request Timeout");
+}
+
 static void test_resp_write(void **state)
 {
     (void)state;
@@ -370,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_body_limit_edge),
         cmocka_unit_test(test_body_own_limit_edge),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_resp_write),
         cmocka_unit_test(test_server_pipelined_in_order),
         cmocka_unit_test(test_server_keep_alive_and_errors),

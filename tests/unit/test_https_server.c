@@ -7,7 +7,11 @@
  * 413 at the body limit + 1 (the limit passes); 431 at the header byte limit + 1 and header
  * count + 1; 400 on garbage; max_requests_per_conn at its edge; back-pressure on a client that
  * does not read its answers; idle close; the connection cap at its edge; a client without a
- * certificate never reaches on_request. */
+ * certificate never reaches on_request; Expect: 100-continue (the body sent only after the
+ * interim answer; none for a request queued behind a waiting call until that call is answered;
+ * none before a 413; other values 417); request_ms at its edge (a request completed at half of
+ * it passes, one trickled past it gets 408 although idle_ms never runs out; a waiting call's
+ * time does not count against the request behind it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -581,6 +585,175 @@ static void test_no_client_certificate(void **state)
     SSL_CTX_free(bare);
 }
 
+/* ---- Expect: 100-continue ---- */
+
+#define CONT "HTTP/1.1 100 Continue\r\n\r\n"
+
+static int cli_has_continue(struct env *e)
+{
+    return strstr(g_cli1.in, CONT) != NULL || g_cli1.closed;
+}
+
+/* Drops the interim answer from what the client received (hcli_parse reads final answers);
+ * returns its offset, or -1 if none came. */
+static long strip_continue(struct hcli *h)
+{
+    char *p = strstr(h->in, CONT);
+    if (p == NULL) return -1;
+    size_t n = sizeof(CONT) - 1;
+    memmove(p, p + n, (size_t)(h->in + h->in_len - (p + n)) + 1);
+    h->in_len -= n;
+    return p - h->in;
+}
+
+static const char EXPECT_HEAD[] = "POST /e HTTP/1.1\r\nExpect: 100-Continue\r\n"
+                                  "Content-Length: 2000\r\n\r\n";
+
+/* The client sends headers only and the body once it read the 100 Continue. */
+static void test_expect_continue(void **state)
+{
+    start_server(NULL);
+    open_client();
+    hcli_send(&g_cli1, EXPECT_HEAD, sizeof(EXPECT_HEAD) - 1);
+    assert_true(run_until(&g_env, cli_has_continue, 5000));
+    assert_false(g_cli1.closed);
+    assert_int_equal(strip_continue(&g_cli1), 0); /* the first bytes, nothing else */
+    assert_int_equal(g_cli1.in_len, 0);
+    assert_int_equal(g_st.requests, 0);
+    char body[2000];
+    memset(body, 'e', sizeof(body));
+    hcli_send(&g_cli1, body, sizeof(body));
+    g_want = 1;
+    assert_true(run_until(&g_env, cli_has_answers, 5000));
+    struct presp r[MAXP];
+    assert_int_equal(hcli_parse(&g_cli1, r, MAXP), 1);
+    assert_int_equal(r[0].status, 200);
+    assert_false(r[0].close);
+    assert_string_equal(g_st.paths[0], "/e|2000");
+    assert_null(strstr(g_cli1.in, CONT)); /* one interim answer only */
+}
+
+/* Pipelined behind a waiting call, the Expect request gets no 100 Continue until the server
+ * reads it: after the first answer, in order. */
+static void test_expect_continue_pipelined(void **state)
+{
+    start_server(NULL);
+    g_st.hold = 1;
+    open_client();
+    char rq[256];
+    int n = snprintf(rq, sizeof(rq), "GET /slow HTTP/1.1\r\n\r\n%s", EXPECT_HEAD);
+    hcli_send(&g_cli1, rq, (size_t)n);
+    g_want = 1;
+    assert_true(run_until(&g_env, srv_has_requests, 5000));
+    run_loop_once(g_env.loop, 100);
+    assert_int_equal(g_cli1.in_len, 0); /* no 100 while /slow waits */
+    reply_slow_cb(g_env.loop, 0, NULL);
+    assert_true(run_until(&g_env, cli_has_continue, 5000));
+    long at = strip_continue(&g_cli1);
+    struct presp r[MAXP];
+    assert_int_equal(hcli_parse(&g_cli1, r, MAXP), 1);
+    assert_string_equal(r[0].body, "{\"path\":\"/slow\"}");
+    assert_int_equal(at, (long)g_cli1.in_len); /* right after the /slow answer */
+    char body[2000];
+    memset(body, 'e', sizeof(body));
+    hcli_send(&g_cli1, body, sizeof(body));
+    g_want = 2;
+    assert_true(run_until(&g_env, cli_has_answers, 5000));
+    assert_int_equal(hcli_parse(&g_cli1, r, MAXP), 2);
+    assert_int_equal(r[1].status, 200);
+    assert_string_equal(g_st.paths[1], "/e|2000");
+}
+
+/* Over the body limit: 413 without 100 Continue; another expectation: 417; both close. */
+static void test_expect_413_417(void **state)
+{
+    struct qkd_https_cfg cfg = {.limits = {.max_body_bytes = 1999}};
+    start_server(&cfg);
+    struct presp r[MAXP];
+    assert_int_equal(one_shot(EXPECT_HEAD, sizeof(EXPECT_HEAD) - 1, r), 1);
+    assert_int_equal(r[0].status, 413);
+    assert_true(r[0].close);
+    assert_null(strstr(g_cli1.in, CONT));
+    const char rq[] = "POST /e HTTP/1.1\r\nExpect: 200-ok\r\nContent-Length: 5\r\n\r\n";
+    assert_int_equal(one_shot(rq, sizeof(rq) - 1, r), 1);
+    assert_int_equal(r[0].status, 417);
+    assert_true(r[0].close);
+    assert_string_equal(r[0].body, "{\"message\":\"expectation failed\"}");
+    assert_null(strstr(g_cli1.in, CONT));
+    assert_int_equal(g_st.requests, 0);
+    assert_int_equal(qkd_https_server_refused(g_st.srv), 2);
+}
+
+/* ---- request_ms ---- */
+
+#define REQ_MS 200
+
+/* Sends s now, then runs the loop ms. */
+static void send_then_run(const char *s, uint64_t ms)
+{
+    hcli_send(&g_cli1, s, strlen(s));
+    run_loop_once(g_env.loop, ms);
+}
+
+/* A request completed at ~REQ_MS / 2 passes; the next, trickled a byte every 50 ms (inside
+ * idle_ms), gets 408 once REQ_MS ran out from its first byte. */
+static void test_request_timeout_edge(void **state)
+{
+    struct qkd_https_cfg cfg = {.request_ms = REQ_MS, .idle_ms = 150};
+    start_server(&cfg);
+    open_client();
+    send_then_run("GET /t HTTP/1.1\r\n", REQ_MS / 2);
+    hcli_send(&g_cli1, "X: 1\r\n\r\n", 8);
+    g_want = 1;
+    assert_true(run_until(&g_env, cli_has_answers, 5000));
+    struct presp r[MAXP];
+    assert_int_equal(hcli_parse(&g_cli1, r, MAXP), 1);
+    assert_int_equal(r[0].status, 200);
+    assert_false(g_cli1.closed);
+    uint64_t t0 = qkd_now_ms();
+    send_then_run("G", 50);
+    const char *rest = "ET /trickle HTTP/1.1\r\nX: ";
+    for (const char *p = rest; *p != '\0' && !g_cli1.closed; p++) {
+        char one[2] = {*p, '\0'};
+        send_then_run(one, 50);
+    }
+    assert_true(g_cli1.closed);
+    uint64_t took = qkd_now_ms() - t0;
+    assert_true(took >= REQ_MS - 10);
+    assert_true(took < REQ_MS + 500);
+    assert_int_equal(hcli_parse(&g_cli1, r, MAXP), 2);
+    assert_int_equal(r[1].status, 408);
+    assert_true(r[1].close);
+    assert_string_equal(r[1].body, "{\"message\":\"request timeout\"}");
+    assert_int_equal(g_st.requests, 1);
+    assert_true(run_until(&g_env, srv_no_conns, 5000));
+}
+
+/* The time a call waits for its answer does not count against the request queued behind it:
+ * its clock starts when the server reads it. */
+static void test_request_timeout_after_wait(void **state)
+{
+    struct qkd_https_cfg cfg = {.request_ms = REQ_MS};
+    start_server(&cfg);
+    g_st.hold = 1;
+    open_client();
+    send_then_run("GET /slow HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n", 2 * REQ_MS);
+    assert_int_equal(g_st.requests, 1);
+    assert_int_equal(g_cli1.in_len, 0);
+    reply_slow_cb(g_env.loop, 0, NULL); /* past REQ_MS since /next's first byte came */
+    run_loop_once(g_env.loop, REQ_MS / 2);
+    assert_false(g_cli1.closed);
+    hcli_send(&g_cli1, "\r\n", 2);
+    g_want = 2;
+    assert_true(run_until(&g_env, cli_has_answers, 5000));
+    struct presp r[MAXP];
+    assert_int_equal(hcli_parse(&g_cli1, r, MAXP), 2);
+    assert_int_equal(r[0].status, 200);
+    assert_int_equal(r[1].status, 200);
+    assert_string_equal(g_st.paths[1], "/next|0");
+    assert_false(g_cli1.closed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +769,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conn_cap_edge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_client_certificate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expect_continue_pipelined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expect_413_417, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_timeout_edge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_timeout_after_wait, setup, teardown),
     };
     return cmocka_run_group_tests(tests, setup_certs, NULL);
 }
