@@ -581,6 +581,24 @@ def logs(net):
     check("no sanitizer report in the key servers' logs", not san, "none", san)
 
 
+def metrics(net):
+    """The 014 metrics count what happened (docs/observability.md); bob's count only since
+    his restart in outage()."""
+    for node, call, least in (("alice", "enc_keys", 10), ("bob", "dec_keys", 1)):
+        v = net.metric(node, "qkd_etsi014_responses_total", ['call="%s"' % call, 'code="200"'])
+        check("metrics: %s counts its 200 %s answers" % (node, call),
+              v is not None and v >= least, ">= %d" % least, v)
+    v = net.metric("alice", "qkd_etsi014_responses_total", ['call="enc_keys"', 'code="400"'])
+    check("metrics: alice counts its 400 enc_keys answers", v is not None and v >= 1, ">= 1", v)
+    v = net.metric("alice", "qkd_keys_delivered_total", ['link="bob"', 'api="014"'])
+    check("metrics: alice's 014 keys delivered on the link", v is not None and v >= 100, ">= 100",
+          v)
+    v = net.metric("alice", "qkd_connections", ['listener="etsi014"'])
+    check("metrics: alice's etsi014 listener has a connection gauge", v is not None, "a value", v)
+    v = net.metric("alice", "qkd_etsi014_local_keys_total", [])
+    check("metrics: alice counts CSPRNG keys for its own SAEs", v is not None and v >= 1, ">= 1", v)
+
+
 def main():
     t_start = time.monotonic()
     startup_options()
@@ -620,6 +638,7 @@ def main():
     check("014 keys never overlap each other (8-byte windows)",
           not [o for o in ov if o[0] != "004/014"], "no shared window",
           [o for o in ov if o[0] != "004/014"][:3])
+    metrics(net)
     logs(net)
     print("%d keys checked, %.1f s" % (len(K.all()), time.monotonic() - t_start), flush=True)
     net.stop_all()

@@ -195,9 +195,9 @@ class Net:
             fatal("%s: peer sync with %s not up (%d times) within %.0f s:\n%s"
                   % (name, peer, count, IO_TIMEOUT, self.tail(name)))
 
-    def consumed(self, node, peer):
-        """NODE's ring consume offset for the link to PEER (its metrics endpoint,
-        qkd_ring_consumed_bytes_total, docs/observability.md), or None."""
+    def metric(self, node, name, labels):
+        """The value of metric NAME whose labels include every 'k="v"' string of LABELS at
+        NODE's metrics endpoint (docs/observability.md), or None."""
         c = http.client.HTTPConnection("127.0.0.1", self.port["metrics-" + node],
                                        timeout=IO_TIMEOUT)
         try:
@@ -207,9 +207,16 @@ class Net:
             return None
         finally:
             c.close()
-        m = re.search(r'^qkd_ring_consumed_bytes_total\{[^}]*link="%s"[^}]*\} ([0-9.e+]+)$' % peer,
-                      text, re.M)
-        return int(float(m.group(1))) if m else None
+        for m in re.finditer(r'^%s(?:\{([^}]*)\})? ([0-9.e+]+)$' % re.escape(name), text, re.M):
+            if all(lb in (m.group(1) or "") for lb in labels):
+                return float(m.group(2))
+        return None
+
+    def consumed(self, node, peer):
+        """NODE's ring consume offset for the link to PEER (qkd_ring_consumed_bytes_total),
+        or None."""
+        v = self.metric(node, "qkd_ring_consumed_bytes_total", ['link="%s"' % peer])
+        return int(v) if v is not None else None
 
     def kill9(self, name):
         p = self.procs.get(name)
