@@ -58,5 +58,9 @@ QKD004_HIDDEN int qkd004_io_write(struct qkd004_conn *c, const uint8_t *buf, siz
 /* Reads exactly len bytes. On QKD004_ERR_CLOSED *got tells how many arrived first. */
 QKD004_HIDDEN int qkd004_io_read(struct qkd004_conn *c, uint8_t *buf, size_t len, uint64_t deadline,
                                  size_t *got);
+/* The same, but returns once some bytes arrived (at most len): for a stream whose lengths the
+ * caller's parser knows (the ETSI 014 client, rest_client.c). */
+QKD004_HIDDEN int qkd004_io_read_some(struct qkd004_conn *c, uint8_t *buf, size_t len,
+                                      uint64_t deadline, size_t *got);
 
 #endif

@@ -317,7 +317,9 @@ int qkd004_io_write(struct qkd004_conn *c, const uint8_t *buf, size_t len, uint6
     return rc;
 }
 
-int qkd004_io_read(struct qkd004_conn *c, uint8_t *buf, size_t len, uint64_t deadline, size_t *got)
+/* Reads len bytes, or (some) at least one and whatever one TLS read gives, by deadline. */
+static int io_read(struct qkd004_conn *c, uint8_t *buf, size_t len, uint64_t deadline, size_t *got,
+                   int some)
 {
     size_t off = 0;
     int rc = QKD004_OK;
@@ -330,6 +332,7 @@ int qkd004_io_read(struct qkd004_conn *c, uint8_t *buf, size_t len, uint64_t dea
         int r = SSL_read_ex(c->ssl, buf + off, len - off, &n);
         if (r == 1) {
             off += n;
+            if (some) break;
             continue;
         }
         short ev = 0;
@@ -348,4 +351,15 @@ int qkd004_io_read(struct qkd004_conn *c, uint8_t *buf, size_t len, uint64_t dea
     io_sigpipe_restore(&sp);
     if (got) *got = off;
     return rc;
+}
+
+int qkd004_io_read(struct qkd004_conn *c, uint8_t *buf, size_t len, uint64_t deadline, size_t *got)
+{
+    return io_read(c, buf, len, deadline, got, 0);
+}
+
+int qkd004_io_read_some(struct qkd004_conn *c, uint8_t *buf, size_t len, uint64_t deadline,
+                        size_t *got)
+{
+    return io_read(c, buf, len, deadline, got, 1);
 }

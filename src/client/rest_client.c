@@ -1,29 +1,22 @@
-/* rest_client.c: the blocking ETSI GS QKD 014 HTTPS client (docs/client.md): a non-blocking
- * socket driven by poll() so the TCP connect, the TLS handshake and every write and read keep
- * a deadline; one keep-alive connection, reconnected once when the server closed it while it
- * was idle (nothing of the request was answered, so resending cannot double a call); requests
- * written here, responses parsed by http_resp.c and decoded by the 014 codec. */
+/* rest_client.c: the blocking ETSI GS QKD 014 HTTPS client (docs/client.md) on libqkd004's
+ * blocking transport (qkd004_io.c: connect, TLS handshake, writes and reads each within a
+ * deadline, SIGPIPE held off); one keep-alive connection, reconnected once when the server
+ * closed it while it was idle (nothing of the request was answered, so resending cannot double
+ * a call); requests written here, responses parsed by http_resp.c and decoded by the 014
+ * codec. */
 #include "rest_client.h"
 
-#include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-#include <arpa/inet.h>
 
 #include <cjson/cJSON.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
 
 #include "evloop.h"
 #include "http.h"
 #include "http_resp.h"
+#include "qkd004_int.h"
 #include "secbuf.h"
 #include "sock.h"
 #include "tls.h"
@@ -31,13 +24,8 @@
 #define REST_READ_CHUNK 16384
 
 struct rest_client {
-    SSL_CTX *ctx;
-    SSL *ssl;
-    int fd;
-    char host[256];
-    char port[8];
-    char hostport[300]; /* Host header */
-    char name[256];     /* expected server name, "" = none */
+    struct qkd004_conn conn; /* the transport: ctx, ssl, fd, host, port, server name, err */
+    char hostport[300];      /* Host header */
     uint32_t timeout_ms;
     struct qkd_hresp_parser *rp;
     uint64_t connects;
@@ -118,28 +106,30 @@ struct rest_client *rest_new(const struct rest_cfg *cfg, char *err, size_t errle
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    c->fd = -1;
+    struct qkd004_conn *t = &c->conn;
+    t->fd = -1;
     unsigned port = 0;
-    if (rest_url_split(cfg->url, c->host, sizeof c->host, &port, err, errlen) != 0) {
+    if (rest_url_split(cfg->url, t->host, sizeof t->host, &port, err, errlen) != 0) {
         free(c);
         return NULL;
     }
-    snprintf(c->port, sizeof c->port, "%u", port);
-    bool v6 = strchr(c->host, ':') != NULL;
-    snprintf(c->hostport, sizeof c->hostport, v6 ? "[%s]:%u" : "%s:%u", c->host, port);
-    const char *name = cfg->server_name ? cfg->server_name : c->host;
-    if (strlen(name) >= sizeof c->name) {
+    snprintf(t->port, sizeof t->port, "%u", port);
+    bool v6 = strchr(t->host, ':') != NULL;
+    snprintf(c->hostport, sizeof c->hostport, v6 ? "[%s]:%u" : "%s:%u", t->host, port);
+    const char *name = cfg->server_name ? cfg->server_name : t->host;
+    if (strlen(name) >= sizeof t->server_name) {
         snprintf(err, errlen, "server name too long");
         free(c);
         return NULL;
     }
-    snprintf(c->name, sizeof c->name, "%s", name);
+    snprintf(t->server_name, sizeof t->server_name, "%s", name);
     c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : REST_DEFAULT_TIMEOUT_MS;
+    t->connect_timeout_ms = t->call_timeout_ms = c->timeout_ms;
     struct qkd_hresp_limits lim = {.max_body_bytes = cfg->max_body_bytes};
     c->rp = qkd_hresp_parser_new(&lim);
     struct qkd_tls_files f = {.cert = cfg->cert, .key = cfg->key, .ca = cfg->ca};
-    if (c->rp) c->ctx = qkd_tls_ctx_new(false, &f, err, errlen);
-    if (!c->rp || !c->ctx) {
+    if (c->rp) t->ctx = qkd_tls_ctx_new(false, &f, err, errlen);
+    if (!c->rp || !t->ctx) {
         if (!c->rp) snprintf(err, errlen, "out of memory");
         rest_free(c);
         return NULL;
@@ -147,19 +137,11 @@ struct rest_client *rest_new(const struct rest_cfg *cfg, char *err, size_t errle
     return c;
 }
 
-static void rest_disconnect(struct rest_client *c)
-{
-    if (c->ssl) SSL_free(c->ssl);
-    c->ssl = NULL;
-    if (c->fd >= 0) close(c->fd);
-    c->fd = -1;
-}
-
 void rest_free(struct rest_client *c)
 {
     if (!c) return;
-    rest_disconnect(c);
-    SSL_CTX_free(c->ctx);
+    qkd004_io_drop(&c->conn);
+    SSL_CTX_free(c->conn.ctx);
     qkd_hresp_parser_free(c->rp);
     free(c);
 }
@@ -169,158 +151,15 @@ uint64_t rest_connects(const struct rest_client *c)
     return c->connects;
 }
 
-/* Waits until fd is ready for events or the deadline passes: 1 ready, 0 timed out, -1 error. */
-static int rest_wait(int fd, short events, uint64_t deadline)
-{
-    for (;;) {
-        uint64_t now = qkd_now_ms();
-        if (now >= deadline) return 0;
-        uint64_t left = deadline - now;
-        struct pollfd p = {.fd = fd, .events = events, .revents = 0};
-        int r = poll(&p, 1, left > 60000000u ? 60000000 : (int)left);
-        if (r > 0) return 1;
-        if (r == 0) return 0;
-        if (errno != EINTR) return -1;
-    }
-}
-
-/* The newest OpenSSL error reason (or fallback); clears the queue. */
-static const char *rest_ssl_reason(const char *fallback)
-{
-    unsigned long e, last = 0;
-    while ((e = ERR_get_error()) != 0)
-        last = e;
-    const char *r = last ? ERR_reason_error_string(last) : NULL;
-    return r ? r : fallback;
-}
-
-/* Waits for what SSL wants after a call returned r. 1 = try again, 0 = timeout, -1 = failed
- * (*ssl_err is SSL_get_error's value). */
-static int rest_ssl_again(struct rest_client *c, int r, uint64_t deadline, int *ssl_err)
-{
-    int e = SSL_get_error(c->ssl, r);
-    *ssl_err = e;
-    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) return -1;
-    int w = rest_wait(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
-    return w > 0 ? 1 : w;
-}
-
-static int rest_tcp_connect(struct rest_client *c, uint64_t deadline, struct rest_result *res)
-{
-    struct addrinfo hints, *ai0 = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int gr = getaddrinfo(c->host, c->port, &hints, &ai0);
-    if (gr != 0) {
-        rest_msg(res, "cannot resolve %s: %s", c->hostport, gai_strerror(gr));
-        return -1;
-    }
-    int err = 0;
-    for (struct addrinfo *ai = ai0; ai; ai = ai->ai_next) {
-        int fd =
-            socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            c->fd = fd;
-            break;
-        }
-        if (errno == EINPROGRESS) {
-            int w = rest_wait(fd, POLLOUT, deadline);
-            int soerr = ETIMEDOUT;
-            socklen_t sl = sizeof soerr;
-            if (w > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0) soerr = errno;
-            if (w > 0 && soerr == 0) {
-                c->fd = fd;
-                break;
-            }
-            err = w == 0 ? ETIMEDOUT : soerr;
-        } else {
-            err = errno;
-        }
-        close(fd);
-        if (err == ETIMEDOUT) break;
-    }
-    freeaddrinfo(ai0);
-    if (c->fd < 0) {
-        rest_msg(res, "cannot connect to %s: %s", c->hostport, strerror(err ? err : ECONNREFUSED));
-        return -1;
-    }
-    qkd_tcp_nodelay(c->fd);
-    return 0;
-}
-
 int rest_connect(struct rest_client *c, struct rest_result *res)
 {
-    rest_disconnect(c);
-    uint64_t deadline = qkd_now_ms() + c->timeout_ms;
-    if (rest_tcp_connect(c, deadline, res) != 0) return REST_ERR_TRANSPORT;
+    qkd004_io_drop(&c->conn);
+    if (qkd004_io_connect(&c->conn) != QKD004_OK) {
+        rest_msg(res, "%s", c->conn.err);
+        return REST_ERR_TRANSPORT;
+    }
     c->connects++;
-    c->ssl = SSL_new(c->ctx);
-    if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1 ||
-        (c->name[0] && qkd_tls_set_expected_host(c->ssl, c->name) != 0)) {
-        rest_msg(res, "TLS setup failed: %s", rest_ssl_reason("out of memory"));
-        rest_disconnect(c);
-        return REST_ERR_TRANSPORT;
-    }
-    struct in6_addr tmp;
-    if (c->name[0] && inet_pton(AF_INET, c->name, &tmp) != 1 &&
-        inet_pton(AF_INET6, c->name, &tmp) != 1)
-        SSL_set_tlsext_host_name(c->ssl, c->name);
-    for (;;) {
-        int r = SSL_connect(c->ssl), e;
-        if (r == 1) return REST_OK;
-        int a = rest_ssl_again(c, r, deadline, &e);
-        if (a > 0) continue;
-        long v = SSL_get_verify_result(c->ssl);
-        if (a == 0)
-            rest_msg(res, "TLS handshake with %s timed out", c->hostport);
-        else if (v != X509_V_OK)
-            rest_msg(res, "TLS handshake with %s failed: server certificate: %s", c->hostport,
-                     X509_verify_cert_error_string(v));
-        else
-            rest_msg(res, "TLS handshake with %s failed: %s", c->hostport,
-                     rest_ssl_reason("connection closed"));
-        rest_disconnect(c);
-        return REST_ERR_TRANSPORT;
-    }
-}
-
-/* An idle keep-alive connection the server closed (close_notify, FIN or reset) or that holds
- * bytes nobody asked for: not reusable. */
-static bool rest_idle_dead(struct rest_client *c)
-{
-    struct pollfd p = {.fd = c->fd, .events = POLLIN, .revents = 0};
-    if (poll(&p, 1, 0) <= 0) return false;
-    char b;
-    int r = SSL_peek(c->ssl, &b, 1);
-    if (r > 0) return true;
-    int e = SSL_get_error(c->ssl, r);
-    ERR_clear_error();
-    return e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE;
-}
-
-static int rest_write_all(struct rest_client *c, const char *p, size_t len, uint64_t deadline,
-                          struct rest_result *res)
-{
-    while (len > 0) {
-        size_t w = 0;
-        int r = SSL_write_ex(c->ssl, p, len, &w), e;
-        if (r == 1) {
-            p += w;
-            len -= w;
-            continue;
-        }
-        int a = rest_ssl_again(c, r, deadline, &e);
-        if (a > 0) continue;
-        rest_msg(res, a == 0 ? "timed out sending to %s" : "sending to %s failed: %s", c->hostport,
-                 rest_ssl_reason("connection closed"));
-        return -1;
-    }
-    return 0;
+    return REST_OK;
 }
 
 /* Reads one response. 0 with *resp, or -1 with res->message; *got_any says whether any byte
@@ -334,8 +173,8 @@ static int rest_read_resp(struct rest_client *c, uint64_t deadline, const struct
     *got_any = false;
     for (;;) {
         size_t n = 0;
-        int r = SSL_read_ex(c->ssl, buf, sizeof buf, &n), e;
-        if (r == 1) {
+        int r = qkd004_io_read_some(&c->conn, buf, sizeof buf, deadline, &n);
+        if (r == QKD004_OK) {
             *got_any = true;
             size_t used;
             int pr = qkd_hresp_parse(c->rp, buf, n, &used, resp, why, sizeof why);
@@ -351,14 +190,11 @@ static int rest_read_resp(struct rest_client *c, uint64_t deadline, const struct
             }
             continue;
         }
-        int a = rest_ssl_again(c, r, deadline, &e);
-        if (a > 0) continue;
-        if (a == 0) {
+        if (r == QKD004_ERR_TIMEOUT) {
             rest_msg(res, "timed out waiting for %s", c->hostport);
             break;
         }
-        ERR_clear_error();
-        if (e == SSL_ERROR_ZERO_RETURN || e == SSL_ERROR_SYSCALL) {
+        if (r == QKD004_ERR_CLOSED) { /* a body may run to the close */
             int er = qkd_hresp_eof(c->rp, resp, why, sizeof why);
             if (er == 1) {
                 ret = 0;
@@ -368,7 +204,7 @@ static int rest_read_resp(struct rest_client *c, uint64_t deadline, const struct
                      er < 0 ? why : "");
             break;
         }
-        rest_msg(res, "reading from %s failed: %s", c->hostport, rest_ssl_reason("TLS error"));
+        rest_msg(res, "reading from %s failed: %s", c->hostport, c->conn.err);
         break;
     }
     qkd_wipe(buf, sizeof buf);
@@ -381,21 +217,25 @@ static int rest_exchange(struct rest_client *c, const struct qkd_sbuf *req,
                          const struct qkd_hresp **resp, struct rest_result *res)
 {
     for (int attempt = 0;; attempt++) {
-        bool reused = c->ssl != NULL;
-        if (reused && rest_idle_dead(c)) {
-            rest_disconnect(c);
+        bool reused = c->conn.ssl != NULL;
+        if (reused && qkd004_io_stale(&c->conn)) {
+            qkd004_io_drop(&c->conn);
             reused = false;
         }
-        if (!c->ssl && rest_connect(c, res) != REST_OK) return REST_ERR_TRANSPORT;
+        if (!c->conn.ssl && rest_connect(c, res) != REST_OK) return REST_ERR_TRANSPORT;
         qkd_hresp_reset(c->rp);
         uint64_t deadline = qkd_now_ms() + c->timeout_ms;
         bool got_any = false, surplus = false;
-        if (rest_write_all(c, req->p, req->len, deadline, res) == 0 &&
-            rest_read_resp(c, deadline, resp, &got_any, &surplus, res) == 0) {
-            if (!(*resp)->keep_alive || surplus) rest_disconnect(c);
+        int w = qkd004_io_write(&c->conn, (const uint8_t *)req->p, req->len, deadline);
+        if (w == QKD004_ERR_TIMEOUT)
+            rest_msg(res, "timed out sending to %s", c->hostport);
+        else if (w != QKD004_OK)
+            rest_msg(res, "sending to %s failed: %s", c->hostport, c->conn.err);
+        if (w == QKD004_OK && rest_read_resp(c, deadline, resp, &got_any, &surplus, res) == 0) {
+            if (!(*resp)->keep_alive || surplus) qkd004_io_drop(&c->conn);
             return REST_OK;
         }
-        rest_disconnect(c);
+        qkd004_io_drop(&c->conn);
         if (!reused || got_any || attempt > 0) return REST_ERR_TRANSPORT;
     }
 }
