@@ -133,30 +133,30 @@ static struct kme_stream *enc_stream(struct rest_call *rc)
     return s && s->rest && s->rest->master_side && s->link == rc->link ? s : NULL;
 }
 
+/* The Key container of keys[0 .. n - 1], key i under the ID of index i of batch. 0, or -1 when
+ * the buffer could not grow (the body is freed). */
+static int batch_keys_json(struct qkd_sbuf *body, const struct qkd_ksid *batch,
+                           const uint8_t *const *keys, uint32_t n, uint32_t key_bytes)
+{
+    uint8_t ids[KME_REST_MAX_KEYS][16];
+    for (uint32_t i = 0; i < n; i++)
+        kme_rest_key_id(batch, i, ids[i]);
+    memset(body, 0, sizeof(*body));
+    etsi014_keys_json(body, n, (const uint8_t(*)[16])ids, keys, key_bytes);
+    if (!body->failed) return 0;
+    qkd_sbuf_free(body);
+    return -1;
+}
+
 static void enc_deliver(struct rest_call *rc, struct kme_stream *s)
 {
     struct kme *k = rc->r->k;
     uint32_t n = s->rest->number;
-    uint8_t(*ids)[16] = calloc(n, 16);
-    const uint8_t **keys = calloc(n, sizeof(*keys));
-    if (!ids || !keys) {
-        free(ids);
-        free(keys);
-        kme_rest_stream_drop(k, s, true);
-        fail(rc, 503, "out of memory");
-        return;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        kme_rest_key_id(&s->ksid, i, ids[i]);
+    const uint8_t *keys[KME_REST_MAX_KEYS];
+    for (uint32_t i = 0; i < n; i++)
         keys[i] = kme_stream_alloc_find(s, i)->key;
-    }
     struct qkd_sbuf body;
-    memset(&body, 0, sizeof(body));
-    etsi014_keys_json(&body, n, (const uint8_t(*)[16])ids, keys, s->rest->key_bytes);
-    free(keys);
-    free(ids);
-    if (body.failed) {
-        qkd_sbuf_free(&body);
+    if (batch_keys_json(&body, &s->ksid, keys, n, s->rest->key_bytes) != 0) {
         kme_rest_stream_drop(k, s, true);
         fail(rc, 503, "out of memory");
         return;
@@ -199,6 +199,7 @@ static bool enc_eval(struct rest_call *rc, bool final)
 /* ---- dec_keys ---- */
 
 struct dec_key {
+    struct qkd_ksid batch;
     struct kme_stream *s;            /* a batch stream ... */
     struct kme_rest_local_batch *lb; /* ... or a batch of this node */
     uint32_t index, slave, len;
@@ -211,33 +212,27 @@ static bool dec_eval(struct rest_call *rc, bool final)
     struct kme_rest *r = rc->r;
     struct kme *k = r->k;
     uint32_t n = rc->ids.n;
-    struct dec_key *dk = calloc(n ? n : 1, sizeof(*dk));
-    if (!dk) {
-        fail(rc, 503, "out of memory");
-        return true;
-    }
+    struct dec_key dk[ETSI014_MAX_KEYS];
+    memset(dk, 0, sizeof(dk));
     bool wait = false;
     uint32_t key_bytes = 0;
     for (uint32_t i = 0; i < n; i++) {
-        struct qkd_ksid batch;
-        uint32_t index = 0;
-        kme_rest_key_batch(rc->ids.ids[i], &batch, &index);
-        struct kme_stream *s = kme_stream_find(&k->streams, &batch);
+        struct dec_key *d = &dk[i];
+        kme_rest_key_batch(rc->ids.ids[i], &d->batch, &d->index);
+        struct kme_stream *s = kme_stream_find(&k->streams, &d->batch);
         const struct kme_rest_batch *b = NULL;
         if (s && s->rest && !s->rest->master_side) {
             b = s->rest;
-            dk[i].s = s;
-        } else if ((dk[i].lb = kme_rest_local_find(&r->local, &batch)) != NULL) {
-            b = &dk[i].lb->b;
+            d->s = s;
+        } else if ((d->lb = kme_rest_local_find(&r->local, &d->batch)) != NULL) {
+            b = &d->lb->b;
         }
         if (b) rc->size_bits = b->key_bytes * 8;
-        char uu[37], msg[120];
-        etsi014_uuid_str(rc->ids.ids[i], uu);
         const char *why = "unknown key_ID";
-        int st = b ? kme_rest_batch_check(b, rc->sae, rc->caller, index, &dk[i].slave, &why) : 400;
-        if (st == 0 && dk[i].s) {
-            struct kme_alloc *a = kme_stream_alloc_find(s, index);
-            if (!a && kme_stream_index_state(s, index) != KME_IDX_OPEN) {
+        int st = b ? kme_rest_batch_check(b, rc->sae, rc->caller, d->index, &d->slave, &why) : 400;
+        if (st == 0 && d->s) {
+            struct kme_alloc *a = kme_stream_alloc_find(s, d->index);
+            if (!a && kme_stream_index_state(s, d->index) != KME_IDX_OPEN) {
                 st = 400;
                 why = "unknown key_ID";
             } else if (!a || !a->acked) {
@@ -246,31 +241,23 @@ static bool dec_eval(struct rest_call *rc, bool final)
             }
         }
         if (st != 0) {
+            char uu[37], msg[120];
+            etsi014_uuid_str(rc->ids.ids[i], uu);
             snprintf(msg, sizeof(msg), "%s: %s", why, uu);
-            free(dk);
             fail(rc, st, msg);
             return true;
         }
-        dk[i].index = index;
-        dk[i].len = b->key_bytes;
+        d->len = b->key_bytes;
         if (key_bytes < b->key_bytes) key_bytes = b->key_bytes; /* the largest, for the log */
     }
     if (wait) {
-        free(dk);
         if (!final) return false;
         fail(rc, 503, "key not yet confirmed by both key servers; try again");
         return true;
     }
     rc->size_bits = key_bytes * 8;
-    const uint8_t **keys = calloc(n, sizeof(*keys));
-    uint32_t *lens = calloc(n, sizeof(*lens));
-    if (!keys || !lens) {
-        free(keys);
-        free(lens);
-        free(dk);
-        fail(rc, 503, "out of memory");
-        return true;
-    }
+    const uint8_t *keys[ETSI014_MAX_KEYS];
+    uint32_t lens[ETSI014_MAX_KEYS];
     for (uint32_t i = 0; i < n; i++) {
         keys[i] = dk[i].s ? kme_stream_alloc_find(dk[i].s, dk[i].index)->key
                           : kme_rest_local_key(dk[i].lb, dk[i].index);
@@ -279,11 +266,8 @@ static bool dec_eval(struct rest_call *rc, bool final)
     struct qkd_sbuf body;
     memset(&body, 0, sizeof(body));
     etsi014_keys_json_each(&body, n, (const uint8_t(*)[16])rc->ids.ids, keys, lens, 0);
-    free(keys);
-    free(lens);
     if (body.failed) {
         qkd_sbuf_free(&body);
-        free(dk);
         fail(rc, 503, "out of memory");
         return true;
     }
@@ -296,23 +280,25 @@ static bool dec_eval(struct rest_call *rc, bool final)
             kme_rest_local_key_done(dk[i].lb, dk[i].index);
         }
     }
-    /* then the batches every slave emptied go (after the loop: several keys may share one) */
+    /* then the batches every slave emptied go: looked up again, as several keys may share one */
     for (uint32_t i = 0; i < n; i++) {
-        struct qkd_ksid batch;
-        uint32_t index = 0;
-        kme_rest_key_batch(rc->ids.ids[i], &batch, &index);
-        struct kme_stream *s = kme_stream_find(&k->streams, &batch);
+        struct kme_stream *s = kme_stream_find(&k->streams, &dk[i].batch);
         if (s && s->rest && !s->rest->master_side && s->rest->complete == s->rest->number)
             kme_rest_stream_drop(k, s, false);
-        struct kme_rest_local_batch *lb = kme_rest_local_find(&r->local, &batch);
+        struct kme_rest_local_batch *lb = kme_rest_local_find(&r->local, &dk[i].batch);
         if (lb && lb->b.complete == lb->b.number) kme_rest_local_drop(lb);
     }
-    free(dk);
     finish(rc, 200, &body, NULL);
     return true;
 }
 
 /* ---- waiting ---- */
+
+/* Re-evaluates a waiting call (final: its wait is over). Returns whether it was answered. */
+static bool call_eval(struct rest_call *rc, bool final)
+{
+    return rc->op == ETSI014_OP_ENC_KEYS ? enc_eval(rc, final) : dec_eval(rc, final);
+}
 
 static void wait_timeout_cb(struct qkd_loop *loop, uint64_t id, void *arg)
 {
@@ -320,10 +306,7 @@ static void wait_timeout_cb(struct qkd_loop *loop, uint64_t id, void *arg)
     (void)id;
     struct rest_call *rc = arg;
     rc->timer = 0;
-    if (rc->op == ETSI014_OP_ENC_KEYS)
-        enc_eval(rc, true);
-    else
-        dec_eval(rc, true);
+    call_eval(rc, true);
 }
 
 static void call_wait(struct rest_call *rc)
@@ -347,12 +330,7 @@ void kme_rest_wake(struct kme_link *l)
     struct rest_call *rc = r->waiting, *next;
     for (; rc; rc = next) {
         next = rc->next;
-        if (rc->link != l) continue;
-        if (rc->op == ETSI014_OP_ENC_KEYS)
-            enc_eval(rc, false);
-        else
-            dec_eval(rc, false);
-        /* an answered call is freed; the next one is untouched by it */
+        if (rc->link == l) call_eval(rc, false); /* an answered call is freed, the next kept */
     }
 }
 
@@ -430,21 +408,11 @@ static void enc_local(struct rest_call *rc, const struct kme_rest_batch *b)
         fail(rc, 503, why);
         return;
     }
-    uint8_t(*ids)[16] = calloc(b->number, 16);
-    const uint8_t **keys = calloc(b->number, sizeof(*keys));
+    const uint8_t *keys[KME_REST_MAX_KEYS];
+    for (uint32_t i = 0; i < b->number; i++)
+        keys[i] = kme_rest_local_key(lb, i);
     struct qkd_sbuf body;
-    memset(&body, 0, sizeof(body));
-    if (ids && keys) {
-        for (uint32_t i = 0; i < b->number; i++) {
-            kme_rest_key_id(&lb->id, i, ids[i]);
-            keys[i] = kme_rest_local_key(lb, i);
-        }
-        etsi014_keys_json(&body, b->number, (const uint8_t(*)[16])ids, keys, b->key_bytes);
-    }
-    free(ids);
-    free(keys);
-    if (!ids || !keys || body.failed) {
-        qkd_sbuf_free(&body);
+    if (batch_keys_json(&body, &lb->id, keys, b->number, b->key_bytes) != 0) {
         kme_rest_local_drop(lb);
         fail(rc, 503, "out of memory");
         return;
