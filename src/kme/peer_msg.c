@@ -5,7 +5,6 @@
 
 #include "qos_codec.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 const char *kme_pmsg_name(uint8_t type)
@@ -107,15 +106,10 @@ static int encode_payload(const struct kme_pmsg *m, struct qkd_writer *w)
     case KME_PM_GONE:
         qkd_write_u32(w, m->u.alloc.index);
         break;
-    case KME_PM_REST_KEYS: {
-        /* the payload made by kme_rest_msg_encode; checked again before it goes out */
-        struct kme_rest_msg *rm = malloc(sizeof(*rm));
-        int rc = rm && m->u.raw.p ? kme_rest_msg_decode(m->u.raw.p, m->u.raw.len, rm) : -1;
-        free(rm);
-        if (rc != 0) return -1;
+    case KME_PM_REST_KEYS: /* the payload kme_rest_msg_encode made */
+        if (!m->u.raw.p || m->u.raw.len < QKD_KSID_LEN) return -1;
         qkd_write_bytes(w, m->u.raw.p, m->u.raw.len);
         break;
-    }
     default:
         return -1;
     }
@@ -194,11 +188,10 @@ int kme_pmsg_decode(const struct qkd_wire_hdr *h, const uint8_t *payload, struct
         qkd_read_u32(&r, &out->u.alloc.index);
         break;
     case KME_PM_REST_KEYS: {
-        struct kme_rest_msg *rm = malloc(sizeof(*rm));
-        int rc = rm ? kme_rest_msg_decode(payload, h->payload_len, rm) : -1;
-        if (rc == 0) out->ksid = rm->ksid;
-        free(rm);
-        if (rc != 0) return -1;
+        /* checked whole here, so a malformed one closes the connection like any other */
+        struct kme_rest_msg rm;
+        if (kme_rest_msg_decode(payload, h->payload_len, &rm) != 0) return -1;
+        out->ksid = rm.ksid;
         out->u.raw.p = payload;
         out->u.raw.len = h->payload_len;
         return 0;

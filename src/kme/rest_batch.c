@@ -116,8 +116,8 @@ void kme_rest_announce(struct kme_link *l, struct kme_stream *s)
 {
     const struct kme_rest_batch *b = s->rest;
     if (!b->master_side) return;
-    struct kme_rest_msg *m = calloc(1, sizeof(*m));
-    if (!m) return;
+    struct kme_rest_msg msg, *m = &msg;
+    memset(m, 0, sizeof(*m));
     m->ksid = s->ksid;
     m->key_bytes = b->key_bytes;
     m->number = b->number;
@@ -135,17 +135,13 @@ void kme_rest_announce(struct kme_link *l, struct kme_stream *s)
         log_error("link %s: cannot encode REST_KEYS", l->peer);
     }
     qkd_writer_free(&w);
-    free(m);
 }
 
 void kme_rest_on_keys(struct kme_link *l, const struct kme_pmsg *m)
 {
     struct kme *k = l->kme;
-    struct kme_rest_msg *rm = malloc(sizeof(*rm));
-    if (!rm || kme_rest_msg_decode(m->u.raw.p, m->u.raw.len, rm) != 0) {
-        free(rm);
-        return;
-    }
+    struct kme_rest_msg msg, *rm = &msg;
+    if (kme_rest_msg_decode(m->u.raw.p, m->u.raw.len, rm) != 0) return;
     char ks[QKD_KSID_STRLEN];
     qkd_ksid_to_str(&rm->ksid, ks);
     struct kme_stream *s = kme_stream_find(&k->streams, &rm->ksid);
@@ -154,26 +150,20 @@ void kme_rest_on_keys(struct kme_link *l, const struct kme_pmsg *m)
         if (!s->rest || s->link != l)
             log_warn("peer %s announced ETSI 014 batch %s, a stream of another kind; ignored",
                      l->peer, ks);
-        free(rm);
         return;
     }
-    if (kme_link_tomb_has(l, &rm->ksid) || rm->number > KME_REST_MAX_KEYS) {
+    if (kme_link_tomb_has(l, &rm->ksid)) {
         kme_peer_send_ksid(l, KME_PM_CLOSE, &rm->ksid);
-        free(rm);
         return;
     }
-    struct kme_rest_batch *b = calloc(1, sizeof(*b));
-    if (!b) {
-        free(rm);
-        return;
-    }
+    struct kme_rest_batch batch, *b = &batch;
+    memset(b, 0, sizeof(*b));
     memcpy(b->master, rm->master, sizeof(b->master));
     b->nslaves = rm->nslaves;
     memcpy(b->slaves, rm->slaves, sizeof(b->slaves));
     b->number = rm->number;
     b->key_bytes = rm->key_bytes;
     s = register_batch(k, l, &rm->ksid, b, k->cfg.e14.wait_ms);
-    free(b);
     if (!s) {
         log_warn("peer %s announced ETSI 014 batch %s: stream table full; refused", l->peer, ks);
         kme_peer_send_ksid(l, KME_PM_CLOSE, &rm->ksid);
@@ -185,7 +175,6 @@ void kme_rest_on_keys(struct kme_link *l, const struct kme_pmsg *m)
                   l->peer, ks, rm->number, rm->key_bytes * 8, rm->master, rm->slaves[0],
                   rm->nslaves - 1);
     }
-    free(rm);
 }
 
 /* The first index of the batch that has no allocation here, or number. */
