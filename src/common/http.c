@@ -1,6 +1,7 @@
 /* http.c: HTTP/1.1 request parsing over llhttp with named limits, a growing byte buffer and the
  * response writer (docs/observability.md). No I/O here: http_server.c carries the bytes. */
 #include "http.h"
+#include "http_hdrs.h"
 
 #include <llhttp.h>
 #include <openssl/crypto.h>
@@ -14,10 +15,9 @@ struct qkd_http_parser {
     llhttp_t ll;
     llhttp_settings_t set;
     struct qkd_http_limits lim;
-    char *hdr;        /* target\0 then name\0value\0 pairs; max_header_bytes + 1 */
-    size_t hdr_len;   /* bytes used in hdr */
-    size_t nhdr;      /* headers stored */
-    size_t names_off; /* where the headers start in hdr */
+    struct qkd_http_hdrs hdr; /* target\0 then name\0value\0 pairs (http_hdrs.h) */
+    size_t nhdr;              /* headers stored */
+    size_t names_off;         /* where the headers start in hdr */
     uint8_t *body;
     size_t body_len, body_cap;
     int err_status; /* set by a callback that refused the request */
@@ -34,13 +34,9 @@ static struct qkd_http_parser *P(llhttp_t *ll)
 
 static int hdr_add(struct qkd_http_parser *p, const char *at, size_t n)
 {
-    if (n > p->lim.max_header_bytes - p->hdr_len) {
-        p->err_status = 431;
-        return HPE_USER;
-    }
-    memcpy(p->hdr + p->hdr_len, at, n);
-    p->hdr_len += n;
-    return 0;
+    if (qkd_http_hdrs_add(&p->hdr, at, n) == 0) return 0;
+    p->err_status = 431;
+    return HPE_USER;
 }
 static int hdr_end(struct qkd_http_parser *p)
 {
@@ -50,7 +46,7 @@ static int hdr_end(struct qkd_http_parser *p)
 static int on_begin(llhttp_t *ll)
 {
     struct qkd_http_parser *p = P(ll);
-    p->hdr_len = 0;
+    p->hdr.len = 0;
     p->nhdr = 0;
     p->names_off = 0;
     p->body_len = 0;
@@ -66,7 +62,7 @@ static int on_url_done(llhttp_t *ll)
 {
     struct qkd_http_parser *p = P(ll);
     int r = hdr_end(p);
-    p->names_off = p->hdr_len;
+    p->names_off = p->hdr.len;
     return r;
 }
 static int on_field(llhttp_t *ll, const char *at, size_t n)
@@ -94,7 +90,7 @@ static int on_value_done(llhttp_t *ll)
  * headers, and at most the body limit. */
 static size_t body_room(const struct qkd_http_parser *p)
 {
-    size_t room = p->lim.max_request_bytes - p->hdr_len;
+    size_t room = p->lim.max_request_bytes - p->hdr.len;
     if (p->lim.max_body_bytes && room > p->lim.max_body_bytes) room = p->lim.max_body_bytes;
     return room;
 }
@@ -113,14 +109,10 @@ static int is_100_continue(const char *v)
  * Expect header came, -1 (417 set) otherwise. */
 static int expect_check(struct qkd_http_parser *p)
 {
-    const char *s = p->hdr + p->names_off, *end = p->hdr + p->hdr_len;
+    size_t pos = p->names_off;
+    const char *n, *v;
     int cont = 0;
-    while (s < end) {
-        const char *n = s;
-        s += strnlen(s, (size_t)(end - s)) + 1;
-        if (s >= end) break;
-        const char *v = s;
-        s += strnlen(s, (size_t)(end - s)) + 1;
+    while (qkd_http_hdrs_next(&p->hdr, &pos, &n, &v)) {
         if (strcasecmp(n, "expect") != 0) continue;
         if (!is_100_continue(v)) {
             p->err_status = 417;
@@ -189,8 +181,7 @@ struct qkd_http_parser *qkd_http_parser_new(const struct qkd_http_limits *lim)
     p->lim.max_body_bytes = lim ? lim->max_body_bytes : 0;
     if (p->lim.max_request_bytes < p->lim.max_header_bytes)
         p->lim.max_request_bytes = p->lim.max_header_bytes;
-    p->hdr = malloc((size_t)p->lim.max_header_bytes + 1);
-    if (!p->hdr) {
+    if (qkd_http_hdrs_init(&p->hdr, p->lim.max_header_bytes) != 0) {
         free(p);
         return NULL;
     }
@@ -213,7 +204,7 @@ struct qkd_http_parser *qkd_http_parser_new(const struct qkd_http_limits *lim)
 void qkd_http_parser_free(struct qkd_http_parser *p)
 {
     if (!p) return;
-    free(p->hdr);
+    qkd_http_hdrs_free(&p->hdr);
     free(p->body);
     free(p);
 }
@@ -235,7 +226,7 @@ static void build_req(struct qkd_http_parser *p)
         r->method = QKD_HTTP_OTHER;
         break;
     }
-    p->hdr[p->hdr_len] = '\0';
+    p->hdr.buf[p->hdr.len] = '\0';
     r->body = p->body_len ? p->body : (const uint8_t *)"";
     r->body_len = p->body_len;
     r->keep_alive = llhttp_should_keep_alive(&p->ll) && !llhttp_get_upgrade(&p->ll);
@@ -266,8 +257,8 @@ int qkd_http_parse(struct qkd_http_parser *p, const uint8_t *data, size_t len, s
         p->paused = 1;
         build_req(p);
         /* split the target in place at '?': path\0query\0 */
-        char *q = memchr(p->hdr, '?', strlen(p->hdr));
-        p->req.path = p->hdr;
+        char *q = memchr(p->hdr.buf, '?', strlen(p->hdr.buf));
+        p->req.path = p->hdr.buf;
         p->req.query = "";
         if (q) {
             *q = '\0';
@@ -299,18 +290,8 @@ int qkd_http_parser_in_request(const struct qkd_http_parser *p)
 
 const char *qkd_http_header(const struct qkd_http_parser *p, const char *name)
 {
-    /* hdr: target\0 (name\0 value\0)* ; a header without a value callback has an empty value */
     if (!p->req.path) return NULL;
-    const char *s = p->hdr + p->names_off, *end = p->hdr + p->hdr_len;
-    while (s < end) {
-        const char *n = s;
-        s += strnlen(s, (size_t)(end - s)) + 1;
-        if (s >= end) break;
-        const char *v = s;
-        s += strnlen(s, (size_t)(end - s)) + 1;
-        if (strcasecmp(n, name) == 0) return v;
-    }
-    return NULL;
+    return qkd_http_hdrs_get(&p->hdr, p->names_off, name);
 }
 
 /* Responses carry base64 key bytes (docs/etsi014.md): a buffer is wiped over its whole capacity

@@ -1,12 +1,12 @@
 /* http_resp.c: the HTTP/1.1 response parser over llhttp (HTTP_RESPONSE mode) with named limits
  * (docs/client.md). Pure: the REST client (src/client/rest_client.c) carries the bytes. */
 #include "http_resp.h"
+#include "http_hdrs.h"
 
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "secbuf.h"
 
@@ -14,8 +14,7 @@ struct qkd_hresp_parser {
     llhttp_t ll;
     llhttp_settings_t set;
     struct qkd_hresp_limits lim;
-    char *hdr;      /* name\0value\0 pairs; max_header_bytes + 1 */
-    size_t hdr_len; /* bytes used in hdr */
+    struct qkd_http_hdrs hdr; /* name\0value\0 pairs (http_hdrs.h) */
     size_t nhdr;
     size_t status_len;       /* reason phrase bytes seen */
     struct qkd_secbuf *body; /* body bytes + NUL */
@@ -33,20 +32,16 @@ static struct qkd_hresp_parser *hresp_of(llhttp_t *ll)
 
 static int hresp_hdr_add(struct qkd_hresp_parser *p, const char *at, size_t n)
 {
-    if (n > p->lim.max_header_bytes - p->hdr_len) {
-        p->err = "response headers over the limit";
-        return HPE_USER;
-    }
-    memcpy(p->hdr + p->hdr_len, at, n);
-    p->hdr_len += n;
-    return 0;
+    if (qkd_http_hdrs_add(&p->hdr, at, n) == 0) return 0;
+    p->err = "response headers over the limit";
+    return HPE_USER;
 }
 
 static int hresp_on_begin(llhttp_t *ll)
 {
     struct qkd_hresp_parser *p = hresp_of(ll);
     p->started = 1;
-    p->hdr_len = 0;
+    p->hdr.len = 0;
     p->nhdr = 0;
     p->status_len = 0;
     p->body_len = 0;
@@ -105,7 +100,7 @@ static int hresp_body_room(struct qkd_hresp_parser *p, size_t n)
 static int hresp_on_headers_done(llhttp_t *ll)
 {
     struct qkd_hresp_parser *p = hresp_of(ll);
-    p->hdr[p->hdr_len] = '\0';
+    p->hdr.buf[p->hdr.len] = '\0';
     if (ll->flags & F_CONTENT_LENGTH) {
         if (ll->content_length > p->lim.max_body_bytes) {
             p->err = "response body over the limit";
@@ -149,8 +144,7 @@ struct qkd_hresp_parser *qkd_hresp_parser_new(const struct qkd_hresp_limits *lim
     p->lim.max_headers = lim && lim->max_headers ? lim->max_headers : QKD_HRESP_DEFAULT_MAX_HEADERS;
     p->lim.max_body_bytes =
         lim && lim->max_body_bytes ? lim->max_body_bytes : QKD_HRESP_DEFAULT_MAX_BODY_BYTES;
-    p->hdr = malloc((size_t)p->lim.max_header_bytes + 1);
-    if (!p->hdr) {
+    if (qkd_http_hdrs_init(&p->hdr, p->lim.max_header_bytes) != 0) {
         free(p);
         return NULL;
     }
@@ -166,7 +160,6 @@ struct qkd_hresp_parser *qkd_hresp_parser_new(const struct qkd_hresp_limits *lim
     p->set.on_message_complete = hresp_on_complete;
     llhttp_init(&p->ll, HTTP_RESPONSE, &p->set);
     p->ll.data = p;
-    p->hdr[0] = '\0';
     return p;
 }
 
@@ -174,9 +167,9 @@ void qkd_hresp_reset(struct qkd_hresp_parser *p)
 {
     if (p->body && p->body_len) qkd_wipe(p->body->data, p->body_len + 1);
     p->body_len = 0;
-    p->hdr_len = 0;
+    p->hdr.len = 0;
     p->nhdr = 0;
-    p->hdr[0] = '\0';
+    p->hdr.buf[0] = '\0';
     p->err = NULL;
     p->started = 0;
     p->complete = 0;
@@ -188,7 +181,7 @@ void qkd_hresp_parser_free(struct qkd_hresp_parser *p)
 {
     if (!p) return;
     qkd_secbuf_free(p->body);
-    free(p->hdr);
+    qkd_http_hdrs_free(&p->hdr);
     free(p);
 }
 
@@ -264,14 +257,5 @@ int qkd_hresp_eof(struct qkd_hresp_parser *p, const struct qkd_hresp **resp, cha
 const char *qkd_hresp_header(const struct qkd_hresp_parser *p, const char *name)
 {
     if (!p->complete) return NULL;
-    const char *s = p->hdr, *end = p->hdr + p->hdr_len;
-    while (s < end) {
-        const char *n = s;
-        s += strnlen(s, (size_t)(end - s)) + 1;
-        if (s >= end) break;
-        const char *v = s;
-        s += strnlen(s, (size_t)(end - s)) + 1;
-        if (strcasecmp(n, name) == 0) return v;
-    }
-    return NULL;
+    return qkd_http_hdrs_get(&p->hdr, 0, name);
 }
