@@ -11,6 +11,7 @@
 # The container test image installs it there when it is built. When it is not cached and no
 # package registry can be reached, the test prints SKIP and exits 77 (ctest: skipped).
 set -u
+. "$(dirname "$0")/pip_wheel.sh"
 : "${QKD_BIN:?QKD_BIN must point at the build bin directory}" "${QKD_SRC:?QKD_SRC must name the repository root}"
 
 E14_VERSION=0.9.0
@@ -59,38 +60,7 @@ die() {
 }
 
 # --- the package, from the cache or installed into it --------------------------------------------
-if [ ! -f "$PKG/etsi_qkd_014_client/client.py" ]; then
-    tmp="$PKG.tmp.$$"
-    rm -rf "$tmp"
-    mkdir -p "$CACHE/pip" 2>/dev/null || true
-    if "$PY" -m pip --version >/dev/null 2>&1 &&
-        printf 'etsi-qkd-014-client==%s --hash=sha256:%s\n' "$E14_VERSION" "$E14_SHA256" >"$T/req.txt" &&
-        timeout 300 "$PY" -m pip install --disable-pip-version-check --no-deps --no-compile \
-            --only-binary :all: --require-hashes -r "$T/req.txt" --target "$tmp" \
-            >"$T/logs/pip.log" 2>&1 &&
-        [ -f "$tmp/etsi_qkd_014_client/client.py" ]; then
-        rm -rf "$PKG"
-        mv "$tmp" "$PKG" || die "cannot move $tmp to $PKG"
-        ok "etsi-qkd-014-client $E14_VERSION installed into $PKG"
-    else
-        rm -rf "$tmp"
-        # Skipped only when no registry answered (or there is no pip to ask one); a registry
-        # that answered but could not give the package is a failure.
-        unreachable='from versions: none|NewConnectionError|Temporary failure in name resolution|Network is unreachable|ConnectTimeout|Max retries exceeded'
-        if ! "$PY" -m pip --version >/dev/null 2>&1; then
-            why="there is no pip for $PY to fetch it (Debian: python3-pip)"
-        elif grep -qE "$unreachable" "$T/logs/pip.log" 2>/dev/null; then
-            why="pip reached no package registry"
-        else
-            die "pip could not install etsi-qkd-014-client==$E14_VERSION: $(tail -n 5 "$T/logs/pip.log")"
-        fi
-        echo "SKIP: etsi-qkd-014-client $E14_VERSION is not cached in $PKG and $why:"
-        tail -n 3 "$T/logs/pip.log" 2>/dev/null
-        exit 77
-    fi
-else
-    ok "etsi-qkd-014-client $E14_VERSION cached in $PKG"
-fi
+pip_wheel_cached etsi-qkd-014-client "$E14_VERSION" "$E14_SHA256" "$PKG" etsi_qkd_014_client/client.py
 "$PY" -c 'import requests' 2>"$T/logs/requests.log" ||
     die "$PY cannot import requests, the client's one dependency (Debian: python3-requests; scripts/bootstrap-deps.sh installs it): $(tail -n 1 "$T/logs/requests.log")"
 # what the driver relies on is still what the package does: the URL it builds from kme_hostname

@@ -11,6 +11,7 @@
 # package registry can be reached, the test prints SKIP and exits 77 (ctest: skipped).
 . "$(dirname "$0")/kme_lib.sh"
 . "$(dirname "$0")/interop_lib.sh"
+. "$(dirname "$0")/pip_wheel.sh"
 
 WGQ_VERSION=0.1.4
 WGQ_SHA256=fd1ea0d9655b3a9214e7bcaf8991f1714dc5d451d51a712b45f3e2392052044a # the wheel
@@ -19,38 +20,7 @@ PKG=$CACHE/pip/wg-qrotator-$WGQ_VERSION
 SO=$PKG/wg_qrotator/kms_so/libclient_api.so
 PY=${QKD_PYTHON3:-python3}
 
-if [ ! -f "$SO" ]; then
-    tmp="$PKG.tmp.$$"
-    rm -rf "$tmp"
-    mkdir -p "$CACHE/pip" 2>/dev/null || true
-    if "$PY" -m pip --version >/dev/null 2>&1 &&
-        printf 'wg-qrotator==%s --hash=sha256:%s\n' "$WGQ_VERSION" "$WGQ_SHA256" >"$T/wgq.txt" &&
-        timeout 300 "$PY" -m pip install --disable-pip-version-check --no-deps --no-compile \
-            --only-binary :all: --require-hashes -r "$T/wgq.txt" --target "$tmp" \
-            >"$T/logs/pip.log" 2>&1 &&
-        [ -f "$tmp/wg_qrotator/kms_so/libclient_api.so" ]; then
-        rm -rf "$PKG"
-        mv "$tmp" "$PKG"
-        ok "wg-qrotator $WGQ_VERSION installed into $PKG"
-    else
-        rm -rf "$tmp"
-        # Skipped only when no registry answered (or there is no pip to ask one); a registry
-        # that answered but could not give the package is a failure.
-        unreachable='from versions: none|NewConnectionError|Temporary failure in name resolution|Network is unreachable|ConnectTimeout|Max retries exceeded'
-        if ! "$PY" -m pip --version >/dev/null 2>&1; then
-            why="there is no pip for $PY to fetch it (Debian: python3-pip)"
-        elif grep -qE "$unreachable" "$T/logs/pip.log" 2>/dev/null; then
-            why="pip reached no package registry"
-        else
-            die "pip could not install wg-qrotator==$WGQ_VERSION: $(tail -n 5 "$T/logs/pip.log")"
-        fi
-        echo "SKIP: wg-qrotator $WGQ_VERSION is not cached in $PKG and $why:"
-        tail -n 3 "$T/logs/pip.log" 2>/dev/null
-        trap - EXIT
-        rm -rf "$T"
-        exit 77
-    fi
-fi
+pip_wheel_cached wg-qrotator "$WGQ_VERSION" "$WGQ_SHA256" "$PKG" wg_qrotator/kms_so/libclient_api.so
 missing=$(ldd "$SO" 2>/dev/null | awk '/not found/ {print $1}')
 [ -z "$missing" ] || die "libclient_api.so cannot load: missing $missing (Debian: libexplain51, trixie: libexplain51t64; scripts/bootstrap-deps.sh installs it)"
 # the calls interop_etsi_lib.py mirrors are still the ones kms.py makes
