@@ -75,3 +75,20 @@ int qkd_window_mark(struct qkd_window *w, uint32_t index)
     }
     return 0;
 }
+
+uint64_t qkd_window_next_delivered(const struct qkd_window *w, uint64_t from)
+{
+    if (!w->bits) return UINT64_MAX; /* nothing delivered above base */
+    if (from < w->base) from = w->base;
+    uint64_t end = w->base + w->size;
+    for (uint64_t i = from; i < end;) {
+        uint64_t slot = i % w->size;
+        if (slot % 8 == 0 && slot + 8 <= w->size && w->bits[slot / 8] == 0) {
+            i += 8; /* eight open indices at once */
+            continue;
+        }
+        if (bit_get(w, i)) return i;
+        i++;
+    }
+    return UINT64_MAX;
+}

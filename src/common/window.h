@@ -35,5 +35,8 @@ enum qkd_window_state qkd_window_state(const struct qkd_window *w, uint32_t inde
 /* Marks an open index delivered (or lost) and advances base past every delivered index.
  * Returns 0, or -1 when index is not open or the bitmap cannot be allocated. */
 int qkd_window_mark(struct qkd_window *w, uint32_t index);
+/* The first index at or after from (at least base) marked delivered inside the window, or
+ * UINT64_MAX; cheap when none is (no bitmap) and over runs of open indices. */
+uint64_t qkd_window_next_delivered(const struct qkd_window *w, uint64_t from);
 
 #endif

@@ -332,21 +332,22 @@ static void sync_stream(struct kme_stream *s, void *arg)
         m.u.alloc.index = base > UINT32_MAX ? UINT32_MAX : (uint32_t)base;
         kme_peer_send(l, &m);
     }
-    uint32_t run0 = 0, run = 0;
-    for (uint64_t i = base; i < base + s->win.size && i <= UINT32_MAX; i++) {
-        bool gone = kme_stream_index_state(s, (uint32_t)i) == KME_IDX_DELIVERED &&
-                    !kme_stream_alloc_find(s, (uint32_t)i);
-        if (gone && run && run < KME_PEER_MAX_RUN) {
+    /* runs of delivered indices above base: only streams delivered out of order have any, and
+     * the window skips the open ones (this runs for every stream on every reconnect) */
+    uint64_t i = qkd_window_next_delivered(&s->win, base);
+    while (i <= UINT32_MAX) {
+        uint32_t run0 = (uint32_t)i, run = 0;
+        while (i <= UINT32_MAX && run < KME_PEER_MAX_RUN &&
+               kme_stream_index_state(s, (uint32_t)i) == KME_IDX_DELIVERED &&
+               !kme_stream_alloc_find(s, (uint32_t)i)) {
             run++;
-            continue;
+            i++;
         }
         if (run) send_alloc(l, &s->ksid, run0, run, KME_AS_LOST, 0, 0);
-        run = gone ? 1 : 0;
-        run0 = (uint32_t)i;
+        i = qkd_window_next_delivered(&s->win, run ? i : i + 1);
     }
-    if (run) send_alloc(l, &s->ksid, run0, run, KME_AS_LOST, 0, 0);
-    for (size_t i = 0; i < s->nallocs; i++) {
-        const struct kme_alloc *a = s->allocs[i];
+    for (size_t k = 0; k < s->nallocs; k++) {
+        const struct kme_alloc *a = s->allocs[k];
         if (a->acked && !a->in_ackq)
             send_alloc(l, &s->ksid, a->index, 1, KME_AS_OK, a->offset, a->len);
     }

@@ -118,6 +118,30 @@ static void test_reserve_and_resize(void **state)
     qkd_window_free(&w);
 }
 
+/* The delivered indices above base, found over runs of open ones and across the wrap of the
+ * bitmap's slots (size not a multiple of 8). */
+static void test_next_delivered(void **state)
+{
+    (void)state;
+    struct qkd_window w;
+    qkd_window_init(&w, 21);
+    assert_int_equal(qkd_window_next_delivered(&w, 0), UINT64_MAX); /* no bitmap */
+    assert_int_equal(qkd_window_mark(&w, 0), 0);
+    assert_int_equal(qkd_window_next_delivered(&w, 0), UINT64_MAX); /* base moved, none above */
+    for (uint32_t i = 1; i < 18; i++)                               /* base 18 after this run, */
+        if (i != 2) assert_int_equal(qkd_window_mark(&w, i), 0);
+    assert_int_equal(qkd_window_mark(&w, 2), 0);
+    assert_int_equal(w.base, 18);
+    assert_int_equal(qkd_window_mark(&w, 20), 0);           /* slot 20, */
+    assert_int_equal(qkd_window_mark(&w, 22), 0);           /* slot 1 after the wrap */
+    assert_int_equal(qkd_window_mark(&w, 37), 0);           /* the window's last index */
+    assert_int_equal(qkd_window_next_delivered(&w, 0), 20); /* from below base: from base */
+    assert_int_equal(qkd_window_next_delivered(&w, 21), 22);
+    assert_int_equal(qkd_window_next_delivered(&w, 23), 37);
+    assert_int_equal(qkd_window_next_delivered(&w, 38), UINT64_MAX); /* beyond the window */
+    qkd_window_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -125,6 +149,7 @@ int main(void)
         cmocka_unit_test(test_bitmap_out_of_order),
         cmocka_unit_test(test_end_of_index_space),
         cmocka_unit_test(test_reserve_and_resize),
+        cmocka_unit_test(test_next_delivered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
