@@ -554,16 +554,30 @@ static const struct qkd_https_ops rest_ops = {
     .on_cancel = on_cancel,
 };
 
+/* The codec's limits from the settings. */
+static void e14_limits(const struct kme_e14_config *c, struct etsi014_limits *l)
+{
+    etsi014_limits_default(l);
+    l->key_size = c->key_size;
+    l->min_key_size = c->min_key_size;
+    l->max_key_size = c->max_key_size;
+    l->max_per_request = c->max_per_request;
+    l->max_sae_ids = c->max_sae_ids;
+}
+
 int kme_rest_config_check(struct kme *k, char *err, size_t n)
 {
     struct kme_e14_config *c = &k->cfg.e14;
-    if (c->min_key_size == 0 || c->min_key_size % 8 || c->max_key_size % 8 ||
-        c->min_key_size > c->max_key_size || c->key_size < c->min_key_size ||
-        c->key_size > c->max_key_size || c->key_size % 8) {
+    struct etsi014_limits lim;
+    e14_limits(c, &lim);
+    char why[200];
+    if (etsi014_limits_check(&lim, why, sizeof(why)) != 0) {
         snprintf(err, n,
-                 "bad key sizes: --etsi014-min-key-size %u, --etsi014-key-size %u and "
-                 "--etsi014-max-key-size %u must be multiples of 8 with min <= size <= max",
-                 c->min_key_size, c->key_size, c->max_key_size);
+                 "bad ETSI 014 key settings --etsi014-min-key-size %u, --etsi014-key-size %u, "
+                 "--etsi014-max-key-size %u, --etsi014-max-keys-per-request %u, "
+                 "--etsi014-max-sae-ids %u: %s",
+                 c->min_key_size, c->key_size, c->max_key_size, c->max_per_request, c->max_sae_ids,
+                 why);
         return -1;
     }
     if (c->max_key_size / 8 > KME_MAX_CHUNK) {
@@ -606,12 +620,7 @@ int kme_rest_start(struct kme *k, char *err, size_t n)
     if (!mine)
         log_warn("ETSI 014: no SAE of node %s in the directory (--sae ID=%s): every call gets 401",
                  k->cfg.node, k->cfg.node);
-    etsi014_limits_default(&r->lim);
-    r->lim.key_size = c->key_size;
-    r->lim.min_key_size = c->min_key_size;
-    r->lim.max_key_size = c->max_key_size;
-    r->lim.max_per_request = c->max_per_request;
-    r->lim.max_sae_ids = c->max_sae_ids;
+    e14_limits(c, &r->lim);
     kme_rest_local_init(&r->local, k->loop, c->max_local_bytes, c->key_ttl_s);
     struct qkd_https_cfg hc = {
         .listen = c->listen,
