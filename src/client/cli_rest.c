@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
+#include "bytes.h"
 #include "etsi014.h"
 #include "http.h"
 #include "rest_client.h"
@@ -225,41 +224,34 @@ static void cli_rest_status_out(struct qkd_sbuf *b, const struct etsi014_status_
                     v->max_key_per_request, v->max_key_size, v->min_key_size, v->max_sae_ids);
 }
 
-/* '<key_ID> <hex>' lines or the Key container; every temporary wiped. */
+/* '<key_ID> <hex>' lines, or the Key container as the codec writes it; every temporary
+ * wiped. */
 static void cli_rest_keys_out(struct qkd_sbuf *b, const struct etsi014_keys *k, bool json)
 {
-    static const char hx[] = "0123456789abcdef";
-    if (json) qkd_sbuf_puts(b, "{\"keys\":[");
+    if (json) {
+        const uint8_t *keys[ETSI014_MAX_KEYS];
+        for (uint32_t i = 0; i < k->n; i++)
+            keys[i] = k->buf->data + k->off[i];
+        etsi014_keys_json_each(b, k->n, (const uint8_t(*)[16])k->ids, keys, k->key_bytes, 0);
+        qkd_sbuf_puts(b, "\n");
+        return;
+    }
     for (uint32_t i = 0; i < k->n; i++) {
         char id[37];
         etsi014_uuid_str(k->ids[i], id);
-        const uint8_t *key = k->buf->data + k->off[i];
-        uint32_t kb = k->key_bytes[i];
-        size_t tl = json ? 4 * ((size_t)kb / 3 + 1) + 1 : 2 * (size_t)kb + 1;
+        size_t tl = 2 * (size_t)k->key_bytes[i] + 1;
         char *t = malloc(tl);
         if (!t) {
             b->failed = 1;
             return;
         }
-        if (json) {
-            EVP_EncodeBlock((unsigned char *)t, key, (int)kb);
-            qkd_sbuf_printf(b, "%s{\"key_ID\":\"%s\",\"key\":\"", i ? "," : "", id);
-            qkd_sbuf_puts(b, t);
-            qkd_sbuf_puts(b, "\"}");
-        } else {
-            for (uint32_t j = 0; j < kb; j++) {
-                t[2 * j] = hx[key[j] >> 4];
-                t[2 * j + 1] = hx[key[j] & 15];
-            }
-            t[2 * (size_t)kb] = '\0';
-            qkd_sbuf_printf(b, "%s ", id);
-            qkd_sbuf_puts(b, t);
-            qkd_sbuf_puts(b, "\n");
-        }
+        qkd_hex(k->buf->data + k->off[i], k->key_bytes[i], t);
+        qkd_sbuf_printf(b, "%s ", id);
+        qkd_sbuf_puts(b, t);
+        qkd_sbuf_puts(b, "\n");
         qkd_wipe(t, tl);
         free(t);
     }
-    if (json) qkd_sbuf_puts(b, "]}\n");
 }
 
 /* ---- the call ---------------------------------------------------------------------------- */
