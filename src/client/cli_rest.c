@@ -229,7 +229,7 @@ static void cli_rest_status_out(struct qkd_sbuf *b, const struct etsi014_status_
 static void cli_rest_keys_out(struct qkd_sbuf *b, const struct etsi014_keys *k, bool json)
 {
     if (json) {
-        const uint8_t *keys[ETSI014_MAX_KEYS];
+        const uint8_t *keys[ETSI014_MAX_KEYS] = {0};
         for (uint32_t i = 0; i < k->n; i++)
             keys[i] = k->buf->data + k->off[i];
         etsi014_keys_json_each(b, k->n, (const uint8_t(*)[16])k->ids, keys, k->key_bytes, 0);

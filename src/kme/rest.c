@@ -138,7 +138,7 @@ static struct kme_stream *enc_stream(struct rest_call *rc)
 static int batch_keys_json(struct qkd_sbuf *body, const struct qkd_ksid *batch,
                            const uint8_t *const *keys, uint32_t n, uint32_t key_bytes)
 {
-    uint8_t ids[KME_REST_MAX_KEYS][16];
+    uint8_t ids[KME_REST_MAX_KEYS][16] = {{0}};
     for (uint32_t i = 0; i < n; i++)
         kme_rest_key_id(batch, i, ids[i]);
     memset(body, 0, sizeof(*body));
@@ -152,7 +152,7 @@ static void enc_deliver(struct rest_call *rc, struct kme_stream *s)
 {
     struct kme *k = rc->r->k;
     uint32_t n = s->rest->number;
-    const uint8_t *keys[KME_REST_MAX_KEYS];
+    const uint8_t *keys[KME_REST_MAX_KEYS] = {0};
     for (uint32_t i = 0; i < n; i++)
         keys[i] = kme_stream_alloc_find(s, i)->key;
     struct qkd_sbuf body;
@@ -256,8 +256,8 @@ static bool dec_eval(struct rest_call *rc, bool final)
         return true;
     }
     rc->size_bits = key_bytes * 8;
-    const uint8_t *keys[ETSI014_MAX_KEYS];
-    uint32_t lens[ETSI014_MAX_KEYS];
+    const uint8_t *keys[ETSI014_MAX_KEYS] = {0};
+    uint32_t lens[ETSI014_MAX_KEYS] = {0};
     for (uint32_t i = 0; i < n; i++) {
         keys[i] = dk[i].s ? kme_stream_alloc_find(dk[i].s, dk[i].index)->key
                           : kme_rest_local_key(dk[i].lb, dk[i].index);
@@ -408,7 +408,7 @@ static void enc_local(struct rest_call *rc, const struct kme_rest_batch *b)
         fail(rc, 503, why);
         return;
     }
-    const uint8_t *keys[KME_REST_MAX_KEYS];
+    const uint8_t *keys[KME_REST_MAX_KEYS] = {0};
     for (uint32_t i = 0; i < b->number; i++)
         keys[i] = kme_rest_local_key(lb, i);
     struct qkd_sbuf body;
